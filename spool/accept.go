@@ -1,0 +1,78 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Incoming is what the SMTP intake knows about a message it is accepting.
+type Incoming struct {
+	Credential string
+	From       string
+	To         []string
+	Subject    string
+	MessageID  string
+	Received   time.Time
+	// Release is the earliest time delivery may start: Received plus the
+	// hold window. At or before Received, the message is queued at once.
+	Release time.Time
+}
+
+// Accept stores a new message durably and returns its record. When it
+// returns without error, the message and its body are fsynced: the SMTP
+// intake may answer 250.
+func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
+	if len(in.To) == 0 {
+		return Message{}, errors.New("accept: no recipients")
+	}
+	m := Message{
+		Credential: in.Credential,
+		From:       in.From,
+		Rcpts:      make([]Recipient, len(in.To)),
+		Size:       int64(len(body)),
+		Subject:    in.Subject,
+		MessageID:  in.MessageID,
+		Received:   in.Received,
+		Release:    in.Release,
+		State:      Waiting,
+	}
+	for i, a := range in.To {
+		m.Rcpts[i] = Recipient{Addr: a}
+	}
+	if !m.Release.After(m.Received) {
+		m.Release = m.Received
+		m.State = Queued
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		t := wrap(tx)
+		id, err := t.nextID(m.Received)
+		if err != nil {
+			return err
+		}
+		m.ID = id
+		return t.insert(&m, body)
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	return m.clone(), nil
+}
+
+// nextID issues a new ID; see the package doc.
+func (t *txn) nextID(now time.Time) (ID, error) {
+	var last uint64
+	if v := t.meta.Get(keyLastID); v != nil {
+		last = binary.BigEndian.Uint64(v)
+	}
+	id := last + 1
+	if byClock := uint64(now.UnixMilli()) << 16; byClock > id {
+		id = byClock
+	}
+	if err := t.meta.Put(keyLastID, u64(id)); err != nil {
+		return 0, err
+	}
+	return ID(id), nil
+}

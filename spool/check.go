@@ -1,0 +1,96 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Check verifies the invariants of the package doc over the whole file and
+// returns every violation found (joined), or nil. It reads everything: use
+// it in tests and in offline checks, not on a hot path.
+func (s *Spool) Check() error {
+	return s.view(func(tx *bolt.Tx) error { return check(wrap(tx)) })
+}
+
+func check(t *txn) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	var lastID uint64
+	if v := t.meta.Get(keyLastID); v != nil {
+		lastID = binary.BigEndian.Uint64(v)
+	}
+	counts := map[State]uint64{}
+	want := map[string]map[string]bool{"due": {}, "ready": {}, "done": {}, "states": {}}
+	err := t.msgs.ForEach(func(k, v []byte) error {
+		m, err := decodeMessage(v)
+		if err != nil {
+			bad("%x: %v", k, err)
+			return nil
+		}
+		if m.ID != idFromKey(k) {
+			bad("record under %s says ID %s", idFromKey(k), m.ID)
+		}
+		if uint64(m.ID) > lastID {
+			bad("%s: ID above lastid %d", m.ID, lastID)
+		}
+		counts[m.State]++
+		want["states"][string(stateKey(m.State, m.ID))] = true
+		if b, key := t.timeIndex(&m); b != nil {
+			want[indexName(t, b)][string(key)] = true
+		}
+		hasBody := t.bodies.Get(k) != nil
+		if m.State.Finished() && hasBody {
+			bad("%s: %s but still has a body", m.ID, m.State)
+		}
+		if !m.State.Finished() && !hasBody {
+			bad("%s: %s but has no body", m.ID, m.State)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for name, b := range map[string]*bolt.Bucket{"due": t.due, "ready": t.ready, "done": t.done, "states": t.states} {
+		n := 0
+		b.ForEach(func(k, _ []byte) error {
+			n++
+			if !want[name][string(k)] {
+				bad("%s holds an entry %x that no record explains", name, k)
+			}
+			return nil
+		})
+		if n != len(want[name]) {
+			bad("%s has %d entries, the records want %d", name, n, len(want[name]))
+		}
+	}
+	t.bodies.ForEach(func(k, _ []byte) error {
+		if t.msgs.Get(k) == nil {
+			bad("body %s has no record", idFromKey(k))
+		}
+		return nil
+	})
+	for _, st := range States {
+		var n uint64
+		if v := t.meta.Get(countKey(st)); v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		if n != counts[st] {
+			bad("counter %s is %d, records say %d", st, n, counts[st])
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func indexName(t *txn, b *bolt.Bucket) string {
+	switch b {
+	case t.due:
+		return "due"
+	case t.ready:
+		return "ready"
+	}
+	return "done"
+}

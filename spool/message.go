@@ -1,0 +1,91 @@
+package spool
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Message is a message's record: everything the spool knows about it except
+// its body. Values returned by the spool are copies the caller owns.
+type Message struct {
+	ID         ID          `json:"id"`
+	Credential string      `json:"credential,omitempty"` // "" when relayed for a trusted network
+	From       string      `json:"from"`
+	Rcpts      []Recipient `json:"rcpts"`
+	Size       int64       `json:"size"`
+	Subject    string      `json:"subject,omitempty"`
+	MessageID  string      `json:"message_id,omitempty"` // the Message-ID header
+	Received   time.Time   `json:"received"`
+	Release    time.Time   `json:"release"` // not sent before; for deferred, the next retry
+	State      State       `json:"state"`
+	Attempts   int         `json:"attempts"`
+	LastError  string      `json:"last_error,omitempty"`
+	Finished   time.Time   `json:"finished,omitzero"`
+}
+
+// Recipient is one envelope recipient and where its delivery stands.
+type Recipient struct {
+	Addr  string    `json:"addr"`
+	State RcptState `json:"state"`
+	// Reply is the upstream's last answer for this recipient.
+	Reply string `json:"reply,omitempty"`
+}
+
+// RcptState tracks each recipient separately, so that a retry after a
+// partial failure goes only to the recipients that did not get the message.
+type RcptState uint8
+
+const (
+	RcptPending RcptState = iota
+	RcptDelivered
+	RcptFailed
+)
+
+var rcptStateNames = [...]string{"pending", "delivered", "failed"}
+
+func (s RcptState) String() string {
+	if int(s) < len(rcptStateNames) {
+		return rcptStateNames[s]
+	}
+	return fmt.Sprintf("rcpt-state(%d)", uint8(s))
+}
+
+func (s RcptState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *RcptState) UnmarshalText(b []byte) error {
+	for i, n := range rcptStateNames {
+		if n == string(b) {
+			*s = RcptState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown recipient state %q", b)
+}
+
+// Pending returns the addresses still to be delivered.
+func (m *Message) Pending() []string {
+	var out []string
+	for _, r := range m.Rcpts {
+		if r.State == RcptPending {
+			out = append(out, r.Addr)
+		}
+	}
+	return out
+}
+
+func (m *Message) clone() Message {
+	c := *m
+	c.Rcpts = append([]Recipient(nil), m.Rcpts...)
+	return c
+}
+
+func encodeMessage(m *Message) ([]byte, error) { return json.Marshal(m) }
+
+func decodeMessage(b []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Message{}, fmt.Errorf("decode message record: %w", err)
+	}
+	return m, nil
+}

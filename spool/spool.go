@@ -1,0 +1,206 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrClosed is returned by every operation after Close.
+var ErrClosed = errors.New("spool is closed")
+
+// ErrNotFound is returned for an ID the spool does not hold.
+var ErrNotFound = errors.New("no such message")
+
+const formatVersion = 1
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketMsgs   = []byte("msgs")
+	bucketBodies = []byte("bodies")
+	bucketStates = []byte("states")
+	bucketDue    = []byte("due")
+	bucketReady  = []byte("ready")
+	bucketDone   = []byte("done")
+	bucketCreds  = []byte("creds")
+
+	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds}
+
+	keyVersion = []byte("version")
+	keyLastID  = []byte("lastid")
+)
+
+// maxGroup bounds how many writes share one transaction, so that one commit
+// never holds hundreds of megabytes of bodies.
+const maxGroup = 256
+
+// Spool is an open spool file. It is safe for concurrent use.
+type Spool struct {
+	db *bolt.DB
+
+	mu     sync.RWMutex // guards closed and sends on writes
+	closed bool
+	writes chan *write
+	loop   chan struct{} // closed when the commit loop has exited
+}
+
+type write struct {
+	fn   func(tx *bolt.Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the spool file at path, mode 0600. Only
+// one process can hold it: a second Open fails after a second. Messages
+// left sending by a crash are queued again.
+func Open(path string) (*Spool, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open spool %s: locked by another process (is relayd already running?)", path)
+		}
+		return nil, fmt.Errorf("open spool %s: %w", path, err)
+	}
+	s := &Spool{db: db, writes: make(chan *write, maxGroup), loop: make(chan struct{})}
+	if err := db.Update(s.initialize); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open spool %s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+func (s *Spool) initialize(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	switch v := meta.Get(keyVersion); {
+	case v == nil:
+		if err := meta.Put(keyVersion, u64(formatVersion)); err != nil {
+			return err
+		}
+	case binary.BigEndian.Uint64(v) != formatVersion:
+		return fmt.Errorf("spool format %d, this relayd reads %d", binary.BigEndian.Uint64(v), formatVersion)
+	}
+	return requeueSending(tx)
+}
+
+// Close waits for queued writes to commit, then closes the file.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	close(s.writes)
+	s.mu.Unlock()
+	<-s.loop
+	return s.db.Close()
+}
+
+// update runs fn in a write transaction shared with other concurrent
+// writers and returns once that transaction is durable. fn may run more
+// than once (if another write in its group fails, the rest are retried
+// without it), so it must only change the transaction and its own results.
+func (s *Spool) update(fn func(tx *bolt.Tx) error) error {
+	w := &write{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	s.writes <- w
+	s.mu.RUnlock()
+	return <-w.done
+}
+
+// view runs fn in a read transaction.
+func (s *Spool) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+func (s *Spool) commitLoop() {
+	defer close(s.loop)
+	group := make([]*write, 0, maxGroup)
+	for w := range s.writes {
+		group = append(group[:0], w)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case w, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				group = append(group, w)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// commitGroup commits the group in one transaction. A write whose fn fails
+// gets its error and is left out; the others are tried again without it.
+func (s *Spool) commitGroup(group []*write) {
+	for len(group) > 0 {
+		failed := -1
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for i, w := range group {
+				if err := w.fn(tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			for _, w := range group {
+				w.done <- err
+			}
+			return
+		}
+		group[failed].done <- err
+		group = append(group[:failed], group[failed+1:]...)
+	}
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+// timeKey is the 16-byte key of the due, ready and done indexes.
+func timeKey(t time.Time, id ID) []byte {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
+	binary.BigEndian.PutUint64(b[8:], uint64(id))
+	return b[:]
+}
+
+func splitTimeKey(k []byte) (time.Time, ID) {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))), ID(binary.BigEndian.Uint64(k[8:]))
+}
+
+func stateKey(st State, id ID) []byte {
+	var b [9]byte
+	b[0] = byte(st)
+	binary.BigEndian.PutUint64(b[1:], uint64(id))
+	return b[:]
+}
+
+func countKey(st State) []byte { return []byte("n/" + st.String()) }

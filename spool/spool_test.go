@@ -287,11 +287,17 @@ func TestFailedWriteDoesNotSinkItsGroup(t *testing.T) {
 	// A first write holds the commit loop so that the next two queue up and
 	// are committed as one group.
 	gate := make(chan struct{})
+	started := make(chan struct{})
 	first := make(chan error, 1)
-	go func() { first <- s.update(func(tx *bolt.Tx) error { <-gate; return nil }) }()
-	for len(s.writes) > 0 {
-		time.Sleep(time.Millisecond) // until the loop has taken the first write
-	}
+	var once sync.Once
+	go func() {
+		first <- s.update(func(tx *bolt.Tx) error {
+			once.Do(func() { close(started) })
+			<-gate
+			return nil
+		})
+	}()
+	<-started
 	boom := errors.New("boom")
 	bad := make(chan error, 1)
 	good := make(chan error, 1)

@@ -12,8 +12,10 @@ import (
 // Clock tells the time and makes timers.
 type Clock interface {
 	Now() time.Time
-	// NewTimer returns a timer that fires once after d.
-	NewTimer(d time.Duration) Timer
+	// TimerAt returns a timer that fires once at t (at once if t has
+	// passed). An absolute time, not a duration, so that a fake clock moved
+	// between reading Now and making the timer cannot stretch the wait.
+	TimerAt(t time.Time) Timer
 }
 
 // Timer is the part of *time.Timer the relay uses.
@@ -28,7 +30,7 @@ type Real struct{}
 
 func (Real) Now() time.Time { return time.Now() }
 
-func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+func (Real) TimerAt(t time.Time) Timer { return realTimer{time.NewTimer(time.Until(t))} }
 
 type realTimer struct{ t *time.Timer }
 
@@ -51,11 +53,11 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-func (f *Fake) NewTimer(d time.Duration) Timer {
+func (f *Fake) TimerAt(at time.Time) Timer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t := &fakeTimer{f: f, when: f.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
+	t := &fakeTimer{f: f, when: at, c: make(chan time.Time, 1)}
+	if !at.After(f.now) {
 		t.c <- f.now
 		return t
 	}

@@ -1,0 +1,13 @@
+// Package relay moves mail: the SMTP intake that authenticates applications
+// and writes their messages into the spool, and the dispatcher that releases
+// them at their release time and hands them to the upstream transport
+// (package relay/upstream).
+//
+// The intake answers 250 only after spool.Accept has fsynced the message;
+// when the spool cannot take it, it answers 451 4.3.0 so the client retries.
+// Only *smtp.SMTPError values with plain text cross the SMTP boundary:
+// internal errors go to the log.
+//
+// The dispatcher owns every delivery goroutine: at most Concurrency run at
+// once, and Run returns only after all of them have finished.
+package relay

@@ -1,0 +1,150 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/internal/clock"
+	"github.com/holdrelay/relay/spool"
+)
+
+// IntakeConfig bounds and shapes the SMTP intake. Zero values take the
+// defaults noted.
+type IntakeConfig struct {
+	Hostname        string        // greeting and Received header; "" = "localhost"
+	MaxMessageBytes int64         // 0 = 25 MiB
+	MaxRecipients   int           // 0 = 100
+	MaxLineLength   int           // 0 = 2000 (RFC 5321's 1000, doubled as go-smtp does)
+	ReadTimeout     time.Duration // per command and per DATA read; 0 = 5m (RFC 5321 4.5.3.2)
+	WriteTimeout    time.Duration // 0 = 1m
+	Hold            time.Duration // the global hold window
+	// TrustedNetworks may send without AUTH.
+	TrustedNetworks []netip.Prefix
+	// InsecureAuth offers AUTH over plaintext to non-loopback clients.
+	InsecureAuth bool
+	// TLS, when set, enables STARTTLS and the implicit-TLS listener.
+	TLS *tls.Config
+}
+
+func (c *IntakeConfig) setDefaults() {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 25 << 20
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 100
+	}
+	if c.MaxLineLength == 0 {
+		c.MaxLineLength = 2000
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 5 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = time.Minute
+	}
+}
+
+// Intake is the SMTP side of the relay.
+type Intake struct {
+	cfg    IntakeConfig
+	spool  *spool.Spool
+	creds  *auth.Service
+	clock  clock.Clock
+	log    *slog.Logger
+	notify func(release time.Time)
+	srv    *smtp.Server
+	// loopback decides whether a client may AUTH without TLS. Tests
+	// replace it: every test client really is on 127.0.0.1.
+	loopback func(netip.Addr) bool
+}
+
+// NewIntake builds the intake. notify is called after each accepted message
+// with its release time, so the dispatcher can wake for it; it may be nil.
+func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock.Clock, log *slog.Logger, notify func(time.Time)) *Intake {
+	cfg.setDefaults()
+	if notify == nil {
+		notify = func(time.Time) {}
+	}
+	in := &Intake{cfg: cfg, spool: sp, creds: creds, clock: clk, log: log, notify: notify,
+		loopback: netip.Addr.IsLoopback}
+	s := smtp.NewServer(smtp.BackendFunc(in.newSession))
+	s.Domain = cfg.Hostname
+	s.MaxMessageBytes = cfg.MaxMessageBytes
+	s.MaxRecipients = cfg.MaxRecipients
+	s.MaxLineLength = cfg.MaxLineLength
+	s.ReadTimeout = cfg.ReadTimeout
+	s.WriteTimeout = cfg.WriteTimeout
+	s.TLSConfig = cfg.TLS
+	// go-smtp decides per server; the session decides per connection
+	// (see authAllowed), so the server must let every session ask.
+	s.AllowInsecureAuth = true
+	s.ErrorLog = slogPrinter{log}
+	in.srv = s
+	return in
+}
+
+// Serve accepts SMTP connections on l until Shutdown. With implicitTLS, l
+// is wrapped in TLS first (the smtps listener).
+func (in *Intake) Serve(l net.Listener, implicitTLS bool) error {
+	if implicitTLS {
+		if in.cfg.TLS == nil {
+			return errors.New("implicit TLS listener needs a certificate")
+		}
+		l = tls.NewListener(l, in.cfg.TLS)
+	}
+	err := in.srv.Serve(l)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, waits for sessions to end (at most until ctx
+// is done; idle sessions end at ReadTimeout), then closes the rest.
+func (in *Intake) Shutdown(ctx context.Context) error {
+	err := in.srv.Shutdown(ctx)
+	if err != nil {
+		in.srv.Close()
+	}
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (in *Intake) trusted(ip netip.Addr) bool {
+	for _, p := range in.cfg.TrustedNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdFor is the credential's own hold window if it has one.
+func (in *Intake) holdFor(cred *auth.Credential) time.Duration {
+	if cred != nil && cred.Hold != nil {
+		return *cred.Hold
+	}
+	return in.cfg.Hold
+}
+
+// slogPrinter lets go-smtp's error log go to slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) {
+	p.log.Warn("smtp server", "detail", sprintf(format, v...))
+}
+
+func (p slogPrinter) Println(v ...any) { p.log.Warn("smtp server", "detail", sprint(v...)) }

@@ -1,0 +1,32 @@
+package relay
+
+import (
+	"fmt"
+
+	"github.com/emersion/go-smtp"
+)
+
+// The replies this relay gives beyond go-smtp's own. go-smtp's
+// ErrAuthRequired is a 502; RFC 4954 section 6 wants 530 5.7.0.
+var (
+	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required"}
+	errEncryptionRequired = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11},
+		Message: "Encryption required for requested authentication mechanism"}
+	errSpool = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message: "Temporary failure storing the message, try again later"}
+	errBadSender = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+		Message: "Bad sender address syntax"}
+	errBadRcpt = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
+		Message: "Bad recipient address syntax"}
+	errLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+		Message: "Line too long"}
+)
+
+func queuedReply(id fmt.Stringer) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: "OK: queued as " + id.String()}
+}
+
+func sprintf(format string, v ...any) string { return fmt.Sprintf(format, v...) }
+func sprint(v ...any) string                 { return fmt.Sprint(v...) }

@@ -28,7 +28,7 @@ var t0 = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 // 127.0.0.1:0, a spool file in a temp dir, a dispatcher delivering to an
 // in-process upstream SMTP server. Only the clock is fake.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *clock.Fake
 	spool    *spool.Spool
 	creds    *auth.Service
@@ -47,7 +47,7 @@ type harnessConfig struct {
 	remote bool
 }
 
-func newHarness(t *testing.T, hc harnessConfig) *harness {
+func newHarness(t testing.TB, hc harnessConfig) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: clock.NewFake(t0), upstream: hc.upstream}
 	if h.upstream == nil {
@@ -109,7 +109,7 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 	return h
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -141,7 +141,7 @@ func (h *harness) login() *smtp.Client {
 }
 
 // send submits one message on c and returns the 250 reply's text.
-func send(t *testing.T, c *smtp.Client, from string, to []string, body string) (string, error) {
+func send(t testing.TB, c *smtp.Client, from string, to []string, body string) (string, error) {
 	t.Helper()
 	if err := c.Mail(from, nil); err != nil {
 		return "", err
@@ -166,7 +166,7 @@ func send(t *testing.T, c *smtp.Client, from string, to []string, body string) (
 }
 
 // queuedID parses the ID from "OK: queued as ID".
-func queuedID(t *testing.T, reply string) spool.ID {
+func queuedID(t testing.TB, reply string) spool.ID {
 	t.Helper()
 	_, text, ok := strings.Cut(reply, "queued as ")
 	if !ok {

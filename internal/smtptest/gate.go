@@ -87,6 +87,11 @@ func (l *listener) Accept() (net.Conn, error) {
 	l.conns[tc] = struct{}{}
 	l.mu.Unlock()
 	l.s.opened()
+	select {
+	case <-l.s.done:
+		tc.Close() // accepted while Close ran: nobody else would close it
+	default:
+	}
 	return tc, nil
 }
 

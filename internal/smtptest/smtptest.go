@@ -168,6 +168,8 @@ func (s *Server) Close() {
 	s.closing.Do(func() {
 		close(s.done)
 		s.srv.Close()
+		// go-smtp's Close misses a listener Serve has not yet registered.
+		s.ln.Close()
 		s.ln.closeAll()
 		<-s.served
 	})

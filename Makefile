@@ -1,0 +1,41 @@
+# relay: make run starts relayd on its defaults; make test runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+ARGS    ?=
+FUZZTIME ?= 10s
+
+.PHONY: all build run test vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayd ./cmd/relayd
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayctl ./cmd/relayctl
+
+# Starts relayd with its embedded defaults (data in ./relay-data); ARGS adds flags.
+run: build
+	./bin/relayd $(ARGS)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -race -count=1 ./...
+
+# Durable accept rate and 250 latency; see README "Performance".
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5000x ./relay/
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./auth/
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

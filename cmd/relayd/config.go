@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// config is relayd's whole configuration after flags, environment, the
+// config file and defaults have been merged, in that order of precedence.
+type config struct {
+	ConfigFile      string
+	Data            string
+	SMTPListen      string
+	SMTPSListen     string
+	TLSCert         string
+	TLSKey          string
+	AdminListen     string
+	AdminTokens     []string
+	Hold            time.Duration
+	Upstream        string
+	TrustedNetworks []string
+	MaxMessageSize  string
+	MaxRecipients   int
+	InsecureAuth    bool
+	Hostname        string
+	Concurrency     int
+	MaxQueueAge     time.Duration
+	Retention       time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+func (c *config) flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file; its keys are these flags' names")
+	fs.StringVar(&c.Data, "data", "./relay-data", "data directory: the spool file and the admin socket")
+	fs.StringVar(&c.SMTPListen, "smtp-listen", "127.0.0.1:2525", "SMTP submission listener (STARTTLS when a certificate is set)")
+	fs.StringVar(&c.SMTPSListen, "smtps-listen", "", "implicit-TLS SMTP listener, e.g. :465 (off unless given; needs --tls-cert)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables STARTTLS")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.AdminListen, "admin-listen", "", "admin API: unix:PATH or a TCP address (default unix:<data>/admin.sock)")
+	fs.StringSliceVar(&c.AdminTokens, "admin-tokens", nil, "admin API bearer tokens for TCP, as name:role:secret (role operator or support); prefer the env or config file to keep secrets out of ps")
+	fs.DurationVar(&c.Hold, "hold", 30*time.Second, "hold window before delivery (a credential's own window overrides it; 0s delivers at once)")
+	fs.StringVar(&c.Upstream, "upstream", "", "where mail goes: smtp://[user:pass@]host:port[?tls=none|opportunistic], smtps://..., file:///dir (default file://<data>/outbox)")
+	fs.StringSliceVar(&c.TrustedNetworks, "trusted-networks", nil, "CIDRs whose clients may relay without AUTH, comma-separated (default none)")
+	fs.StringVar(&c.MaxMessageSize, "max-message-size", "25MiB", "largest message accepted (bytes, or with KB, KiB, MB, MiB)")
+	fs.IntVar(&c.MaxRecipients, "max-recipients", 100, "most recipients per message")
+	fs.BoolVar(&c.InsecureAuth, "insecure-auth", false, "offer AUTH over plaintext to non-loopback clients (passwords travel in clear)")
+	fs.StringVar(&c.Hostname, "hostname", "", "name in the SMTP greeting, EHLO and Received headers (default: the system host name)")
+	fs.IntVar(&c.Concurrency, "delivery-concurrency", 16, "deliveries in flight at once")
+	fs.DurationVar(&c.MaxQueueAge, "max-queue-age", 120*time.Hour, "give up retrying a message this long after it was received")
+	fs.DurationVar(&c.Retention, "retention", 168*time.Hour, "keep records of delivered, failed and dropped messages this long")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let sessions and deliveries finish")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+}
+
+// envName is the environment variable for a flag: RELAY_ + NAME_IN_CAPS.
+func envName(flag string) string {
+	return "RELAY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// merge fills every flag not given on the command line from the
+// environment, then from the config file. Flags keep their defaults
+// otherwise.
+func merge(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	if f := fs.Lookup("config"); !f.Changed {
+		if v, ok := lookupEnv(envName("config")); ok {
+			if err := fs.Set("config", v); err != nil {
+				return err
+			}
+		}
+	}
+	file := map[string]string{}
+	if path := fs.Lookup("config").Value.String(); path != "" {
+		var err error
+		if file, err = readConfigFile(path, fs); err != nil {
+			return err
+		}
+	}
+	var errs []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" || f.Name == "help" {
+			return
+		}
+		v, ok := lookupEnv(envName(f.Name))
+		source := envName(f.Name)
+		if !ok {
+			v, ok = file[f.Name]
+			source = "config file key " + f.Name
+		}
+		if ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", source, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid settings:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// readConfigFile reads a YAML mapping of flag names to values. Lists become
+// comma-separated values; unknown keys are an error, not a silent typo.
+func readConfigFile(path string, fs *pflag.FlagSet) (map[string]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	out := make(map[string]string, len(doc))
+	var unknown []string
+	for k, v := range doc {
+		if fs.Lookup(k) == nil || k == "config" || k == "help" {
+			unknown = append(unknown, k)
+			continue
+		}
+		s, err := scalarText(v)
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: key %s: %w", path, k, err)
+		}
+		out[k] = s
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("config file %s: unknown keys: %s (keys are relayd's flag names)", path, strings.Join(unknown, ", "))
+	}
+	return out, nil
+}
+
+func scalarText(v any) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case bool, int, int64, float64:
+		return fmt.Sprint(v), nil
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			s, err := scalarText(e)
+			if err != nil {
+				return "", err
+			}
+			if strings.Contains(s, ",") {
+				return "", fmt.Errorf("list item %q contains a comma", s)
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return "", fmt.Errorf("want a value or a list, got %T", v)
+}
+
+// resolve derives the settings that default from others and validates.
+func (c *config) resolve() error {
+	if c.AdminListen == "" {
+		c.AdminListen = "unix:" + filepath.Join(c.Data, "admin.sock")
+	}
+	if c.Upstream == "" {
+		abs, err := filepath.Abs(filepath.Join(c.Data, "outbox"))
+		if err != nil {
+			return err
+		}
+		c.Upstream = "file://" + abs
+	}
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		c.Hostname = h
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.SMTPSListen != "" && c.TLSCert == "" {
+		return fmt.Errorf("--smtps-listen needs --tls-cert and --tls-key")
+	}
+	if c.Hold < 0 {
+		return fmt.Errorf("--hold must not be negative")
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("--delivery-concurrency must be at least 1")
+	}
+	if _, err := c.trustedNetworks(); err != nil {
+		return err
+	}
+	if _, err := parseSize(c.MaxMessageSize); err != nil {
+		return fmt.Errorf("--max-message-size: %w", err)
+	}
+	return nil
+}
+
+func (c *config) trustedNetworks() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedNetworks {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("--trusted-networks: %q is not an address or CIDR", s)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-networks: %q is not an address or CIDR", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// parseSize reads "25MiB", "10MB", "512KiB" or a plain byte count.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size (e.g. 25MiB, 10MB, 1048576)", s)
+	}
+	return n * mult, nil
+}

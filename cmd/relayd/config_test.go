@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func parseConfig(t *testing.T, args []string, env map[string]string, file string) (config, error) {
+	t.Helper()
+	var c config
+	fs := pflag.NewFlagSet("relayd", pflag.ContinueOnError)
+	c.flags(fs)
+	if file != "" {
+		path := filepath.Join(t.TempDir(), "relayd.yaml")
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if err := merge(fs, lookup); err != nil {
+		return c, err
+	}
+	return c, c.resolve()
+}
+
+func TestPrecedenceFlagEnvFileDefault(t *testing.T) {
+	file := "hold: 3s\nmax-recipients: 7\ntrusted-networks: [10.0.0.0/8, 192.168.1.1]\nsmtp-listen: 127.0.0.1:2600\n"
+	c, err := parseConfig(t, []string{"--hold", "1s"},
+		map[string]string{"RELAY_HOLD": "2s", "RELAY_MAX_RECIPIENTS": "9"}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hold != time.Second {
+		t.Errorf("hold %v: the flag must win", c.Hold)
+	}
+	if c.MaxRecipients != 9 {
+		t.Errorf("max-recipients %d: the environment must beat the file", c.MaxRecipients)
+	}
+	if c.SMTPListen != "127.0.0.1:2600" {
+		t.Errorf("smtp-listen %q: the file must beat the default", c.SMTPListen)
+	}
+	if c.Data != "./relay-data" || c.AdminListen != "unix:relay-data/admin.sock" {
+		t.Errorf("defaults: data %q admin %q", c.Data, c.AdminListen)
+	}
+	if !strings.HasPrefix(c.Upstream, "file:///") || !strings.HasSuffix(c.Upstream, "/relay-data/outbox") {
+		t.Errorf("default upstream %q", c.Upstream)
+	}
+	nets, _ := c.trustedNetworks()
+	if len(nets) != 2 || nets[1].String() != "192.168.1.1/32" {
+		t.Errorf("trusted networks from a YAML list: %v", nets)
+	}
+}
+
+func TestDefaultsMatchTheContract(t *testing.T) {
+	c, err := parseConfig(t, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := parseSize(c.MaxMessageSize)
+	if c.SMTPListen != "127.0.0.1:2525" || c.Hold != 30*time.Second || c.SMTPSListen != "" ||
+		len(c.TrustedNetworks) != 0 || size != 25<<20 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestBadSettingsAreClearErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{env: map[string]string{"RELAY_HOLD": "soon"}, want: "RELAY_HOLD"},
+		{file: "hold: soon\n", want: "config file key hold"},
+		{file: "hodl: 3s\n", want: "unknown keys: hodl"},
+		{args: []string{"--trusted-networks", "example.com"}, want: "not an address or CIDR"},
+		{args: []string{"--max-message-size", "huge"}, want: "not a size"},
+		{args: []string{"--tls-cert", "a.pem"}, want: "go together"},
+		{args: []string{"--smtps-listen", ":465"}, want: "needs --tls-cert"},
+		{args: []string{"--hold", "-1s"}, want: "negative"},
+	} {
+		_, err := parseConfig(t, tc.args, tc.env, tc.file)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v %q: error %v, want it to mention %q", tc.args, tc.env, tc.file, err, tc.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"25MiB": 25 << 20, "10MB": 10e6, "512 KiB": 512 << 10, "1048576": 1 << 20, "1B": 1} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-5MiB", "MiB", "1.5MiB", "99999999999GiB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestHelpAndUsageErrors(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := execute([]string{"--help"}, &out, &errb); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, flag := range []string{"--data", "--smtp-listen", "--smtps-listen", "--tls-cert", "--tls-key", "--admin-listen",
+		"--hold", "--upstream", "--trusted-networks", "--max-message-size", "--config", "RELAY_HOLD"} {
+		if !strings.Contains(out.String(), flag) {
+			t.Errorf("--help does not mention %s", flag)
+		}
+	}
+	for _, args := range [][]string{{"--no-such-flag"}, {"--hold", "soon"}, {"extra-arg"}} {
+		errb.Reset()
+		if code := execute(args, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errb.String())
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// relaydBin is the real binary, built once by TestMain.
+var relaydBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relayd-bin")
+	if err != nil {
+		panic(err)
+	}
+	relaydBin = filepath.Join(dir, "relayd")
+	out, err := exec.Command("go", "build", "-race", "-o", relaydBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building relayd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running relayd process.
+type proc struct {
+	cmd      *exec.Cmd
+	smtp     string
+	stdout   *syncBuffer
+	stderr   *syncBuffer
+	exited   chan struct{}
+	exitErr  error
+	password string // printed at first start, if it was
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startRelayd starts relayd on dataDir and waits until it accepts SMTP.
+func startRelayd(t *testing.T, dataDir string, args ...string) *proc {
+	t.Helper()
+	d := &proc{smtp: freePort(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	full := append([]string{"--data", dataDir, "--smtp-listen", d.smtp}, args...)
+	d.cmd = exec.Command(relaydBin, full...)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	d.cmd.Env = cleanEnv()
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.exitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() { d.kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", d.smtp); err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-d.exited:
+			t.Fatalf("relayd exited at start: %v\nstderr:\n%s", d.exitErr, d.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relayd did not listen on %s\nstderr:\n%s", d.smtp, d.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(d.stdout.String()); m != nil {
+		d.password = m[1]
+	}
+	return d
+}
+
+// cleanEnv drops RELAY_* variables of the environment running the tests.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RELAY_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (d *proc) kill() {
+	select {
+	case <-d.exited:
+	default:
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.exited
+	}
+}
+
+func (d *proc) waitExit(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-d.exited:
+		return d.exitErr
+	case <-time.After(30 * time.Second):
+		t.Fatalf("relayd did not exit\nstderr:\n%s", d.stderr)
+		return nil
+	}
+}
+
+// submit sends one message over a fresh authenticated session and returns
+// the 250 text, or the error.
+func submit(addr, password, subject string) (string, error) {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if err := c.Hello("e2e.test"); err != nil {
+		return "", err
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "default", password)); err != nil {
+		return "", err
+	}
+	if err := c.Mail("app@example.com", nil); err != nil {
+		return "", err
+	}
+	if err := c.Rcpt("user@example.net", nil); err != nil {
+		return "", err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(w, "From: app@example.com\r\nTo: user@example.net\r\nSubject: %s\r\n\r\nbody of %s\r\n", subject, subject)
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return "", err
+	}
+	c.Quit()
+	return resp.StatusText, nil
+}
+
+func subjectOf(data []byte) string {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if s, ok := strings.CutPrefix(sc.Text(), "Subject: "); ok {
+			return s
+		}
+	}
+	return ""
+}
+

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	var cfg config
+	cmd := &cobra.Command{
+		Use:   "relayd",
+		Short: "SMTP relay with an interceptable outbound spool",
+		Long: `relayd accepts mail from applications over authenticated SMTP, writes each
+message durably to a bbolt spool, holds it for a short window, then delivers
+it upstream, unless an operator flushes, holds or drops it first (relayctl).
+
+It runs with no configuration at all. Every setting below can also be given
+as an environment variable (RELAY_ plus the flag name in capitals with
+underscores, e.g. RELAY_HOLD=10s) or as a key of the YAML file named by
+--config (e.g. "hold: 10s"). A flag beats the environment, which beats the
+file, which beats the default.
+
+On its first start, with no credentials yet, relayd creates the credential
+"default" and prints its password once.`,
+		Example: `  relayd                                   # all defaults: 127.0.0.1:2525, ./relay-data
+  relayd --hold 0s --upstream 'smtp://user:pass@smtp.example.com:587'
+  RELAY_HOLD=2m relayd --config /etc/relay/relayd.yaml`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := merge(cmd.Flags(), os.LookupEnv); err != nil {
+				return usageError{err}
+			}
+			if err := cfg.resolve(); err != nil {
+				return usageError{err}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, cfg, stdout, stderr)
+		},
+	}
+	cfg.flags(cmd.Flags())
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return cmd
+}
+
+// usageError marks errors in how relayd was invoked: exit status 2.
+type usageError struct{ error }
+
+func execute(args []string, stdout, stderr io.Writer) int {
+	cmd := newRootCommand(stdout, stderr)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "relayd:", err)
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+		fmt.Fprintln(stderr, "Run 'relayd --help' for usage.")
+		return 2
+	}
+	return 1
+}

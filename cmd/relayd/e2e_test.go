@@ -187,4 +187,3 @@ func subjectOf(data []byte) string {
 	}
 	return ""
 }
-

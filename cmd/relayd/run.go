@@ -230,4 +230,3 @@ func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format: want text or json, got %q", cfg.LogFormat)
 }
-

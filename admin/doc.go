@@ -1,0 +1,23 @@
+// Package admin is the contract between relayd and its admin clients: the
+// wire types of the admin HTTP API and a typed Go client for it. relayctl
+// reaches the daemon only through this package.
+//
+// It imports only the standard library, so that relayctl never links bbolt
+// or the SMTP server (a test in cmd/relayctl checks). The handlers that
+// serve this API live in admin/server, which may import the rest.
+//
+// # Wire
+//
+// Paths are versioned under /v1/. Bodies are JSON with snake_case fields;
+// durations travel as Go duration text ("30s", "1m30s") and times as
+// RFC 3339. Every failure answers a non-2xx status with an Error body, whose
+// Code is one of the Code* constants. The server rejects request fields it
+// does not know; the client ignores response fields it does not know, so an
+// older relayctl keeps working against a newer relayd.
+//
+// # Access
+//
+// On a unix socket (mode 0600) the file mode is the access control. On TCP
+// every request carries "Authorization: Bearer <secret>"; tokens have the
+// role "operator" (everything) or "support" (read-only for now).
+package admin

@@ -1,0 +1,164 @@
+// Package server serves relayd's admin API over HTTP; package admin holds
+// its wire types and the client. It owns no state: every answer is read
+// from, and every change made through, the spool and the credential
+// service it is given.
+//
+// Invariants:
+//   - On a TCP listener every request needs a bearer token, compared in
+//     constant time; Serve refuses a TCP listener when no token is
+//     configured (guarantee 6 of the contract).
+//   - The unix socket is mode 0600, and a peer whose uid is neither
+//     relayd's nor root's is refused as well, which also closes the moment
+//     between creating the socket and changing its mode.
+//   - Handlers return errors; writeError alone turns an error into a
+//     status, a code and a JSON body, and logs the details of a 500.
+//   - Request bodies are never logged, so no password is: a created
+//     password exists only in its one response.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/spool"
+)
+
+// Token lets a TCP client in. Role is RoleOperator or RoleSupport.
+type Token struct {
+	Name   string // shown in logs as the actor; never the secret
+	Secret string
+	Role   string
+}
+
+// Roles. Support staff may only read (GET endpoints) for now.
+const (
+	RoleOperator = "operator"
+	RoleSupport  = "support"
+)
+
+// minSecret is the shortest token secret Serve accepts on TCP: a short
+// secret would make guarantee 6 a formality.
+const minSecret = 16
+
+// Options configure a Server.
+type Options struct {
+	Spool    *spool.Spool
+	Creds    *auth.Service
+	Hold     time.Duration // the global hold window, for status
+	Upstream string        // already stripped of secrets
+	Version  string
+	Tokens   []Token          // required on TCP listeners; ignored on the unix socket
+	Now      func() time.Time // nil = time.Now
+	Log      *slog.Logger     // nil = slog.Default()
+}
+
+// Timeouts of every admin connection: the API answers from memory and the
+// spool's indexes, so a slow client is a stuck or hostile one.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Server is the admin API. One Server may Serve several listeners (the
+// socket and a TCP address) at once.
+type Server struct {
+	o       Options
+	now     func() time.Time
+	log     *slog.Logger
+	started time.Time
+	tokens  []token
+	handler http.Handler
+
+	mu      sync.Mutex
+	closed  bool
+	servers map[*http.Server]struct{}
+}
+
+// New returns a Server. It does not check Tokens: Serve does, for TCP.
+func New(o Options) *Server {
+	s := &Server{o: o, now: o.Now, log: o.Log, servers: make(map[*http.Server]struct{})}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.started = s.now().Round(0).UTC()
+	s.tokens = hashTokens(o.Tokens)
+	s.handler = s.authenticate(s.routes())
+	return s
+}
+
+// Handler returns the API as a plain handler. A request that did not come
+// through Serve counts as TCP: it needs a token.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers requests on l until Shutdown, then returns nil. tcp says
+// whether l is a TCP listener (Listen reports it); a TCP listener without
+// valid tokens is refused. Serve always closes l.
+func (s *Server) Serve(l net.Listener, tcp bool) error {
+	if tcp {
+		if err := checkTokens(s.o.Tokens); err != nil {
+			l.Close()
+			return fmt.Errorf("admin API on TCP %s: %w", l.Addr(), err)
+		}
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return withPeer(ctx, c, tcp)
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.servers[hs] = struct{}{}
+	s.mu.Unlock()
+
+	err := hs.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops every listener, waits for requests in flight until ctx
+// ends, then closes their connections. Serve calls made later return nil
+// at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	servers := make([]*http.Server, 0, len(s.servers))
+	for hs := range s.servers {
+		servers = append(servers, hs)
+	}
+	s.mu.Unlock()
+
+	var errs []error
+	for _, hs := range servers {
+		if err := hs.Shutdown(ctx); err != nil {
+			hs.Close()
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,136 @@
+// Package servertest starts a real admin server for tests, the way
+// net/http/httptest starts an HTTP server: a real spool and credential
+// service in temporary directories, served on a real unix socket and on
+// 127.0.0.1:0. Tests of the admin API and of relayctl share it.
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/holdrelay/relay/admin/server"
+	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/spool"
+)
+
+// Now is the server's fixed clock, so outputs can be compared exactly.
+var Now = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// Options tune the server; the zero value is fine.
+type Options struct {
+	Tokens []server.Token // for the TCP listener; none = no TCP listener
+	Hold   time.Duration  // 0 = 30s
+}
+
+// Relay is a running admin server and what it serves.
+type Relay struct {
+	Spool  *spool.Spool
+	Creds  *auth.Service
+	Server *server.Server
+	Socket string // "unix:PATH", the --admin form
+	TCP    string // "127.0.0.1:PORT"; "" without tokens
+	Log    *Buffer
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB, o Options) *Relay {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	clock := func() time.Time { return Now }
+	creds, err := auth.New(sp, auth.Options{Params: auth.TestParams, Now: clock, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Hold == 0 {
+		o.Hold = 30 * time.Second
+	}
+	srv := server.New(server.Options{
+		Spool: sp, Creds: creds, Hold: o.Hold, Upstream: "file:///var/spool/outbox",
+		Version: "test", Tokens: o.Tokens, Now: clock, Log: log,
+	})
+	r := &Relay{Spool: sp, Creds: creds, Server: srv, Log: logs}
+
+	// Unix socket paths are limited to 108 bytes; t.TempDir() can be longer.
+	dir, err := os.MkdirTemp("", "rl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Socket = "unix:" + filepath.Join(dir, "admin.sock")
+	var serving sync.WaitGroup
+	serve := func(spec string) net.Listener {
+		l, tcp, err := server.Listen(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serving.Go(func() {
+			if err := srv.Serve(l, tcp); err != nil {
+				t.Errorf("Serve(%s) = %v, want nil after Shutdown", spec, err)
+			}
+		})
+		return l
+	}
+	serve(r.Socket)
+	if len(o.Tokens) > 0 {
+		r.TCP = serve("127.0.0.1:0").Addr().String()
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		serving.Wait()
+		if err := sp.Check(); err != nil {
+			t.Errorf("spool invariants: %v", err)
+		}
+		if err := sp.Close(); err != nil && !errors.Is(err, spool.ErrClosed) {
+			t.Errorf("close spool: %v", err)
+		}
+		os.RemoveAll(dir)
+	})
+	return r
+}
+
+// Accept puts a message in the spool, waiting out the hold window.
+func (r *Relay) Accept(t testing.TB, credential string) spool.Message {
+	t.Helper()
+	m, err := r.Spool.Accept(spool.Incoming{
+		Credential: credential, From: "app@example.com", To: []string{"someone@example.org"},
+		Subject: "hello", Received: Now, Release: Now.Add(30 * time.Second),
+	}, []byte("Subject: hello\r\n\r\nhi\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Buffer is a bytes.Buffer safe for the server's goroutines to log into.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

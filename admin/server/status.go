@@ -1,0 +1,32 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/holdrelay/relay/admin"
+	"github.com/holdrelay/relay/spool"
+)
+
+// getStatus answers GET /v1/status. Counts come from the spool's counters,
+// so the answer costs the same on any spool.
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
+	counts, err := s.o.Spool.Counts()
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	st := admin.Status{
+		Counts:      make(map[string]int, len(spool.States)),
+		Hold:        s.o.Hold.String(),
+		Upstream:    s.o.Upstream,
+		Pauses:      []admin.Pause{}, // pauses do not exist yet; never null on the wire
+		Credentials: s.o.Creds.Len(),
+		Version:     s.o.Version,
+		Started:     s.started,
+	}
+	for _, state := range spool.States {
+		st.Counts[state.String()] = counts[state]
+	}
+	s.writeJSON(w, http.StatusOK, st)
+	return nil
+}

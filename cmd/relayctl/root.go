@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/holdrelay/relay/admin"
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses, as the contract fixes them.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// run executes relayctl with args and returns its exit status. Errors are
+// printed here, once, as "Error: ..."; cobra's own printing is silenced.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := NewRootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "Error:", err)
+	if !errors.As(err, new(usageError)) {
+		return exitFailure
+	}
+	if cmd == nil {
+		cmd = root
+	}
+	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	return exitUsage
+}
+
+// globals are the root's persistent flags, which every command shares.
+type globals struct {
+	admin  string
+	token  string
+	output format
+}
+
+// common is what every command's options carry: how to reach relayd and
+// how to print. Commands fill it when they run, after flags are parsed.
+type common struct {
+	client func() (*admin.Client, error)
+	out    printer
+}
+
+func (g *globals) common(cmd *cobra.Command) common {
+	return common{
+		client: func() (*admin.Client, error) {
+			// Read here rather than as the flag's default, so that --help
+			// never prints a secret from the environment.
+			token := g.token
+			if token == "" {
+				token = os.Getenv("RELAY_TOKEN")
+			}
+			return admin.NewClient(g.admin, token)
+		},
+		out: printer{w: cmd.OutOrStdout(), format: g.output},
+	}
+}
+
+// NewRootCommand returns relayctl's command tree.
+func NewRootCommand() *cobra.Command {
+	g := &globals{admin: admin.DefaultAddr(), output: formatTable}
+	root := group(&cobra.Command{
+		Use:   "relayctl",
+		Short: "Control a running relayd",
+		Long: `relayctl controls a running relayd through its admin API: it shows the
+spool, holds, flushes and drops messages, and manages credentials.
+
+It reaches relayd on the unix socket in relayd's data directory
+(./relay-data/admin.sock, or $RELAY_DATA/admin.sock) unless --admin or
+$RELAY_ADMIN says otherwise. An admin API on TCP needs a token: --token
+or $RELAY_TOKEN.
+
+Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
+		Example: `  relayctl status
+  relayctl credential add shop --description "web shop" --hold 5m
+  relayctl --admin 10.0.0.5:8025 --token "$TOKEN" -o json credential ls`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.admin, "admin", g.admin, "relayd's admin API: unix:PATH or HOST:PORT (env RELAY_ADMIN)")
+	pf.StringVar(&g.token, "token", "", "bearer token for an admin API on TCP (env RELAY_TOKEN)")
+	pf.VarP(&g.output, "output", "o", "output format: table or json")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+
+	root.AddCommand(
+		newStatusCommand(g, nil),
+		newCredentialCommand(g),
+	)
+	return root
+}

@@ -183,8 +183,14 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed) {
 		d.log.Error("recording delivery outcome failed", "id", c.ID, "err", err)
 		return
 	}
-	d.log.Info("delivery attempt", "id", m.ID, "state", m.State, "attempt", m.Attempts,
-		"last_error", m.LastError, "retry", retryAttr(m))
+	attrs := []any{"id", m.ID, "state", m.State, "attempt", m.Attempts}
+	if m.LastError != "" {
+		attrs = append(attrs, "last_error", m.LastError)
+	}
+	if m.State == spool.Deferred {
+		attrs = append(attrs, "retry", m.Release)
+	}
+	d.log.Info("delivery attempt", attrs...)
 }
 
 func (d *Dispatcher) expire(now time.Time) {
@@ -199,13 +205,6 @@ func (d *Dispatcher) expire(now time.Time) {
 		}
 		d.log.Debug("expired finished records", "count", n)
 	}
-}
-
-func retryAttr(m spool.Message) any {
-	if m.State == spool.Deferred {
-		return m.Release
-	}
-	return nil
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -387,3 +387,19 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 		return tx.Bucket(bucketDue).Put(timeKey(m.Release, m.ID), nil)
 	})
 }
+
+func FuzzParseID(f *testing.F) {
+	f.Add("038gpndgj8000")
+	f.Add("ZZZZZZZZZZZZZ")
+	f.Add("oOiIlL0123456")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := ParseID(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseID(id.String())
+		if err != nil || back != id {
+			t.Fatalf("%q parsed to %d, whose text %q does not parse back (%v)", s, id, id.String(), err)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"testing"
 	"time"
 )
 
@@ -43,4 +44,16 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}
+
+// Certificate returns a fresh self-signed certificate for 127.0.0.1, ::1 and
+// localhost, and a pool that trusts it: for tests that run a TLS server of
+// their own (the relay's intake) rather than this package's.
+func Certificate(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	cert, pool, err := selfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, pool
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Incoming is what the SMTP intake knows about a message it is accepting.
@@ -19,6 +17,8 @@ type Incoming struct {
 	// Release is the earliest time delivery may start: Received plus the
 	// hold window. At or before Received, the message is queued at once.
 	Release time.Time
+	// Headers are the main headers, kept for support after the body goes.
+	Headers []Header
 }
 
 // Accept stores a new message durably and returns its record. When it
@@ -46,14 +46,20 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		m.Release = m.Received
 		m.State = Queued
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		t := wrap(tx)
+	err := s.update(func(t *txn) error {
 		id, err := t.nextID(m.Received)
 		if err != nil {
 			return err
 		}
 		m.ID = id
-		return t.insert(&m, body)
+		ev := Event{Time: m.Received, State: m.State, Actor: "smtp"}
+		if p := t.pausedFor(m.Credential); p != nil {
+			// Checked in the same transaction as the pause is written, so
+			// no message slips past a pause being set.
+			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
+			ev.State, ev.Reason = Held, m.Reason
+		}
+		return t.insert(&m, body, in.Headers, ev)
 	})
 	if err != nil {
 		return Message{}, err

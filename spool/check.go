@@ -12,7 +12,7 @@ import (
 // returns every violation found (joined), or nil. It reads everything: use
 // it in tests and in offline checks, not on a hot path.
 func (s *Spool) Check() error {
-	return s.view(func(tx *bolt.Tx) error { return check(wrap(tx)) })
+	return s.view(check)
 }
 
 func check(t *txn) error {
@@ -24,7 +24,7 @@ func check(t *txn) error {
 		lastID = binary.BigEndian.Uint64(v)
 	}
 	counts := map[State]uint64{}
-	want := map[string]map[string]bool{"due": {}, "ready": {}, "done": {}, "states": {}}
+	want := map[string]map[string]bool{"due": {}, "ready": {}, "done": {}, "states": {}, "bycred": {}}
 	err := t.msgs.ForEach(func(k, v []byte) error {
 		m, err := decodeMessage(v)
 		if err != nil {
@@ -39,6 +39,13 @@ func check(t *txn) error {
 		}
 		counts[m.State]++
 		want["states"][string(stateKey(m.State, m.ID))] = true
+		want["bycred"][string(credKey(m.Credential, m.ID))] = true
+		if (m.State == Held) != (m.HeldBy != "") {
+			bad("%s: %s with holder %q", m.ID, m.State, m.HeldBy)
+		}
+		if m.Intent != nil && m.State != Sending {
+			bad("%s: %s with a pending intent", m.ID, m.State)
+		}
 		if b, key := t.timeIndex(&m); b != nil {
 			want[indexName(t, b)][string(key)] = true
 		}
@@ -54,7 +61,7 @@ func check(t *txn) error {
 	if err != nil {
 		return err
 	}
-	for name, b := range map[string]*bolt.Bucket{"due": t.due, "ready": t.ready, "done": t.done, "states": t.states} {
+	for name, b := range map[string]*bolt.Bucket{"due": t.due, "ready": t.ready, "done": t.done, "states": t.states, "bycred": t.bycred} {
 		n := 0
 		b.ForEach(func(k, _ []byte) error {
 			n++
@@ -67,9 +74,17 @@ func check(t *txn) error {
 			bad("%s has %d entries, the records want %d", name, n, len(want[name]))
 		}
 	}
-	t.bodies.ForEach(func(k, _ []byte) error {
-		if t.msgs.Get(k) == nil {
-			bad("body %s has no record", idFromKey(k))
+	for name, b := range map[string]*bolt.Bucket{"body": t.bodies, "headers": t.headers} {
+		b.ForEach(func(k, _ []byte) error {
+			if t.msgs.Get(k) == nil {
+				bad("%s %s has no record", name, idFromKey(k))
+			}
+			return nil
+		})
+	}
+	t.events.ForEach(func(k, _ []byte) error {
+		if t.msgs.Get(k[:8]) == nil {
+			bad("event of %s has no record", idFromKey(k[:8]))
 		}
 		return nil
 	})

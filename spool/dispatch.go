@@ -21,20 +21,23 @@ type Claimed struct {
 // Claim takes up to max messages whose release time has come, queued ones
 // first, and marks them sending (one more attempt each). Due messages
 // beyond max are marked queued, so that the states say what waits for a
-// delivery slot.
+// delivery slot. Nothing is claimed while a pause covers it.
 func (s *Spool) Claim(now time.Time, max int) ([]Claimed, error) {
 	var out []Claimed
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(t *txn) error {
 		out = out[:0]
-		t := wrap(tx)
+		if t.pause("") != nil {
+			return nil
+		}
 		for _, b := range []*bolt.Bucket{t.ready, t.due} {
-			ids := dueIDs(b, now, max-len(out))
-			for _, id := range ids {
-				c, err := t.claim(id)
+			for _, id := range dueIDs(b, now, max-len(out)) {
+				c, ok, err := t.claim(id, now)
 				if err != nil {
 					return err
 				}
-				out = append(out, c)
+				if ok {
+					out = append(out, c)
+				}
 			}
 		}
 		return t.promote(now)
@@ -60,22 +63,28 @@ func dueIDs(b *bolt.Bucket, now time.Time, n int) []ID {
 	return ids
 }
 
-func (t *txn) claim(id ID) (Claimed, error) {
+// claim marks a due message sending. A message whose credential a pause
+// covers is left alone: the pause is holding it (see Pause).
+func (t *txn) claim(id ID, now time.Time) (Claimed, bool, error) {
 	m, err := t.get(id)
 	if err != nil {
-		return Claimed{}, err
+		return Claimed{}, false, err
 	}
-	if err := t.transition(&m, func(m *Message) {
+	if t.pausedFor(m.Credential) != nil {
+		return Claimed{}, false, nil
+	}
+	ev := Event{Time: now, Actor: "dispatcher"}
+	if err := t.transition(&m, ev, func(m *Message) {
 		m.State = Sending
 		m.Attempts++
 	}); err != nil {
-		return Claimed{}, err
+		return Claimed{}, false, err
 	}
 	body := t.bodies.Get(id.key())
 	if body == nil {
-		return Claimed{}, fmt.Errorf("message %s has no body", id)
+		return Claimed{}, false, fmt.Errorf("message %s has no body", id)
 	}
-	return Claimed{Message: m.clone(), Body: append([]byte(nil), body...)}, nil
+	return Claimed{Message: m.clone(), Body: append([]byte(nil), body...)}, true, nil
 }
 
 func (t *txn) promote(now time.Time) error {
@@ -84,15 +93,15 @@ func (t *txn) promote(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if err := t.transition(&m, func(m *Message) { m.State = Queued }); err != nil {
+		if err := t.transition(&m, Event{Time: now, Actor: "dispatcher"}, func(m *Message) { m.State = Queued }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Outcome is the result of a delivery attempt, as the dispatcher judged it.
-type Outcome struct {
+// Attempt is the result of a delivery attempt, as the dispatcher judged it.
+type Attempt struct {
 	// Rcpts holds the recipients with their new states and replies, in
 	// the message's order. Only pending recipients may change.
 	Rcpts []Recipient
@@ -105,16 +114,17 @@ type Outcome struct {
 }
 
 // Finish records the outcome of a claimed message's attempt. The message
-// must be sending.
-func (s *Spool) Finish(id ID, o Outcome) (Message, error) {
-	switch o.State {
+// must be sending. An operator's drop or hold that arrived during the
+// attempt is carried out now: a message the attempt delivered is
+// delivered, whatever was asked; any other is dropped or held.
+func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
+	switch a.State {
 	case Delivered, Failed, Deferred:
 	default:
-		return Message{}, fmt.Errorf("finish %s: %s is not an outcome", id, o.State)
+		return Message{}, fmt.Errorf("finish %s: %s is not an outcome", id, a.State)
 	}
 	var out Message
-	err := s.update(func(tx *bolt.Tx) error {
-		t := wrap(tx)
+	err := s.update(func(t *txn) error {
 		m, err := t.get(id)
 		if err != nil {
 			return err
@@ -122,18 +132,20 @@ func (s *Spool) Finish(id ID, o Outcome) (Message, error) {
 		if m.State != Sending {
 			return fmt.Errorf("finish %s: message is %s, not sending", id, m.State)
 		}
-		if len(o.Rcpts) != len(m.Rcpts) {
-			return fmt.Errorf("finish %s: %d recipient results for %d recipients", id, len(o.Rcpts), len(m.Rcpts))
+		if len(a.Rcpts) != len(m.Rcpts) {
+			return fmt.Errorf("finish %s: %d recipient results for %d recipients", id, len(a.Rcpts), len(m.Rcpts))
 		}
-		err = t.transition(&m, func(m *Message) {
-			copy(m.Rcpts, o.Rcpts)
-			m.State = o.State
-			m.LastError = o.LastError
-			if o.State == Deferred {
-				m.Release = o.Retry
+		ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError}
+		err = t.transition(&m, ev, func(m *Message) {
+			copy(m.Rcpts, a.Rcpts)
+			m.LastError = a.LastError
+			m.State = a.State
+			if a.State == Deferred {
+				m.Release = a.Retry
 			} else {
-				m.Finished = o.Now
+				m.Finished = a.Now
 			}
+			t.settle(m, a.Now)
 		})
 		out = m.clone()
 		return err
@@ -141,23 +153,45 @@ func (s *Spool) Finish(id ID, o Outcome) (Message, error) {
 	return out, err
 }
 
+// settle carries out an operator's intent, or a pause, on a message whose
+// attempt has just ended (or was cut short by a crash).
+func (t *txn) settle(m *Message, now time.Time) {
+	in := m.Intent
+	m.Intent = nil
+	switch {
+	case m.State == Delivered:
+	case in != nil && in.Drop:
+		m.State, m.Reason, m.Finished = Dropped, in.Reason, now
+	case m.State == Failed:
+	case in != nil:
+		m.State, m.HeldBy, m.Reason = Held, HeldByOperator, in.Reason
+	default:
+		if p := t.pausedFor(m.Credential); p != nil {
+			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
+		}
+	}
+}
+
 // requeueSending runs at Open: whatever was being sent when the previous
-// process died is queued again. The upstream may have got it already;
-// delivery is at least once.
-func requeueSending(tx *bolt.Tx) error {
-	t := wrap(tx)
+// process died is queued again (the upstream may have got it already:
+// delivery is at least once), or dropped or held if an operator asked.
+func requeueSending(t *txn) error {
 	var ids []ID
 	c := t.states.Cursor()
-	prefix := []byte{byte(Sending)}
-	for k, _ := c.Seek(prefix); k != nil && k[0] == byte(Sending); k, _ = c.Next() {
+	for k, _ := c.Seek([]byte{byte(Sending)}); k != nil && k[0] == byte(Sending); k, _ = c.Next() {
 		ids = append(ids, idFromKey(k[1:]))
 	}
+	now := time.Now()
 	for _, id := range ids {
 		m, err := t.get(id)
 		if err != nil {
 			return err
 		}
-		if err := t.transition(&m, func(m *Message) { m.State = Queued }); err != nil {
+		ev := Event{Time: now, Actor: "restart", Reason: "attempt interrupted"}
+		if err := t.transition(&m, ev, func(m *Message) {
+			m.State = Queued
+			t.settle(m, now)
+		}); err != nil {
 			return err
 		}
 	}

@@ -12,10 +12,15 @@
 //	        "n/<state>"    -> uint64, number of messages in that state
 //	msgs    ID             -> JSON Message record (everything but the body)
 //	bodies  ID             -> the raw message, as received
+//	headers ID             -> JSON main headers (From, To, Subject, ...), for support
 //	states  state(1) ID    -> empty: which messages are in which state
 //	due     time ID        -> empty: waiting and deferred messages, by release time
 //	ready   time ID        -> empty: queued messages, oldest release first
 //	done    time ID        -> empty: finished messages, by finish time
+//	bycred  name 0x00 ID   -> empty: every message by credential
+//	events  ID seq         -> JSON Event: a message's history, in order
+//	pauses  name | "*"     -> JSON Pause, per credential or global ("*")
+//	audit   seq            -> JSON AuditEntry: every administrative change
 //	creds   name           -> opaque credential record (owned by package auth)
 //
 // # Invariants
@@ -29,6 +34,10 @@
 //     No other message appears in due or ready.
 //   - Pending messages (not delivered, failed or dropped) have a body;
 //     finished ones have none and exactly one done entry, at Finished.
+//   - Every message has exactly one bycred entry; bodies, headers and
+//     events exist only for messages that have a record.
+//   - A message is held exactly when it names its holder (operator or
+//     pause), and only a sending message carries an Intent.
 //   - No ID is greater than lastid.
 //
 // # IDs
@@ -46,6 +55,19 @@
 // SMTP sessions share one fsync instead of queueing for twenty. bbolt's own
 // DB.Batch waits 10 ms per commit, which measured slower here. A write
 // returns only after its transaction is fsynced.
+//
+// # Operators
+//
+// Bulk actions (Drop, Hold, Flush, Release) take a Selector. They collect
+// candidate IDs from the cheapest index that covers the selector, then
+// judge each record afresh in bounded write transactions. A message being
+// sent cannot be changed under the dispatcher: a drop or hold records an
+// Intent that Finish carries out when the attempt ends, so that a drop is
+// reported as dropped only if the upstream did not get the message.
+//
+// A pause is a record that Accept and Claim read in their own
+// transactions: no message of a paused credential is claimed, and new
+// ones arrive held.
 //
 // # States
 //

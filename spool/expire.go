@@ -1,10 +1,6 @@
 package spool
 
-import (
-	"time"
-
-	bolt "go.etcd.io/bbolt"
-)
+import "time"
 
 // maxExpire bounds one Expire transaction.
 const maxExpire = 10000
@@ -14,9 +10,8 @@ const maxExpire = 10000
 // while it returns maxExpire.
 func (s *Spool) Expire(cutoff time.Time) (int, error) {
 	n := 0
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(t *txn) error {
 		n = 0
-		t := wrap(tx)
 		for _, id := range dueIDs(t.done, cutoff.Add(-1), maxExpire) {
 			m, err := t.get(id)
 			if err != nil {

@@ -22,6 +22,33 @@ type Message struct {
 	Attempts   int         `json:"attempts"`
 	LastError  string      `json:"last_error,omitempty"`
 	Finished   time.Time   `json:"finished,omitzero"`
+	// HeldBy says who holds a held message: HeldByOperator or HeldByPause.
+	HeldBy string `json:"held_by,omitempty"`
+	// Reason is why the message was last held or dropped.
+	Reason string `json:"reason,omitempty"`
+	// Intent is what an operator asked for while the message was being
+	// sent; Finish carries it out once the attempt's outcome is known.
+	Intent *Intent `json:"intent,omitempty"`
+}
+
+// Who holds a held message.
+const (
+	HeldByOperator = "operator"
+	HeldByPause    = "pause"
+)
+
+// Intent is a drop or hold that waits for a delivery attempt to end.
+type Intent struct {
+	Drop   bool   `json:"drop,omitempty"` // else hold
+	Actor  string `json:"actor"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Header is one of the main headers kept for support's view, which
+// outlives the body.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Recipient is one envelope recipient and where its delivery stands.
@@ -77,6 +104,10 @@ func (m *Message) Pending() []string {
 func (m *Message) clone() Message {
 	c := *m
 	c.Rcpts = append([]Recipient(nil), m.Rcpts...)
+	if m.Intent != nil {
+		in := *m.Intent
+		c.Intent = &in
+	}
 	return c
 }
 

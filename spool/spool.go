@@ -27,8 +27,14 @@ var (
 	bucketReady  = []byte("ready")
 	bucketDone   = []byte("done")
 	bucketCreds  = []byte("creds")
+	bucketHeaders = []byte("headers")
+	bucketByCred  = []byte("bycred")
+	bucketEvents  = []byte("events")
+	bucketPauses  = []byte("pauses")
+	bucketAudit   = []byte("audit")
 
-	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds}
+	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
+		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")
@@ -49,7 +55,7 @@ type Spool struct {
 }
 
 type write struct {
-	fn   func(tx *bolt.Tx) error
+	fn   func(t *txn) error
 	done chan error
 }
 
@@ -88,7 +94,11 @@ func (s *Spool) initialize(tx *bolt.Tx) error {
 	case binary.BigEndian.Uint64(v) != formatVersion:
 		return fmt.Errorf("spool format %d, this relayd reads %d", binary.BigEndian.Uint64(v), formatVersion)
 	}
-	return requeueSending(tx)
+	t := wrap(tx)
+	if err := requeueSending(t); err != nil {
+		return err
+	}
+	return t.flush()
 }
 
 // Close waits for queued writes to commit, then closes the file.
@@ -109,7 +119,7 @@ func (s *Spool) Close() error {
 // writers and returns once that transaction is durable. fn may run more
 // than once (if another write in its group fails, the rest are retried
 // without it), so it must only change the transaction and its own results.
-func (s *Spool) update(fn func(tx *bolt.Tx) error) error {
+func (s *Spool) update(fn func(t *txn) error) error {
 	w := &write{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -122,14 +132,14 @@ func (s *Spool) update(fn func(tx *bolt.Tx) error) error {
 }
 
 // view runs fn in a read transaction.
-func (s *Spool) view(fn func(tx *bolt.Tx) error) error {
+func (s *Spool) view(fn func(t *txn) error) error {
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
 	if closed {
 		return ErrClosed
 	}
-	return s.db.View(fn)
+	return s.db.View(func(tx *bolt.Tx) error { return fn(wrap(tx)) })
 }
 
 func (s *Spool) commitLoop() {
@@ -160,7 +170,12 @@ func (s *Spool) commitGroup(group []*write) {
 		failed := -1
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, w := range group {
-				if err := w.fn(tx); err != nil {
+				t := wrap(tx)
+				err := w.fn(t)
+				if err == nil {
+					err = t.flush()
+				}
+				if err != nil {
 					failed = i
 					return err
 				}

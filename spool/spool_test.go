@@ -171,7 +171,7 @@ func TestFinishOutcomes(t *testing.T) {
 			}
 			rc := []Recipient{{Addr: "a@x", State: RcptDelivered, Reply: "250 ok"}, {Addr: "b@x", Reply: "451 later"}}
 			retry := t0.Add(5 * time.Minute)
-			done, err := s.Finish(m.ID, Outcome{Rcpts: rc, State: tc.state, LastError: "451 later", Retry: retry, Now: t0.Add(time.Second)})
+			done, err := s.Finish(m.ID, Attempt{Rcpts: rc, State: tc.state, LastError: "451 later", Retry: retry, Now: t0.Add(time.Second)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,11 +200,11 @@ func TestFinishOutcomes(t *testing.T) {
 func TestFinishNeedsSending(t *testing.T) {
 	s, _ := openTest(t)
 	m := accept(t, s, time.Hour)
-	_, err := s.Finish(m.ID, Outcome{Rcpts: m.Rcpts, State: Delivered, Now: t0})
+	_, err := s.Finish(m.ID, Attempt{Rcpts: m.Rcpts, State: Delivered, Now: t0})
 	if err == nil || !strings.Contains(err.Error(), "not sending") {
 		t.Fatalf("Finish of a waiting message: %v", err)
 	}
-	if _, err := s.Finish(ID(12345), Outcome{State: Delivered}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Finish(ID(12345), Attempt{State: Delivered}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Finish of an unknown ID: %v", err)
 	}
 	wantCounts(t, s, map[State]int{Waiting: 1})
@@ -291,7 +291,7 @@ func TestFailedWriteDoesNotSinkItsGroup(t *testing.T) {
 	first := make(chan error, 1)
 	var once sync.Once
 	go func() {
-		first <- s.update(func(tx *bolt.Tx) error {
+		first <- s.update(func(t *txn) error {
 			once.Do(func() { close(started) })
 			<-gate
 			return nil
@@ -302,7 +302,7 @@ func TestFailedWriteDoesNotSinkItsGroup(t *testing.T) {
 	bad := make(chan error, 1)
 	good := make(chan error, 1)
 	var m Message
-	go func() { bad <- s.update(func(tx *bolt.Tx) error { return boom }) }()
+	go func() { bad <- s.update(func(t *txn) error { return boom }) }()
 	go func() {
 		var err error
 		m, err = s.Accept(Incoming{From: "a@x", To: []string{"b@x"}, Received: t0, Release: t0}, []byte("x"))
@@ -341,10 +341,10 @@ func TestExpireRemovesOldFinishedRecords(t *testing.T) {
 	s, _ := openTest(t)
 	old := accept(t, s, 0)
 	s.Claim(t0, 1)
-	s.Finish(old.ID, Outcome{Rcpts: []Recipient{{Addr: "rcpt@example.com", State: RcptDelivered}}, State: Delivered, Now: t0})
+	s.Finish(old.ID, Attempt{Rcpts: []Recipient{{Addr: "rcpt@example.com", State: RcptDelivered}}, State: Delivered, Now: t0})
 	recent := accept(t, s, 0)
 	s.Claim(t0, 1)
-	s.Finish(recent.ID, Outcome{Rcpts: []Recipient{{Addr: "rcpt@example.com", State: RcptFailed}}, State: Failed, Now: t0.Add(time.Hour)})
+	s.Finish(recent.ID, Attempt{Rcpts: []Recipient{{Addr: "rcpt@example.com", State: RcptFailed}}, State: Failed, Now: t0.Add(time.Hour)})
 
 	n, err := s.Expire(t0.Add(time.Hour))
 	if err != nil || n != 1 {

@@ -1,36 +1,54 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // txn bundles a transaction's buckets. Every change of a message's state
-// goes through transition, the one place that keeps the indexes and
-// counters in step with the records.
+// goes through transition, the one place that keeps the indexes, counters
+// and history in step with the records.
 type txn struct {
-	tx     *bolt.Tx
-	meta   *bolt.Bucket
-	msgs   *bolt.Bucket
-	bodies *bolt.Bucket
-	states *bolt.Bucket
-	due    *bolt.Bucket
-	ready  *bolt.Bucket
-	done   *bolt.Bucket
+	tx      *bolt.Tx
+	meta    *bolt.Bucket
+	msgs    *bolt.Bucket
+	bodies  *bolt.Bucket
+	headers *bolt.Bucket
+	states  *bolt.Bucket
+	due     *bolt.Bucket
+	ready   *bolt.Bucket
+	done    *bolt.Bucket
+	bycred  *bolt.Bucket
+	events  *bolt.Bucket
+	pauses  *bolt.Bucket
+	audit   *bolt.Bucket
+
+	// deltas holds counter changes until flush, so that a bulk change of
+	// 100,000 messages writes each counter once, not 100,000 times.
+	deltas map[State]int64
 }
 
 func wrap(tx *bolt.Tx) *txn {
 	return &txn{
-		tx:     tx,
-		meta:   tx.Bucket(bucketMeta),
-		msgs:   tx.Bucket(bucketMsgs),
-		bodies: tx.Bucket(bucketBodies),
-		states: tx.Bucket(bucketStates),
-		due:    tx.Bucket(bucketDue),
-		ready:  tx.Bucket(bucketReady),
-		done:   tx.Bucket(bucketDone),
+		tx:      tx,
+		meta:    tx.Bucket(bucketMeta),
+		msgs:    tx.Bucket(bucketMsgs),
+		bodies:  tx.Bucket(bucketBodies),
+		headers: tx.Bucket(bucketHeaders),
+		states:  tx.Bucket(bucketStates),
+		due:     tx.Bucket(bucketDue),
+		ready:   tx.Bucket(bucketReady),
+		done:    tx.Bucket(bucketDone),
+		bycred:  tx.Bucket(bucketByCred),
+		events:  tx.Bucket(bucketEvents),
+		pauses:  tx.Bucket(bucketPauses),
+		audit:   tx.Bucket(bucketAudit),
+		deltas:  map[State]int64{},
 	}
 }
 
@@ -50,24 +68,49 @@ func (t *txn) put(m *Message) error {
 	return t.msgs.Put(m.ID.key(), v)
 }
 
-// insert stores a new message and its body and indexes it.
-func (t *txn) insert(m *Message, body []byte) error {
+// Event is one entry of a message's history.
+type Event struct {
+	Time   time.Time `json:"time"`
+	State  State     `json:"state"` // the state entered
+	Actor  string    `json:"actor"` // "smtp", "dispatcher", "uid:1000", "token:ops", ...
+	Reason string    `json:"reason,omitempty"`
+}
+
+// insert stores a new message, its body and main headers, and indexes it.
+func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 	if err := t.bodies.Put(m.ID.key(), body); err != nil {
 		return err
 	}
+	if len(hdrs) > 0 {
+		v, err := json.Marshal(hdrs)
+		if err != nil {
+			return err
+		}
+		if err := t.headers.Put(m.ID.key(), v); err != nil {
+			return err
+		}
+	}
+	if err := t.bycred.Put(credKey(m.Credential, m.ID), nil); err != nil {
+		return err
+	}
 	if err := t.index(m); err != nil {
+		return err
+	}
+	if err := t.event(m.ID, ev); err != nil {
 		return err
 	}
 	return t.put(m)
 }
 
 // transition applies change to m, moving its index entries from where its
-// old state and times put them to where the new ones do. A message that
-// finishes loses its body.
-func (t *txn) transition(m *Message, change func(m *Message)) error {
+// old state and times put them to where the new ones do, and records ev
+// (with the new state) in its history. A message that finishes loses its
+// body.
+func (t *txn) transition(m *Message, ev Event, change func(m *Message)) error {
 	if err := t.unindex(m); err != nil {
 		return err
 	}
+	before := m.State
 	change(m)
 	if m.State.Finished() {
 		if err := t.bodies.Delete(m.ID.key()); err != nil {
@@ -77,10 +120,43 @@ func (t *txn) transition(m *Message, change func(m *Message)) error {
 	if err := t.index(m); err != nil {
 		return err
 	}
+	if m.State != before || ev.Reason != "" {
+		ev.State = m.State
+		if err := t.event(m.ID, ev); err != nil {
+			return err
+		}
+	}
 	return t.put(m)
 }
 
-// timeIndex is the index, if any, that holds a message in state st.
+func (t *txn) event(id ID, ev Event) error {
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	seq, err := t.events.NextSequence()
+	if err != nil {
+		return err
+	}
+	return t.events.Put(eventKey(id, seq), v)
+}
+
+// history returns a message's events, oldest first.
+func (t *txn) history(id ID) ([]Event, error) {
+	var out []Event
+	prefix := id.key()
+	c := t.events.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var ev Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return nil, fmt.Errorf("decode event of %s: %w", id, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// timeIndex is the index, if any, that holds a message in its state.
 func (t *txn) timeIndex(m *Message) (*bolt.Bucket, []byte) {
 	switch m.State {
 	case Waiting, Deferred:
@@ -99,10 +175,8 @@ func (t *txn) index(m *Message) error {
 			return err
 		}
 	}
-	if err := t.states.Put(stateKey(m.State, m.ID), nil); err != nil {
-		return err
-	}
-	return t.count(m.State, +1)
+	t.deltas[m.State]++
+	return t.states.Put(stateKey(m.State, m.ID), nil)
 }
 
 func (t *txn) unindex(m *Message) error {
@@ -111,10 +185,8 @@ func (t *txn) unindex(m *Message) error {
 			return err
 		}
 	}
-	if err := t.states.Delete(stateKey(m.State, m.ID)); err != nil {
-		return err
-	}
-	return t.count(m.State, -1)
+	t.deltas[m.State]--
+	return t.states.Delete(stateKey(m.State, m.ID))
 }
 
 // remove deletes a message and everything that points at it.
@@ -122,20 +194,55 @@ func (t *txn) remove(m *Message) error {
 	if err := t.unindex(m); err != nil {
 		return err
 	}
-	if err := t.bodies.Delete(m.ID.key()); err != nil {
+	for _, b := range []*bolt.Bucket{t.bodies, t.headers, t.msgs} {
+		if err := b.Delete(m.ID.key()); err != nil {
+			return err
+		}
+	}
+	if err := t.bycred.Delete(credKey(m.Credential, m.ID)); err != nil {
 		return err
 	}
-	return t.msgs.Delete(m.ID.key())
+	prefix := m.ID.key()
+	c := t.events.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (t *txn) count(st State, delta int64) error {
-	k := countKey(st)
-	var n uint64
-	if v := t.meta.Get(k); v != nil {
-		n = binary.BigEndian.Uint64(v)
+// flush writes the counter changes; update calls it after each write.
+func (t *txn) flush() error {
+	for st, d := range t.deltas {
+		if d == 0 {
+			continue
+		}
+		k := countKey(st)
+		var n uint64
+		if v := t.meta.Get(k); v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		if d < 0 && n < uint64(-d) {
+			return fmt.Errorf("spool counter %s would go below zero", st)
+		}
+		if err := t.meta.Put(k, u64(uint64(int64(n)+d))); err != nil {
+			return err
+		}
 	}
-	if delta < 0 && n < uint64(-delta) {
-		return fmt.Errorf("spool counter %s would go below zero", st)
-	}
-	return t.meta.Put(k, u64(uint64(int64(n)+delta)))
+	clear(t.deltas)
+	return nil
+}
+
+func credKey(cred string, id ID) []byte {
+	k := make([]byte, 0, len(cred)+9)
+	k = append(k, cred...)
+	k = append(k, 0)
+	return append(k, id.key()...)
+}
+
+// eventKey orders a message's events by the order they were written, which
+// several events at one instant (a bulk action) would not get from time.
+func eventKey(id ID, seq uint64) []byte {
+	return append(id.key(), u64(seq)...)
 }

@@ -1,0 +1,170 @@
+package spool
+
+import "time"
+
+// Outcome is what a bulk action did to one message.
+type Outcome string
+
+const (
+	Changed          Outcome = "changed"   // dropped, held, flushed or released
+	InFlight         Outcome = "in_flight" // being sent; a drop or hold waits for the attempt
+	AlreadyDelivered Outcome = "delivered" // delivered before the action
+	AlreadyFinished  Outcome = "finished"  // failed or dropped before the action
+	Unchanged        Outcome = "unchanged" // already as asked, or not applicable
+	Paused           Outcome = "paused"    // held by a pause: resume it instead
+	NotFound         Outcome = "not_found" // no such ID
+)
+
+// action is one kind of bulk change.
+type action interface {
+	// states are those the action looks at when selecting without IDs.
+	states() []State
+	// do judges m and, unless dry, changes it.
+	do(t *txn, m *Message, dry bool) (Outcome, error)
+}
+
+var pendingStates = []State{Waiting, Held, Queued, Sending, Deferred}
+
+// finished reports the outcome for a message already done with.
+func finished(m *Message) (Outcome, bool) {
+	switch m.State {
+	case Delivered:
+		return AlreadyDelivered, true
+	case Failed, Dropped:
+		return AlreadyFinished, true
+	}
+	return "", false
+}
+
+// schedule is where a released message goes: back to waiting if its
+// release time is still ahead, else straight to the delivery queue.
+func schedule(m *Message, now time.Time) {
+	m.State, m.HeldBy = Queued, ""
+	if m.Release.After(now) {
+		m.State = Waiting
+	}
+}
+
+type dropAction struct{ ev Event }
+
+func (dropAction) states() []State { return pendingStates }
+
+func (a dropAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
+	if o, ok := finished(m); ok {
+		return o, nil
+	}
+	if m.State == Sending {
+		if !dry {
+			m.Intent = &Intent{Drop: true, Actor: a.ev.Actor, Reason: a.ev.Reason}
+			return InFlight, t.put(m)
+		}
+		return InFlight, nil
+	}
+	if dry {
+		return Changed, nil
+	}
+	return Changed, t.transition(m, a.ev, func(m *Message) {
+		m.State, m.HeldBy, m.Reason, m.Finished = Dropped, "", a.ev.Reason, a.ev.Time
+	})
+}
+
+type holdAction struct{ ev Event }
+
+func (holdAction) states() []State { return []State{Waiting, Queued, Sending, Deferred, Held} }
+
+func (a holdAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
+	if o, ok := finished(m); ok {
+		return o, nil
+	}
+	switch {
+	case m.State == Held && m.HeldBy == HeldByOperator:
+		return Unchanged, nil
+	case m.State == Sending:
+		if !dry {
+			m.Intent = &Intent{Actor: a.ev.Actor, Reason: a.ev.Reason}
+			return InFlight, t.put(m)
+		}
+		return InFlight, nil
+	case dry:
+		return Changed, nil
+	}
+	// A message held by a pause becomes the operator's: resuming the
+	// pause will not release it.
+	return Changed, t.transition(m, a.ev, func(m *Message) {
+		m.State, m.HeldBy, m.Reason = Held, HeldByOperator, a.ev.Reason
+	})
+}
+
+type flushAction struct{ ev Event }
+
+func (flushAction) states() []State { return []State{Waiting, Held, Deferred} }
+
+func (a flushAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
+	if o, ok := finished(m); ok {
+		return o, nil
+	}
+	switch {
+	case m.State == Queued || m.State == Sending:
+		return Unchanged, nil
+	case m.State == Held && m.HeldBy == HeldByPause:
+		return Paused, nil
+	case dry:
+		return Changed, nil
+	}
+	return Changed, t.transition(m, a.ev, func(m *Message) {
+		m.Release = a.ev.Time
+		schedule(m, a.ev.Time)
+	})
+}
+
+type releaseAction struct{ ev Event }
+
+func (releaseAction) states() []State { return []State{Held} }
+
+func (a releaseAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
+	if o, ok := finished(m); ok {
+		return o, nil
+	}
+	switch {
+	case m.State != Held:
+		return Unchanged, nil
+	case m.HeldBy == HeldByPause:
+		return Paused, nil
+	case dry:
+		return Changed, nil
+	}
+	return Changed, t.transition(m, a.ev, func(m *Message) { schedule(m, a.ev.Time) })
+}
+
+// pauseHold holds the pending messages a new pause covers.
+type pauseHold struct{ p *Pause }
+
+func (pauseHold) states() []State { return []State{Waiting, Queued, Deferred} }
+
+func (a pauseHold) do(t *txn, m *Message, dry bool) (Outcome, error) {
+	switch m.State {
+	case Waiting, Queued, Deferred:
+	default:
+		return Unchanged, nil
+	}
+	ev := Event{Time: a.p.Since, Actor: a.p.Actor, Reason: a.p.describe()}
+	return Changed, t.transition(m, ev, func(m *Message) {
+		m.State, m.HeldBy, m.Reason = Held, HeldByPause, ev.Reason
+	})
+}
+
+// pauseRelease releases what a lifted pause held, unless another pause
+// still covers it.
+type pauseRelease struct {
+	now time.Time
+	ev  Event
+}
+
+func (pauseRelease) states() []State { return []State{Held} }
+
+func (a pauseRelease) do(t *txn, m *Message, dry bool) (Outcome, error) {
+	if m.State != Held || m.HeldBy != HeldByPause || t.pausedFor(m.Credential) != nil {
+		return Unchanged, nil
+	}
+	return Changed, t.transition(m, a.ev, func(m *Message) { schedule(m, a.now) })
+}

@@ -1,0 +1,138 @@
+package spool
+
+import (
+	"errors"
+	"slices"
+)
+
+// ErrEmptySelector is returned for a bulk action with nothing selected:
+// "everything" must be asked for with All.
+var ErrEmptySelector = errors.New("empty selector: name messages, or select all explicitly")
+
+// applyChunk bounds one bulk transaction, so that changing a million
+// messages never holds one huge transaction in memory.
+const applyChunk = 20000
+
+// Result tells what a bulk action did, by outcome.
+type Result struct {
+	IDs map[Outcome][]ID
+}
+
+// Count returns how many messages had outcome o.
+func (r Result) Count(o Outcome) int { return len(r.IDs[o]) }
+
+// Counts returns the number of messages per outcome, without zeros.
+func (r Result) Counts() map[Outcome]int {
+	out := make(map[Outcome]int, len(r.IDs))
+	for o, ids := range r.IDs {
+		out[o] = len(ids)
+	}
+	return out
+}
+
+func (r *Result) add(o Outcome, id ID) {
+	if r.IDs == nil {
+		r.IDs = map[Outcome][]ID{}
+	}
+	r.IDs[o] = append(r.IDs[o], id)
+}
+
+// Drop drops every pending message sel picks; it will never be sent. A
+// message being sent is only marked (InFlight): the caller must abort its
+// delivery, after which Finish records it dropped, or delivered if the
+// upstream already had it.
+func (s *Spool) Drop(sel Selector, ev Event, dry bool) (Result, error) {
+	return s.action(sel, dropAction{ev}, dry)
+}
+
+// Hold holds every selected message until Release. One being sent is
+// marked (InFlight) and held if its attempt does not deliver it.
+func (s *Spool) Hold(sel Selector, ev Event, dry bool) (Result, error) {
+	return s.action(sel, holdAction{ev}, dry)
+}
+
+// Flush makes the selected waiting, deferred and operator-held messages
+// due at ev.Time, so the dispatcher sends them at once.
+func (s *Spool) Flush(sel Selector, ev Event, dry bool) (Result, error) {
+	return s.action(sel, flushAction{ev}, dry)
+}
+
+// Release puts operator-held messages back on their schedule.
+func (s *Spool) Release(sel Selector, ev Event, dry bool) (Result, error) {
+	return s.action(sel, releaseAction{ev}, dry)
+}
+
+func (s *Spool) action(sel Selector, a action, dry bool) (Result, error) {
+	if sel.Empty() {
+		return Result{}, ErrEmptySelector
+	}
+	return s.apply(sel, a, dry)
+}
+
+// apply runs a over the selection: it collects candidate IDs from an
+// index, then judges each record afresh inside bounded write transactions
+// (read-only ones for a dry run), since records may change in between.
+func (s *Spool) apply(sel Selector, a action, dry bool) (Result, error) {
+	var ids []ID
+	if err := s.view(func(t *txn) error {
+		ids = t.candidates(sel, a.states())
+		return nil
+	}); err != nil {
+		return Result{}, err
+	}
+	explicit := len(sel.IDs) > 0
+	var res Result
+	for len(ids) > 0 {
+		chunk := ids[:min(applyChunk, len(ids))]
+		ids = ids[len(chunk):]
+		var part Result
+		run := func(t *txn) error {
+			part = Result{}
+			for _, id := range chunk {
+				if err := applyOne(t, sel, a, id, explicit, dry, &part); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var err error
+		if dry {
+			err = s.view(run)
+		} else {
+			err = s.update(run)
+		}
+		if err != nil {
+			return res, err
+		}
+		for o, got := range part.IDs {
+			for _, id := range got {
+				res.add(o, id)
+			}
+		}
+	}
+	return res, nil
+}
+
+func applyOne(t *txn, sel Selector, a action, id ID, explicit, dry bool, res *Result) error {
+	m, err := t.get(id)
+	if errors.Is(err, ErrNotFound) {
+		if explicit {
+			res.add(NotFound, id)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Selected by index, a message must be in a state the action is
+	// about; named by ID, every message gets an answer.
+	if !sel.Match(&m) || (!explicit && !slices.Contains(a.states(), m.State)) {
+		return nil
+	}
+	o, err := a.do(t, &m, dry)
+	if err != nil {
+		return err
+	}
+	res.add(o, id)
+	return nil
+}

@@ -1,0 +1,129 @@
+package spool
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Pause stops delivery for one credential, or for all: messages stay
+// accepted but are held (HeldByPause) until Resume.
+type Pause struct {
+	Credential string    `json:"credential"` // "" = every credential
+	Reason     string    `json:"reason,omitempty"`
+	Actor      string    `json:"actor"`
+	Since      time.Time `json:"since"`
+	Until      time.Time `json:"until,omitzero"` // zero: until resumed
+}
+
+// globalPauseKey names the pause of every credential; credential names
+// cannot contain '*'.
+const globalPauseKey = "*"
+
+func pauseKey(cred string) []byte {
+	if cred == "" {
+		return []byte(globalPauseKey)
+	}
+	return []byte(cred)
+}
+
+func (p *Pause) describe() string {
+	who := "all delivery"
+	if p.Credential != "" {
+		who = "credential " + p.Credential
+	}
+	s := "paused: " + who
+	if p.Reason != "" {
+		s += ": " + p.Reason
+	}
+	return s
+}
+
+func (t *txn) pause(cred string) *Pause {
+	v := t.pauses.Get(pauseKey(cred))
+	if v == nil {
+		return nil
+	}
+	var p Pause
+	if json.Unmarshal(v, &p) != nil {
+		return nil
+	}
+	return &p
+}
+
+// pausedFor returns the pause that stops a credential's mail, if any. A
+// pause lasts until it is removed: Resume, or the dispatcher when Until
+// has passed, so that records and states always agree.
+func (t *txn) pausedFor(cred string) *Pause {
+	if p := t.pause(""); p != nil {
+		return p
+	}
+	if cred == "" {
+		return nil
+	}
+	return t.pause(cred)
+}
+
+// Pauses lists the pauses in force, the global one first.
+func (s *Spool) Pauses() ([]Pause, error) {
+	var out []Pause
+	err := s.view(func(t *txn) error {
+		return t.pauses.ForEach(func(_, v []byte) error {
+			var p Pause
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("decode pause: %w", err)
+			}
+			out = append(out, p)
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Credential < out[j].Credential })
+	return out, err
+}
+
+// Pause records p and holds every pending message it covers (waiting,
+// queued, deferred); messages being sent finish their attempt and are held
+// if it fails. It returns how many messages it held.
+func (s *Spool) Pause(p Pause) (int, error) {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.update(func(t *txn) error { return t.pauses.Put(pauseKey(p.Credential), v) }); err != nil {
+		return 0, err
+	}
+	sel := Selector{Credential: p.Credential, All: true}
+	res, err := s.apply(sel, pauseHold{&p}, false)
+	return res.Count(Changed), err
+}
+
+// Resume removes a pause and puts the messages it held back on their
+// schedule, unless another pause still covers them. It returns how many
+// it released, and ErrNotFound if there was no such pause.
+func (s *Spool) Resume(cred string, now time.Time, actor, reason string) (int, error) {
+	err := s.update(func(t *txn) error {
+		if t.pauses.Get(pauseKey(cred)) == nil {
+			return ErrNotFound
+		}
+		return t.pauses.Delete(pauseKey(cred))
+	})
+	if err != nil {
+		return 0, err
+	}
+	sel := Selector{Credential: cred, All: true, States: []State{Held}}
+	res, err := s.apply(sel, pauseRelease{now: now, ev: Event{Time: now, Actor: actor, Reason: reason}}, false)
+	return res.Count(Changed), err
+}
+
+// ExpiredPauses returns the pauses whose Until has passed.
+func (s *Spool) ExpiredPauses(now time.Time) ([]Pause, error) {
+	all, err := s.Pauses()
+	var out []Pause
+	for _, p := range all {
+		if !p.Until.IsZero() && !p.Until.After(now) {
+			out = append(out, p)
+		}
+	}
+	return out, err
+}

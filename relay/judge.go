@@ -12,7 +12,7 @@ import (
 // state. Recipients that got 2xx are delivered and never sent again; 5xx
 // fail them for good; anything else leaves them pending for a retry, until
 // the message is older than MaxAge.
-func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg DispatcherConfig) spool.Outcome {
+func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg DispatcherConfig) spool.Attempt {
 	byAddr := make(map[string]upstream.Outcome, len(outs))
 	for _, o := range outs {
 		byAddr[o.Rcpt] = o
@@ -42,7 +42,7 @@ func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg Dispatch
 			lastTemp = r.Reply
 		}
 	}
-	out := spool.Outcome{Rcpts: rcpts, Now: now}
+	out := spool.Attempt{Rcpts: rcpts, Now: now}
 	switch {
 	case pending > 0 && now.Sub(m.Received) >= cfg.MaxAge:
 		for i := range rcpts {

@@ -1,6 +1,5 @@
 package spool
 
-
 // The credential records belong to package auth; the spool only keeps them
 // in its file, so that one backup holds both. These three methods make
 // *Spool an auth.Store.

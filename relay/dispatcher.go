@@ -3,7 +3,9 @@ package relay
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdrelay/relay/internal/clock"
@@ -50,6 +52,20 @@ type Dispatcher struct {
 	freed chan struct{} // a delivery slot came free
 	busy  int           // deliveries running; owned by the Run goroutine
 	wg    sync.WaitGroup
+	// sleeping is true while the loop waits; tests use it to know the
+	// dispatcher has seen everything it was told.
+	sleeping atomic.Bool
+
+	// mu makes claiming a message and registering its flight one step, so
+	// that Abort never misses a message the spool already shows sending.
+	mu       sync.Mutex
+	inflight map[spool.ID]*flight
+}
+
+// flight is one delivery attempt in progress.
+type flight struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed after the outcome is in the spool
 }
 
 // NewDispatcher builds a dispatcher; Run starts it.
@@ -57,9 +73,34 @@ func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, 
 	cfg.setDefaults()
 	return &Dispatcher{
 		cfg: cfg, spool: sp, transport: t, clock: clk, log: log,
-		wake:  make(chan struct{}, 1),
-		freed: make(chan struct{}, cfg.Concurrency),
+		wake:     make(chan struct{}, 1),
+		freed:    make(chan struct{}, cfg.Concurrency),
+		inflight: map[spool.ID]*flight{},
 	}
+}
+
+// Abort cancels the delivery attempts of ids that are in progress and
+// waits until each has recorded its outcome. A transfer cancelled before
+// the end-of-data dot never reaches the upstream; one past it waits for
+// the upstream's answer, so the outcome in the spool is the truth.
+func (d *Dispatcher) Abort(ctx context.Context, ids []spool.ID) error {
+	d.mu.Lock()
+	var waits []chan struct{}
+	for _, id := range ids {
+		if f := d.inflight[id]; f != nil {
+			f.cancel()
+			waits = append(waits, f.done)
+		}
+	}
+	d.mu.Unlock()
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // Notify tells the dispatcher that a message is due at release. It never
@@ -73,8 +114,8 @@ func (d *Dispatcher) Notify(time.Time) {
 
 // Run delivers until ctx is done, then stops claiming and waits for the
 // deliveries in flight. When drain is done first, those deliveries are
-// cancelled (aborted before the end of data) and their messages deferred
-// to be retried at once after a restart.
+// cancelled (aborted before the end of data) and their messages queued
+// again, due at once after a restart.
 func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 	deliveries, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -96,51 +137,62 @@ func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 func (d *Dispatcher) loop(ctx, deliveries context.Context) {
 	janitor := d.clock.Now()
 	for {
-		claimedAll, err := d.claim(deliveries)
-		if err != nil {
-			d.log.Error("claim failed", "err", err)
-		}
-		if now := d.clock.Now(); !now.Before(janitor) {
+		// One instant per round: claims and the sleep that follows must
+		// agree on what is due, even if the clock moves in between.
+		now := d.clock.Now()
+		if !now.Before(janitor) {
 			d.expire(now)
 			janitor = now.Add(time.Minute)
+		}
+		janitor = minTime(janitor, d.endPauses(now))
+		took, claimedAll, err := d.claim(deliveries, now)
+		if err != nil {
+			d.log.Error("claim failed", "err", err)
 		}
 		var timer clock.Timer
 		switch {
 		case err != nil:
-			timer = d.clock.TimerAt(d.clock.Now().Add(time.Second))
+			timer = d.clock.TimerAt(now.Add(time.Second))
 		case claimedAll:
+			wake := janitor
 			if at, ok, _ := d.spool.NextDue(); ok {
-				timer = d.clock.TimerAt(minTime(at, janitor))
-			} else {
-				timer = d.clock.TimerAt(janitor)
+				// Due messages that could not be claimed (a pause covers
+				// them until it holds them) are looked at again in a
+				// second, not in a hot loop.
+				if !at.After(now) && took == 0 {
+					at = now.Add(time.Second)
+				}
+				wake = minTime(at, janitor)
 			}
+			timer = d.clock.TimerAt(wake)
 		}
 		// With every slot busy, only a freed slot matters (timer is nil).
 		var fired <-chan time.Time
 		if timer != nil {
 			fired = timer.C()
 		}
+		d.sleeping.Store(true)
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
-			return
 		case <-d.freed:
 			d.busy--
 		case <-d.wake:
 		case <-fired:
 		}
+		d.sleeping.Store(false)
 		if timer != nil {
 			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }
 
 // claim starts deliveries for due messages while slots are free. It
-// reports whether it took everything that was due (so the loop may sleep
-// until the next release), or stopped for want of a slot.
-func (d *Dispatcher) claim(ctx context.Context) (bool, error) {
+// reports how many it took, and whether it took everything it could (so
+// the loop may sleep until the next release) or stopped for want of a slot.
+func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claimedAll bool, err error) {
 	for {
 		for drained := false; !drained; {
 			select {
@@ -152,31 +204,54 @@ func (d *Dispatcher) claim(ctx context.Context) (bool, error) {
 		}
 		free := d.cfg.Concurrency - d.busy
 		if free == 0 {
-			return false, nil
+			return took, false, nil
 		}
-		claimed, err := d.spool.Claim(d.clock.Now(), free)
-		if err != nil {
-			return true, err
-		}
+		d.mu.Lock()
+		var claimed []spool.Claimed
+		claimed, err = d.spool.Claim(now, free)
 		for _, c := range claimed {
+			fctx, cancel := context.WithCancel(ctx)
+			f := &flight{cancel: cancel, done: make(chan struct{})}
+			d.inflight[c.ID] = f
 			d.busy++
 			d.wg.Add(1)
-			go d.deliver(ctx, c)
+			go d.deliver(fctx, c, f)
+		}
+		d.mu.Unlock()
+		took += len(claimed)
+		if err != nil {
+			return took, true, err
 		}
 		if len(claimed) < free {
-			return true, nil
+			return took, true, nil
 		}
 	}
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed) {
+func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
 	defer func() {
+		d.mu.Lock()
+		delete(d.inflight, c.ID)
+		d.mu.Unlock()
+		f.cancel()
+		close(f.done)
 		d.freed <- struct{}{}
 		d.wg.Done()
 	}()
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
 	outs := d.transport.Deliver(ctx, env, c.Body)
-	o := judge(c.Message, outs, d.clock.Now(), d.cfg)
+	now := d.clock.Now()
+	cfg := d.cfg
+	cancelled := ctx.Err() != nil
+	if cancelled {
+		cfg.MaxAge = math.MaxInt64 // an attempt we cut short is no reason to give up
+	}
+	o := judge(c.Message, outs, now, cfg)
+	if cancelled && o.State == spool.Deferred {
+		// Shutdown or an operator cut it short: due again at once (an
+		// operator's drop or hold is carried out by Finish).
+		o.Retry = now
+	}
 	m, err := d.spool.Finish(c.ID, o)
 	if err != nil {
 		// The message stays sending until the next start requeues it.
@@ -191,6 +266,32 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed) {
 		attrs = append(attrs, "retry", m.Release)
 	}
 	d.log.Info("delivery attempt", attrs...)
+}
+
+// endPauses resumes the pauses whose time is up and returns when the
+// next one ends (far in the future if none will).
+func (d *Dispatcher) endPauses(now time.Time) time.Time {
+	next := now.Add(24 * time.Hour)
+	pauses, err := d.spool.Pauses()
+	if err != nil {
+		d.log.Error("reading pauses failed", "err", err)
+		return next
+	}
+	for _, p := range pauses {
+		switch {
+		case p.Until.IsZero():
+		case p.Until.After(now):
+			next = minTime(next, p.Until)
+		default:
+			n, err := d.spool.Resume(p.Credential, now, "system", "pause expired")
+			if err != nil {
+				d.log.Error("ending a pause failed", "credential", p.Credential, "err", err)
+				continue
+			}
+			d.log.Info("pause expired", "credential", p.Credential, "released", n)
+		}
+	}
+	return next
 }
 
 func (d *Dispatcher) expire(now time.Time) {

@@ -209,6 +209,25 @@ func smtpReply(err error) string {
 	return fmt.Sprint(err)
 }
 
+// settle waits until the dispatcher has handled every wake-up it was sent
+// and sleeps: whatever it would do at this instant of the fake clock, it
+// has done.
+func (h *harness) settle() {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for stable := 0; stable < 3; {
+		if h.disp.sleeping.Load() && len(h.disp.wake) == 0 && len(h.disp.freed) == 0 {
+			stable++
+		} else {
+			stable = 0
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal("dispatcher never settled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func smtpCode(err error) int {
 	if se, ok := err.(*smtp.SMTPError); ok {
 		return se.Code

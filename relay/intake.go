@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -67,6 +69,9 @@ type Intake struct {
 	// loopback decides whether a client may AUTH without TLS. Tests
 	// replace it: every test client really is on 127.0.0.1.
 	loopback func(netip.Addr) bool
+
+	mu       sync.Mutex
+	sessions map[*session]struct{} // open sessions, to close at the shutdown deadline
 }
 
 // NewIntake builds the intake. notify is called after each accepted message
@@ -77,7 +82,7 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 		notify = func(time.Time) {}
 	}
 	in := &Intake{cfg: cfg, spool: sp, creds: creds, clock: clk, log: log, notify: notify,
-		loopback: netip.Addr.IsLoopback}
+		loopback: netip.Addr.IsLoopback, sessions: map[*session]struct{}{}}
 	s := smtp.NewServer(smtp.BackendFunc(in.newSession))
 	s.Domain = cfg.Hostname
 	s.MaxMessageBytes = cfg.MaxMessageBytes
@@ -110,17 +115,30 @@ func (in *Intake) Serve(l net.Listener, implicitTLS bool) error {
 	return err
 }
 
-// Shutdown stops accepting, waits for sessions to end (at most until ctx
-// is done; idle sessions end at ReadTimeout), then closes the rest.
+// Shutdown stops accepting, waits for sessions to end until ctx is done,
+// then closes the rest. (go-smtp's Close does nothing once Shutdown has
+// begun, so the intake closes its own sessions.)
 func (in *Intake) Shutdown(ctx context.Context) error {
 	err := in.srv.Shutdown(ctx)
-	if err != nil {
-		in.srv.Close()
-	}
-	if errors.Is(err, smtp.ErrServerClosed) {
+	if err == nil || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
+	in.mu.Lock()
+	for s := range in.sessions {
+		s.conn.Close()
+	}
+	in.mu.Unlock()
 	return err
+}
+
+func (in *Intake) track(s *session, open bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if open {
+		in.sessions[s] = struct{}{}
+	} else {
+		delete(in.sessions, s)
+	}
 }
 
 func (in *Intake) trusted(ip netip.Addr) bool {
@@ -144,7 +162,7 @@ func (in *Intake) holdFor(cred *auth.Credential) time.Duration {
 type slogPrinter struct{ log *slog.Logger }
 
 func (p slogPrinter) Printf(format string, v ...any) {
-	p.log.Warn("smtp server", "detail", sprintf(format, v...))
+	p.log.Warn("smtp server", "detail", fmt.Sprintf(format, v...))
 }
 
-func (p slogPrinter) Println(v ...any) { p.log.Warn("smtp server", "detail", sprint(v...)) }
+func (p slogPrinter) Println(v ...any) { p.log.Warn("smtp server", "detail", fmt.Sprint(v...)) }

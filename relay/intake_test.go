@@ -33,7 +33,9 @@ func TestPlainAndLoginBothDeliverAfterTheHold(t *testing.T) {
 			}
 
 			// One second short of the window: the release time has not come.
+			h.settle()
 			h.clock.Advance(29 * time.Second)
+			h.settle()
 			h.waitState(id, spool.Waiting)
 			if n := len(h.upstream.Messages()); n != 0 {
 				t.Fatalf("upstream got %d messages inside the hold window", n)

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -81,7 +82,7 @@ func reply(o upstream.Outcome) string {
 	if o.Code == 0 {
 		return o.Message
 	}
-	return sprintf("%d %s", o.Code, o.Message)
+	return fmt.Sprintf("%d %s", o.Code, o.Message)
 }
 
 // backoff doubles from min with each attempt up to max, and spreads retries

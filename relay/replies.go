@@ -21,12 +21,13 @@ var (
 		Message: "Bad recipient address syntax"}
 	errLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
 		Message: "Line too long"}
+	// RFC 6531 section 3.5: until the intake speaks SMTPUTF8, non-ASCII
+	// addresses are refused at once rather than retried upstream for days.
+	errNonASCII = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+		Message: "Non-ASCII addresses are not supported"}
 )
 
 func queuedReply(id fmt.Stringer) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
 		Message: "OK: queued as " + id.String()}
 }
-
-func sprintf(format string, v ...any) string { return fmt.Sprintf(format, v...) }
-func sprint(v ...any) string                 { return fmt.Sprint(v...) }

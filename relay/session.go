@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -32,6 +34,7 @@ func (in *Intake) newSession(c *smtp.Conn) (smtp.Session, error) {
 		s.remote = ap.Addr().Unmap()
 	}
 	s.trusted = in.trusted(s.remote)
+	in.track(s, true)
 	return s, nil
 }
 
@@ -84,6 +87,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if s.cred == nil && !s.trusted {
 		return errAuthRequired
 	}
+	if !isASCII(from) {
+		return errNonASCII
+	}
 	if from != "" && !validAddress(from) {
 		return errBadSender
 	}
@@ -92,15 +98,27 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if !isASCII(to) {
+		return errNonASCII
+	}
 	if !validAddress(to) {
 		return errBadRcpt
 	}
-	s.to = append(s.to, to)
+	// A repeated RCPT is accepted but delivered once (RFC 5321 3.3 allows
+	// either), so one recipient never gets the same message twice.
+	if !slices.Contains(s.to, to) {
+		s.to = append(s.to, to)
+	}
 	return nil
 }
 
 func (s *session) Data(r io.Reader) error {
-	body, err := io.ReadAll(r)
+	// The Received header goes first, and the message is read straight in
+	// after it: one copy of a message of up to 25 MiB, not three.
+	var buf bytes.Buffer
+	buf.Write(s.in.received(s, s.in.clock.Now()))
+	trace := buf.Len()
+	_, err := buf.ReadFrom(r)
 	if err != nil {
 		var se *smtp.SMTPError
 		switch {
@@ -111,7 +129,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return errSpool
 	}
-	m, err := s.in.accept(s, body)
+	m, err := s.in.accept(s, buf.Bytes(), trace)
 	if err != nil {
 		s.in.log.Error("spool refused a message", "remote", s.remote, "err", err)
 		return errSpool
@@ -124,7 +142,10 @@ func (s *session) Reset() {
 	s.to = nil
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.in.track(s, false)
+	return nil
+}
 
 // credentialName is "" for a trusted-network client that did not log in.
 func (s *session) credentialName() string {
@@ -134,11 +155,11 @@ func (s *session) credentialName() string {
 	return s.cred.Name
 }
 
-// accept writes the message to the spool and wakes the dispatcher.
-func (in *Intake) accept(s *session, body []byte) (spool.Message, error) {
+// accept writes the message (whose first trace bytes are our Received
+// header) to the spool and wakes the dispatcher.
+func (in *Intake) accept(s *session, full []byte, trace int) (spool.Message, error) {
 	now := in.clock.Now()
-	h := parseHeader(body)
-	full := append(in.received(s, now), body...)
+	h := parseHeader(full[trace:])
 	m, err := in.spool.Accept(spool.Incoming{
 		Credential: s.credentialName(),
 		From:       s.from,
@@ -147,6 +168,7 @@ func (in *Intake) accept(s *session, body []byte) (spool.Message, error) {
 		MessageID:  h.messageID,
 		Received:   now,
 		Release:    now.Add(in.holdFor(s.cred)),
+		Headers:    h.main,
 	}, full)
 	if err != nil {
 		return m, err

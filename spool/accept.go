@@ -46,7 +46,7 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		m.Release = m.Received
 		m.State = Queued
 	}
-	err := s.update(func(t *txn) error {
+	err := s.updateSized(func(t *txn) error {
 		id, err := t.nextID(m.Received)
 		if err != nil {
 			return err
@@ -60,7 +60,7 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 			ev.State, ev.Reason = Held, m.Reason
 		}
 		return t.insert(&m, body, in.Headers, ev)
-	})
+	}, len(body))
 	if err != nil {
 		return Message{}, err
 	}

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -43,6 +44,39 @@ func (r *Result) add(o Outcome, id ID) {
 // upstream already had it.
 func (s *Spool) Drop(sel Selector, ev Event, dry bool) (Result, error) {
 	return s.action(sel, dropAction{ev}, dry)
+}
+
+// DropWait drops like Drop, then settles the messages that were in
+// flight: abort must cancel their delivery attempts and return once each
+// has recorded its outcome. Each is then reported as Changed (dropped) or
+// AlreadyDelivered, as the upstream's answer decided: when DropWait
+// returns, no message it reports dropped can still be delivered.
+func (s *Spool) DropWait(sel Selector, ev Event, dry bool, abort func([]ID) error) (Result, error) {
+	res, err := s.Drop(sel, ev, dry)
+	inflight := res.IDs[InFlight]
+	if err != nil || dry || len(inflight) == 0 {
+		return res, err
+	}
+	if err := abort(inflight); err != nil {
+		return res, fmt.Errorf("aborting deliveries in flight: %w", err)
+	}
+	delete(res.IDs, InFlight)
+	for _, id := range inflight {
+		m, err := s.Get(id)
+		if err != nil {
+			return res, err
+		}
+		switch m.State {
+		case Dropped:
+			res.add(Changed, id)
+		case Delivered:
+			res.add(AlreadyDelivered, id)
+		default:
+			// Only a failed abort leaves it sending; say so rather than guess.
+			res.add(InFlight, id)
+		}
+	}
+	return res, nil
 }
 
 // Hold holds every selected message until Release. One being sent is

@@ -22,7 +22,7 @@ type Claimed struct {
 // first, and marks them sending (one more attempt each). Due messages
 // beyond max are marked queued, so that the states say what waits for a
 // delivery slot. Nothing is claimed while a pause covers it.
-func (s *Spool) Claim(now time.Time, max int) ([]Claimed, error) {
+func (s *Spool) Claim(now time.Time, limit int) ([]Claimed, error) {
 	var out []Claimed
 	err := s.update(func(t *txn) error {
 		out = out[:0]
@@ -30,7 +30,7 @@ func (s *Spool) Claim(now time.Time, max int) ([]Claimed, error) {
 			return nil
 		}
 		for _, b := range []*bolt.Bucket{t.ready, t.due} {
-			for _, id := range dueIDs(b, now, max-len(out)) {
+			for _, id := range dueIDs(b, now, limit-len(out)) {
 				c, ok, err := t.claim(id, now)
 				if err != nil {
 					return err
@@ -134,6 +134,12 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 		}
 		if len(a.Rcpts) != len(m.Rcpts) {
 			return fmt.Errorf("finish %s: %d recipient results for %d recipients", id, len(a.Rcpts), len(m.Rcpts))
+		}
+		for i, r := range a.Rcpts {
+			if r.Addr != m.Rcpts[i].Addr || (m.Rcpts[i].State != RcptPending && r.State != m.Rcpts[i].State) {
+				return fmt.Errorf("finish %s: recipient %d changed from %s %s to %s %s", id, i,
+					m.Rcpts[i].Addr, m.Rcpts[i].State, r.Addr, r.State)
+			}
 		}
 		ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError}
 		err = t.transition(&m, ev, func(m *Message) {

@@ -115,15 +115,3 @@ func (s *Spool) Resume(cred string, now time.Time, actor, reason string) (int, e
 	res, err := s.apply(sel, pauseRelease{now: now, ev: Event{Time: now, Actor: actor, Reason: reason}}, false)
 	return res.Count(Changed), err
 }
-
-// ExpiredPauses returns the pauses whose Until has passed.
-func (s *Spool) ExpiredPauses(now time.Time) ([]Pause, error) {
-	all, err := s.Pauses()
-	var out []Pause
-	for _, p := range all {
-		if !p.Until.IsZero() && !p.Until.After(now) {
-			out = append(out, p)
-		}
-	}
-	return out, err
-}

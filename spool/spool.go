@@ -40,9 +40,12 @@ var (
 	keyLastID  = []byte("lastid")
 )
 
-// maxGroup bounds how many writes share one transaction, so that one commit
-// never holds hundreds of megabytes of bodies.
-const maxGroup = 256
+// maxGroup and maxGroupBytes bound how many writes, and how many bytes of
+// bodies, share one transaction, so that a commit stays small.
+const (
+	maxGroup      = 256
+	maxGroupBytes = 64 << 20
+)
 
 // Spool is an open spool file. It is safe for concurrent use.
 type Spool struct {
@@ -56,6 +59,7 @@ type Spool struct {
 
 type write struct {
 	fn   func(t *txn) error
+	size int // bytes of body the write adds
 	done chan error
 }
 
@@ -120,7 +124,12 @@ func (s *Spool) Close() error {
 // than once (if another write in its group fails, the rest are retried
 // without it), so it must only change the transaction and its own results.
 func (s *Spool) update(fn func(t *txn) error) error {
-	w := &write{fn: fn, done: make(chan error, 1)}
+	return s.updateSized(fn, 0)
+}
+
+// updateSized is update for a write that adds size bytes of body.
+func (s *Spool) updateSized(fn func(t *txn) error, size int) error {
+	w := &write{fn: fn, size: size, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -131,12 +140,12 @@ func (s *Spool) update(fn func(t *txn) error) error {
 	return <-w.done
 }
 
-// view runs fn in a read transaction.
+// view runs fn in a read transaction. It holds the read lock throughout,
+// so that Close waits for it rather than pulling the file from under it.
 func (s *Spool) view(fn func(t *txn) error) error {
 	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	defer s.mu.RUnlock()
+	if s.closed {
 		return ErrClosed
 	}
 	return s.db.View(func(tx *bolt.Tx) error { return fn(wrap(tx)) })
@@ -147,14 +156,16 @@ func (s *Spool) commitLoop() {
 	group := make([]*write, 0, maxGroup)
 	for w := range s.writes {
 		group = append(group[:0], w)
+		size := w.size
 	drain:
-		for len(group) < maxGroup {
+		for len(group) < maxGroup && size < maxGroupBytes {
 			select {
 			case w, ok := <-s.writes:
 				if !ok {
 					break drain
 				}
 				group = append(group, w)
+				size += w.size
 			default:
 				break drain
 			}

@@ -123,11 +123,16 @@ func (in *Intake) Shutdown(ctx context.Context) error {
 	if err == nil || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
+	// Close outside the lock: closing calls Logout, which untracks.
 	in.mu.Lock()
+	open := make([]*session, 0, len(in.sessions))
 	for s := range in.sessions {
-		s.conn.Close()
+		open = append(open, s)
 	}
 	in.mu.Unlock()
+	for _, s := range open {
+		s.conn.Close()
+	}
 	return err
 }
 

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,22 @@ func TestOverlongLineIsRefused(t *testing.T) {
 	}
 	if n, _ := h.spool.Counts(); n[spool.Waiting] != 0 {
 		t.Errorf("message with an overlong line was spooled: %v", n)
+	}
+}
+
+func TestShutdownClosesIdleSessionsAtTheDeadline(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	c := h.dial() // logged in to nothing, idle
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := h.intake.Shutdown(ctx); err == nil {
+		t.Fatal("Shutdown with an idle session reported a clean finish")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Shutdown took %v", d)
+	}
+	if err := c.Noop(); err == nil {
+		t.Error("idle session still answers after the shutdown deadline")
 	}
 }

@@ -27,6 +27,8 @@ test: vet
 # Durable accept rate and 250 latency; see README "Performance".
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5000x ./relay/
+	$(GO) test -run '^$$' -bench Bulk -benchtime 1x ./spool/
+	$(GO) test -run '^$$' -bench ListFirstPage -benchtime 200x -timeout 20m ./spool/
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./auth/
 
 # Runs every fuzz target for FUZZTIME each.

@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -109,14 +108,4 @@ func (m *Message) clone() Message {
 		c.Intent = &in
 	}
 	return c
-}
-
-func encodeMessage(m *Message) ([]byte, error) { return json.Marshal(m) }
-
-func decodeMessage(b []byte) (Message, error) {
-	var m Message
-	if err := json.Unmarshal(b, &m); err != nil {
-		return Message{}, fmt.Errorf("decode message record: %w", err)
-	}
-	return m, nil
 }

@@ -1,0 +1,96 @@
+package spool
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fill inserts n waiting messages straight into the spool, in large
+// transactions: the benchmarks below measure the operations, not the
+// SMTP accepts that would have filled a real spool.
+func fill(b *testing.B, s *Spool, n int, cred string, body []byte) {
+	b.Helper()
+	const chunk = 20000
+	for done := 0; done < n; {
+		k := min(chunk, n-done)
+		err := s.update(func(t *txn) error {
+			for i := 0; i < k; i++ {
+				id, err := t.nextID(t0)
+				if err != nil {
+					return err
+				}
+				m := Message{ID: id, Credential: cred, From: "app@example.com", Size: int64(len(body)),
+					Rcpts: []Recipient{{Addr: fmt.Sprintf("user%d@example.net", done+i)}}, Subject: "bulk",
+					Received: t0, Release: t0.Add(time.Hour), State: Waiting}
+				if err := t.insert(&m, body, nil, Event{Time: t0, State: Waiting, Actor: "smtp"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += k
+	}
+}
+
+func benchSpool(b *testing.B) *Spool {
+	b.Helper()
+	s, err := Open(filepath.Join(b.TempDir(), "spool.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkBulk100k: drop, hold and flush of 100,000 spooled messages by
+// one selector (--credential), with 10,000 messages of another credential
+// left alone. Target: under 1 s each.
+//
+//	go test -run '^$' -bench Bulk -benchtime 1x ./spool/
+func BenchmarkBulk100k(b *testing.B) {
+	body := make([]byte, 1024)
+	ev := Event{Time: t0.Add(time.Minute), Actor: "uid:0", Reason: "bench"}
+	for _, tc := range []struct {
+		name string
+		do   func(*Spool, Selector) (Result, error)
+	}{
+		{"drop", func(s *Spool, sel Selector) (Result, error) { return s.Drop(sel, ev, false) }},
+		{"hold", func(s *Spool, sel Selector) (Result, error) { return s.Hold(sel, ev, false) }},
+		{"flush", func(s *Spool, sel Selector) (Result, error) { return s.Flush(sel, ev, false) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				s := benchSpool(b)
+				fill(b, s, 100000, "runaway", body)
+				fill(b, s, 10000, "other", body)
+				b.StartTimer()
+				res, err := tc.do(s, Selector{Credential: "runaway"})
+				if err != nil || res.Count(Changed) != 100000 {
+					b.Fatalf("%s: %v %v", tc.name, res.Counts(), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkListFirstPage1M: the first page (50) of queue ls with 1,000,000
+// messages spooled. Target: under 50 ms.
+//
+//	go test -run '^$' -bench ListFirstPage -benchtime 100x ./spool/
+func BenchmarkListFirstPage1M(b *testing.B) {
+	s := benchSpool(b)
+	fill(b, s, 1000000, "app", make([]byte, 128))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		msgs, next, err := s.List(Selector{}, 0, 50)
+		if err != nil || len(msgs) != 50 || next == 0 {
+			b.Fatalf("list: %d messages, next %v, %v", len(msgs), next, err)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Records are stored in a compact binary form, not JSON: bulk actions
+// decode and re-encode every record they touch, and JSON made up most of
+// the cost of dropping 100,000 messages. The first byte is the record's
+// format version; every field after it is a uvarint, a varint, a byte, or
+// a uvarint length followed by that many bytes.
+const recordV1 = 1
+
+// maxField bounds any one length in a record, so that a corrupt length
+// cannot make the decoder allocate gigabytes.
+const maxField = 1 << 20
+
+var errCorrupt = errors.New("corrupt record")
+
+func encodeMessage(m *Message) ([]byte, error) {
+	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts))
+	b = append(b, recordV1)
+	b = binary.AppendUvarint(b, uint64(m.ID))
+	b = appendString(b, m.Credential)
+	b = appendString(b, m.From)
+	b = binary.AppendUvarint(b, uint64(len(m.Rcpts)))
+	for _, r := range m.Rcpts {
+		b = appendString(b, r.Addr)
+		b = append(b, byte(r.State))
+		b = appendString(b, r.Reply)
+	}
+	b = binary.AppendVarint(b, m.Size)
+	b = appendString(b, m.Subject)
+	b = appendString(b, m.MessageID)
+	b = appendTime(b, m.Received)
+	b = appendTime(b, m.Release)
+	b = append(b, byte(m.State))
+	b = binary.AppendUvarint(b, uint64(m.Attempts))
+	b = appendString(b, m.LastError)
+	b = appendTime(b, m.Finished)
+	b = appendString(b, m.HeldBy)
+	b = appendString(b, m.Reason)
+	if m.Intent == nil {
+		return append(b, 0), nil
+	}
+	b = append(b, 1)
+	if m.Intent.Drop {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = appendString(b, m.Intent.Actor)
+	return appendString(b, m.Intent.Reason), nil
+}
+
+func decodeMessage(b []byte) (Message, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordV1 {
+		return Message{}, fmt.Errorf("decode message record: unknown format %d", v)
+	}
+	var m Message
+	m.ID = ID(d.uvarint())
+	m.Credential = d.string()
+	m.From = d.string()
+	n := d.uvarint()
+	if n > maxField {
+		d.err = errCorrupt
+	}
+	if d.err == nil && n > 0 {
+		m.Rcpts = make([]Recipient, n)
+		for i := range m.Rcpts {
+			m.Rcpts[i] = Recipient{Addr: d.string(), State: RcptState(d.byte()), Reply: d.string()}
+		}
+	}
+	m.Size = d.varint()
+	m.Subject = d.string()
+	m.MessageID = d.string()
+	m.Received = d.time()
+	m.Release = d.time()
+	m.State = State(d.byte())
+	m.Attempts = int(d.uvarint())
+	m.LastError = d.string()
+	m.Finished = d.time()
+	m.HeldBy = d.string()
+	m.Reason = d.string()
+	if d.byte() == 1 {
+		m.Intent = &Intent{Drop: d.byte() == 1, Actor: d.string(), Reason: d.string()}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	if d.err != nil {
+		return Message{}, fmt.Errorf("decode message record: %w", d.err)
+	}
+	return m, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendTime stores unix nanoseconds; 0 stands for the zero time.
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+// decoder reads a record front to back; the first error sticks and every
+// later read returns a zero value, so callers check once at the end.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > maxField || n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	v := d.varint()
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}

@@ -1,0 +1,58 @@
+package spool
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestRecordRoundTrip(t *testing.T) {
+	for _, m := range []Message{
+		{ID: 1, Rcpts: []Recipient{{Addr: "a@b"}}, Received: t0, Release: t0, State: Queued},
+		{ID: ^ID(0), Credential: "app", From: "ü@x", Size: 1 << 40, Subject: "héllo", MessageID: "<a@b>",
+			Rcpts:    []Recipient{{Addr: "a@b", State: RcptDelivered, Reply: "250 ok"}, {Addr: "c@d", State: RcptFailed, Reply: "550 no"}},
+			Received: t0, Release: t0.Add(time.Hour), State: Sending, Attempts: 7, LastError: "451 later",
+			Finished: t0.Add(2 * time.Hour), HeldBy: HeldByPause, Reason: "why",
+			Intent: &Intent{Drop: true, Actor: "token:ops", Reason: "spam"}},
+	} {
+		b, err := encodeMessage(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeMessage(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, m)
+		}
+		for i := 0; i < len(b); i++ {
+			if _, err := decodeMessage(b[:i]); err == nil {
+				t.Fatalf("truncated record (%d of %d bytes) decoded", i, len(b))
+			}
+		}
+	}
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	m := Message{ID: 9, Credential: "app", From: "a@b", Rcpts: []Recipient{{Addr: "c@d"}}, Received: t0, Release: t0, State: Waiting,
+		Intent: &Intent{Actor: "uid:0"}}
+	b, _ := encodeMessage(&m)
+	f.Add(b)
+	f.Add([]byte{recordV1})
+	f.Add([]byte{recordV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeMessage(b)
+		if err != nil {
+			return
+		}
+		again, err := encodeMessage(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := decodeMessage(again)
+		if err != nil || !reflect.DeepEqual(m, m2) {
+			t.Fatalf("decoded record does not round-trip: %v", err)
+		}
+	})
+}

@@ -49,6 +49,9 @@ type Credential struct {
 	Hold            *time.Duration // per-credential hold window; nil = use the global one
 	PasswordChanged time.Time
 	GraceUntil      time.Time // zero unless an old password is still accepted until then
+	AllowedSenders  []string  // addresses or @domains MAIL FROM and From: must match; none: any
+	MaxMessageSize  int64     // bytes; 0: the relay's limit
+	RateLimit       int       // messages per minute; 0: unlimited
 }
 
 // Options configure a Service. The zero value is ready for production.
@@ -89,6 +92,7 @@ type Service struct {
 
 	mu    sync.RWMutex
 	creds map[string]*entry // entries are immutable: changes replace them
+	hooks []func(name string)
 }
 
 // New loads every record from store into memory. It fails on a record it
@@ -155,11 +159,16 @@ func ValidName(name string) bool {
 // Add creates a credential with a generated password, which is returned
 // here once and never again.
 func (s *Service) Add(name, description string, hold *time.Duration) (Credential, string, error) {
+	return s.Create(name, Settings{Description: description, Hold: hold})
+}
+
+// Create is Add with every setting.
+func (s *Service) Create(name string, set Settings) (Credential, string, error) {
 	if !ValidName(name) {
 		return Credential{}, "", fmt.Errorf("auth: add %q: %w", name, ErrInvalidName)
 	}
-	if hold != nil && *hold < 0 {
-		return Credential{}, "", fmt.Errorf("auth: add %q: hold %v: %w", name, *hold, ErrNegativeDuration)
+	if err := set.validate(); err != nil {
+		return Credential{}, "", fmt.Errorf("auth: add %q: %w", name, err)
 	}
 	if _, ok := s.Get(name); ok {
 		return Credential{}, "", fmt.Errorf("auth: add %q: %w", name, ErrExists)
@@ -171,15 +180,10 @@ func (s *Service) Add(name, description string, hold *time.Duration) (Credential
 	h := s.newHash(password)
 	now := s.clock()
 	e := &entry{
-		rec: record{Version: recordVersion, Name: name, Description: description,
-			Created: now, Hash: h.encoded, PasswordChanged: now},
+		rec: record{Version: recordVersion, Name: name, Created: now, Hash: h.encoded, PasswordChanged: now},
 		cur: h,
 	}
-	if hold != nil {
-		d := *hold
-		e.hold = &d
-		e.rec.Hold = d.String()
-	}
+	set.apply(e)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -253,6 +257,7 @@ func (s *Service) Rotate(name string, grace time.Duration) (string, error) {
 		return "", err
 	}
 	s.log.Info("credential password rotated", "credential", name, "grace", grace)
+	s.changed(name)
 	return password, nil
 }
 
@@ -262,12 +267,22 @@ func (s *Service) SetDisabled(name string, disabled bool) error {
 	err := s.update(name, "set disabled", func(e *entry) { e.rec.Disabled = disabled })
 	if err == nil {
 		s.log.Info("credential changed", "credential", name, "disabled", disabled)
+		s.changed(name)
 	}
 	return err
 }
 
 // Remove deletes a credential.
 func (s *Service) Remove(name string) error {
+	if err := s.remove(name); err != nil {
+		return err
+	}
+	s.log.Info("credential removed", "credential", name)
+	s.changed(name)
+	return nil
+}
+
+func (s *Service) remove(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.creds[name]; !ok {
@@ -278,7 +293,6 @@ func (s *Service) Remove(name string) error {
 	}
 	delete(s.creds, name)
 	s.cache.forget(name)
-	s.log.Info("credential removed", "credential", name)
 	return nil
 }
 

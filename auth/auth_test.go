@@ -148,7 +148,7 @@ func TestVerify(t *testing.T) {
 			if err == nil && c.Name != tt.user {
 				t.Errorf("Verify returned credential %q, want %q", c.Name, tt.user)
 			}
-			if err != nil && c != (Credential{}) {
+			if err != nil && !reflect.DeepEqual(c, Credential{}) {
 				t.Errorf("failed Verify returned credential %+v", c)
 			}
 		})

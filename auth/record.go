@@ -32,6 +32,10 @@ type record struct {
 	// accepted until GraceUntil.
 	PrevHash   string    `json:"prev_hash,omitempty"`
 	GraceUntil time.Time `json:"grace_until,omitzero"`
+	// Restrictions; zero values mean none.
+	AllowedSenders []string `json:"allowed_senders,omitempty"`
+	MaxMessageSize int64    `json:"max_message_size,omitempty"`
+	RateLimit      int      `json:"rate_limit,omitempty"` // messages per minute
 }
 
 // entry is a record with its hashes parsed. Entries are never modified once
@@ -114,6 +118,9 @@ func (e *entry) public(now time.Time) Credential {
 		Created:         e.rec.Created,
 		Disabled:        e.rec.Disabled,
 		PasswordChanged: e.rec.PasswordChanged,
+		AllowedSenders:  append([]string(nil), e.rec.AllowedSenders...),
+		MaxMessageSize:  e.rec.MaxMessageSize,
+		RateLimit:       e.rec.RateLimit,
 	}
 	if e.hold != nil {
 		d := *e.hold

@@ -4,38 +4,88 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"slices"
 )
 
 // Verify checks a login. Any failure, whatever its cause, is
 // ErrBadCredentials; the cause goes to the debug log, never the password.
 func (s *Service) Verify(username, password string) (Credential, error) {
+	c, _, err := s.Authenticate(username, password)
+	return c, err
+}
+
+// Login is proof of a successful authentication, bound to the password
+// that was used: Check tells whether that password still works.
+type Login struct {
+	Name string
+	hash string // the PHC string the password matched
+}
+
+// Authenticate is Verify that also returns a Login to Check later, so that
+// a session learns when the password it logged in with has died.
+func (s *Service) Authenticate(username, password string) (Credential, Login, error) {
 	mac := s.cache.mac(password)
 	for range verifyAttempts {
 		e := s.entry(username)
 		if e == nil || e.rec.Disabled {
 			s.burn(e, password)
 			s.logFailure(username, e)
-			return Credential{}, ErrBadCredentials
+			return Credential{}, Login{}, ErrBadCredentials
 		}
 		now := s.clock()
 		hashes := e.accepted(now)
 		for _, h := range hashes {
 			if s.cache.hit(username, h.encoded, mac) {
-				return e.public(now), nil
+				return e.public(now), Login{Name: username, hash: h.encoded}, nil
 			}
 		}
 		h, ok := s.match(hashes, password)
 		if !ok {
 			s.logFailure(username, e)
-			return Credential{}, ErrBadCredentials
+			return Credential{}, Login{}, ErrBadCredentials
 		}
 		if s.remember(username, e, h, mac) {
-			return e.public(now), nil
+			return e.public(now), Login{Name: username, hash: h.encoded}, nil
 		}
 		// The credential changed while we hashed: judge the password
 		// against what it is now, or a just-rotated password could pass.
 	}
-	return Credential{}, ErrBadCredentials
+	return Credential{}, Login{}, ErrBadCredentials
+}
+
+// Check returns the credential a login belongs to, as it is now, if the
+// password used for the login still works: not rotated away (or past its
+// grace period), the credential neither disabled nor removed.
+func (s *Service) Check(l Login) (Credential, bool) {
+	e := s.entry(l.Name)
+	if e == nil || e.rec.Disabled || l.hash == "" {
+		return Credential{}, false
+	}
+	now := s.clock()
+	for _, h := range e.accepted(now) {
+		if h.encoded == l.hash {
+			return e.public(now), true
+		}
+	}
+	return Credential{}, false
+}
+
+// OnChange registers fn to be called, outside any lock, with the name of
+// every credential that is changed, rotated, disabled or removed, so that
+// the SMTP intake can close sessions whose login has died.
+func (s *Service) OnChange(fn func(name string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = append(s.hooks, fn)
+}
+
+func (s *Service) changed(name string) {
+	s.mu.RLock()
+	hooks := slices.Clone(s.hooks)
+	s.mu.RUnlock()
+	for _, fn := range hooks {
+		fn(name)
+	}
 }
 
 func (s *Service) match(hashes []phcHash, password string) (phcHash, bool) {

@@ -1,0 +1,100 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Settings are a credential's own rules. Zero values mean "no restriction"
+// (and a nil Hold, the relay's global hold window).
+type Settings struct {
+	Description    string
+	Hold           *time.Duration
+	AllowedSenders []string // addresses, or @domain for a whole domain
+	MaxMessageSize int64
+	RateLimit      int // messages per minute
+}
+
+// ErrInvalidSetting rejects a setting that could never work.
+var ErrInvalidSetting = errors.New("auth: invalid setting")
+
+// SettingsOf returns c's settings, for changing some and passing them to
+// Update.
+func SettingsOf(c Credential) Settings {
+	return Settings{Description: c.Description, Hold: c.Hold, AllowedSenders: c.AllowedSenders,
+		MaxMessageSize: c.MaxMessageSize, RateLimit: c.RateLimit}
+}
+
+func (set Settings) validate() error {
+	switch {
+	case set.Hold != nil && *set.Hold < 0:
+		return fmt.Errorf("hold %v: %w", *set.Hold, ErrNegativeDuration)
+	case set.MaxMessageSize < 0:
+		return fmt.Errorf("max message size %d: %w", set.MaxMessageSize, ErrInvalidSetting)
+	case set.RateLimit < 0:
+		return fmt.Errorf("rate limit %d: %w", set.RateLimit, ErrInvalidSetting)
+	case len(set.Description) > 256 || strings.ContainsFunc(set.Description, unicode.IsControl):
+		return fmt.Errorf("description: at most 256 characters, no control characters: %w", ErrInvalidSetting)
+	}
+	for _, a := range set.AllowedSenders {
+		if !validSenderPattern(a) {
+			return fmt.Errorf("allowed sender %q: want an address or @domain: %w", a, ErrInvalidSetting)
+		}
+	}
+	return nil
+}
+
+func validSenderPattern(p string) bool {
+	at := strings.LastIndexByte(p, '@')
+	return at >= 0 && at < len(p)-1 && len(p) <= 254 && !strings.ContainsFunc(p, func(r rune) bool {
+		return r <= ' ' || r == '<' || r == '>' || r == ','
+	})
+}
+
+func (set Settings) apply(e *entry) {
+	e.rec.Description = set.Description
+	e.hold, e.rec.Hold = nil, ""
+	if set.Hold != nil {
+		d := *set.Hold
+		e.hold, e.rec.Hold = &d, d.String()
+	}
+	e.rec.AllowedSenders = append([]string(nil), set.AllowedSenders...)
+	e.rec.MaxMessageSize = set.MaxMessageSize
+	e.rec.RateLimit = set.RateLimit
+}
+
+// Update replaces a credential's settings.
+func (s *Service) Update(name string, set Settings) (Credential, error) {
+	if err := set.validate(); err != nil {
+		return Credential{}, fmt.Errorf("auth: set %q: %w", name, err)
+	}
+	if err := s.update(name, "set", set.apply); err != nil {
+		return Credential{}, err
+	}
+	s.log.Info("credential settings changed", "credential", name)
+	s.changed(name)
+	c, _ := s.Get(name)
+	return c, nil
+}
+
+// SenderAllowed reports whether c may send as addr: always, without
+// allowed senders; else addr must equal one (case-insensitively) or end
+// in one that is an @domain.
+func (c Credential) SenderAllowed(addr string) bool {
+	if len(c.AllowedSenders) == 0 {
+		return true
+	}
+	for _, p := range c.AllowedSenders {
+		if strings.HasPrefix(p, "@") {
+			if len(addr) > len(p) && strings.EqualFold(addr[len(addr)-len(p):], p) {
+				return true
+			}
+		} else if strings.EqualFold(addr, p) {
+			return true
+		}
+	}
+	return false
+}

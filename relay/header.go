@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"mime"
+	"net/mail"
 	"net/textproto"
 	"strings"
 	"time"
@@ -96,4 +97,22 @@ func (in *Intake) received(s *session, now time.Time) []byte {
 	return []byte("Received: from " + clip(helo, 255) + " ([" + ip + "])\r\n" +
 		"\tby " + in.cfg.Hostname + " (relay) with " + proto + ";\r\n" +
 		"\t" + now.UTC().Format(time.RFC1123Z) + "\r\n")
+}
+
+// headerFrom returns the addresses of the From: header, or none if it is
+// missing or does not parse.
+func headerFrom(body []byte) []string {
+	if len(body) > maxHeaderScan {
+		body = body[:maxHeaderScan]
+	}
+	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(body))).ReadMIMEHeader()
+	list, err := mail.ParseAddressList(h.Get("From"))
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = a.Address
+	}
+	return out
 }

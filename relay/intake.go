@@ -70,8 +70,12 @@ type Intake struct {
 	// replace it: every test client really is on 127.0.0.1.
 	loopback func(netip.Addr) bool
 
+	throttle *throttle
+	rates    *rateLimiter
+
 	mu       sync.Mutex
 	sessions map[*session]struct{} // open sessions, to close at the shutdown deadline
+	done     chan struct{}         // closed by Shutdown: stops grace-period timers
 }
 
 // NewIntake builds the intake. notify is called after each accepted message
@@ -82,7 +86,9 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 		notify = func(time.Time) {}
 	}
 	in := &Intake{cfg: cfg, spool: sp, creds: creds, clock: clk, log: log, notify: notify,
-		loopback: netip.Addr.IsLoopback, sessions: map[*session]struct{}{}}
+		loopback: netip.Addr.IsLoopback, sessions: map[*session]struct{}{}, done: make(chan struct{}),
+		throttle: newThrottle(clk), rates: newRateLimiter(clk)}
+	creds.OnChange(in.revalidate)
 	s := smtp.NewServer(smtp.BackendFunc(in.newSession))
 	s.Domain = cfg.Hostname
 	s.MaxMessageBytes = cfg.MaxMessageBytes
@@ -119,6 +125,13 @@ func (in *Intake) Serve(l net.Listener, implicitTLS bool) error {
 // then closes the rest. (go-smtp's Close does nothing once Shutdown has
 // begun, so the intake closes its own sessions.)
 func (in *Intake) Shutdown(ctx context.Context) error {
+	in.mu.Lock()
+	select {
+	case <-in.done:
+	default:
+		close(in.done)
+	}
+	in.mu.Unlock()
 	err := in.srv.Shutdown(ctx)
 	if err == nil || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
@@ -134,6 +147,37 @@ func (in *Intake) Shutdown(ctx context.Context) error {
 		s.conn.Close()
 	}
 	return err
+}
+
+// revalidate closes the sessions of a credential whose login has died
+// (guarantee 5: rotation bites). While an old password is in its grace
+// period, it looks again when the grace ends.
+func (in *Intake) revalidate(name string) {
+	in.mu.Lock()
+	var dead []*session
+	for s := range in.sessions {
+		if s.login != nil && s.login.Name == name {
+			if _, ok := in.creds.Check(*s.login); !ok {
+				dead = append(dead, s)
+			}
+		}
+	}
+	in.mu.Unlock()
+	for _, s := range dead {
+		in.log.Info("closing a session whose login is no longer valid", "credential", name, "remote", s.remote)
+		s.conn.Close()
+	}
+	if c, ok := in.creds.Get(name); ok && !c.GraceUntil.IsZero() {
+		timer := in.clock.TimerAt(c.GraceUntil)
+		go func() {
+			defer timer.Stop()
+			select {
+			case <-timer.C():
+				in.revalidate(name)
+			case <-in.done:
+			}
+		}()
+	}
 }
 
 func (in *Intake) track(s *session, open bool) {

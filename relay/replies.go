@@ -27,6 +27,22 @@ var (
 		Message: "Non-ASCII addresses are not supported"}
 )
 
+var (
+	errThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+		Message: "Too many failed logins; try again later"}
+	errLoginDead = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication no longer valid: the password was changed or the credential disabled"}
+	errSenderNotAllowed = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "Sender address not allowed for this credential"}
+	errFromNotAllowed = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "From: header address not allowed for this credential"}
+)
+
+func rateLimited(perMinute int) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
+		Message: fmt.Sprintf("Rate limit of %d messages per minute reached; try again later", perMinute)}
+}
+
 func queuedReply(id fmt.Stringer) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
 		Message: "OK: queued as " + id.String()}

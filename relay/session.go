@@ -22,7 +22,10 @@ type session struct {
 	conn    *smtp.Conn
 	remote  netip.Addr
 	trusted bool
-	cred    *auth.Credential // set by a successful AUTH
+	// login and cred are set by a successful AUTH; cred is refreshed at
+	// every MAIL, so settings changes apply to the next message.
+	login *auth.Login
+	cred  *auth.Credential
 
 	from string
 	to   []string
@@ -63,28 +66,44 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch mech {
 	case sasl.Plain:
-		return auth.NewPlainServer(s.login), nil
+		return auth.NewPlainServer(s.authenticate), nil
 	case sasl.Login:
-		return auth.NewLoginServer(s.login), nil
+		return auth.NewLoginServer(s.authenticate), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
 // login must answer smtp.ErrAuthFailed (535) for every refusal: any other
 // error becomes a 454, which tells clients to retry the same password.
-func (s *session) login(username, password string) error {
-	cred, err := s.in.creds.Verify(username, password)
+func (s *session) authenticate(username, password string) error {
+	if !s.in.throttle.allow(s.remote, username) {
+		s.in.log.Warn("auth throttled", "remote", s.remote)
+		return errThrottled
+	}
+	cred, login, err := s.in.creds.Authenticate(username, password)
 	if err != nil {
+		s.in.throttle.failed(s.remote, username)
 		s.in.log.Info("auth failed", "remote", s.remote)
 		return smtp.ErrAuthFailed
 	}
-	s.cred = &cred
+	s.in.throttle.succeeded(s.remote, username)
+	s.in.mu.Lock() // revalidate reads login from another goroutine
+	s.login, s.cred = &login, &cred
+	s.in.mu.Unlock()
 	s.in.log.Debug("auth ok", "remote", s.remote, "credential", cred.Name)
 	return nil
 }
 
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.cred == nil && !s.trusted {
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.login != nil {
+		// The password this session logged in with may have been rotated
+		// away or its credential disabled since: then it sends no more.
+		cred, ok := s.in.creds.Check(*s.login)
+		if !ok {
+			return errLoginDead
+		}
+		s.cred = &cred
+	} else if !s.trusted {
 		return errAuthRequired
 	}
 	if !isASCII(from) {
@@ -92,6 +111,17 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	if from != "" && !validAddress(from) {
 		return errBadSender
+	}
+	if c := s.cred; c != nil {
+		if !c.SenderAllowed(from) {
+			return errSenderNotAllowed
+		}
+		if c.MaxMessageSize > 0 && opts != nil && opts.Size > c.MaxMessageSize {
+			return smtp.ErrDataTooLarge
+		}
+		if !s.in.rates.take(c.Name, c.RateLimit) {
+			return rateLimited(c.RateLimit)
+		}
 	}
 	s.from = from
 	return nil
@@ -129,12 +159,40 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return errSpool
 	}
+	if err := s.checkMessage(buf.Bytes()[trace:]); err != nil {
+		return err
+	}
 	m, err := s.in.accept(s, buf.Bytes(), trace)
 	if err != nil {
 		s.in.log.Error("spool refused a message", "remote", s.remote, "err", err)
 		return errSpool
 	}
 	return queuedReply(m.ID)
+}
+
+// checkMessage applies the credential's limits to the message itself: its
+// size, and its From: header when only some senders are allowed.
+func (s *session) checkMessage(body []byte) error {
+	c := s.cred
+	if c == nil {
+		return nil
+	}
+	if c.MaxMessageSize > 0 && int64(len(body)) > c.MaxMessageSize {
+		return smtp.ErrDataTooLarge
+	}
+	if len(c.AllowedSenders) == 0 {
+		return nil
+	}
+	from := headerFrom(body)
+	if len(from) == 0 {
+		return errFromNotAllowed
+	}
+	for _, a := range from {
+		if !c.SenderAllowed(a) {
+			return errFromNotAllowed
+		}
+	}
+	return nil
 }
 
 func (s *session) Reset() {

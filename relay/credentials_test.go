@@ -219,4 +219,3 @@ func TestStrangersCannotLockOutTheApplication(t *testing.T) {
 		t.Fatalf("the application was locked out: %v", err)
 	}
 }
-

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -176,7 +177,7 @@ func (c *config) resolve() error {
 		if err != nil {
 			return err
 		}
-		c.Upstream = "file://" + abs
+		c.Upstream = (&url.URL{Scheme: "file", Path: abs}).String()
 	}
 	if c.Hostname == "" {
 		h, err := os.Hostname()
@@ -196,6 +197,12 @@ func (c *config) resolve() error {
 	}
 	if c.Concurrency < 1 {
 		return fmt.Errorf("--delivery-concurrency must be at least 1")
+	}
+	if c.MaxRecipients < 1 {
+		return fmt.Errorf("--max-recipients must be at least 1")
+	}
+	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--max-queue-age, --retention and --shutdown-timeout must be positive")
 	}
 	if _, err := c.trustedNetworks(); err != nil {
 		return err

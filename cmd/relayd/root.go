@@ -48,6 +48,11 @@ On its first start, with no credentials yet, relayd creates the credential
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// After the first signal, a second one kills at once.
+				<-ctx.Done()
+				stop()
+			}()
 			return run(ctx, cfg, stdout, stderr)
 		},
 	}

@@ -30,11 +30,15 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	sp, err := spool.Open(cfg.Data + "/spool.db")
+	sp, err := spool.Open(filepath.Join(cfg.Data, "spool.db"))
 	if err != nil {
 		return err
 	}
-	defer sp.Close()
+	defer func() {
+		if err := sp.Close(); err != nil {
+			log.Error("closing the spool failed", "err", err)
+		}
+	}()
 	creds, err := auth.New(sp, auth.Options{Logger: log})
 	if err != nil {
 		return err
@@ -96,7 +100,7 @@ func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logge
 		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg,
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
-		Spool: sp, Creds: creds, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
+		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
 		Tokens: tokens, Log: log,
 	})
 	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr}, nil
@@ -160,14 +164,17 @@ func (d *daemon) run(ctx context.Context) error {
 		serving--
 		d.log.Error("a listener stopped; shutting down", "err", runErr)
 	}
+	// Intake and dispatcher wind down side by side within one deadline:
+	// sessions finish their messages, deliveries in flight finish their
+	// attempts, no new delivery starts. At the deadline both are cut.
 	sctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 	defer cancel()
-	d.intake.Shutdown(sctx)
 	stopDispatch()
 	go func() {
 		<-sctx.Done()
 		stopDrain()
 	}()
+	d.intake.Shutdown(sctx)
 	<-dispDone
 	d.admin.Shutdown(sctx)
 	for ; serving > 0; serving-- {

@@ -53,7 +53,10 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		}
 		m.ID = id
 		ev := Event{Time: m.Received, State: m.State, Actor: "smtp"}
-		if p := t.pausedFor(m.Credential); p != nil {
+		if reason, ok := t.frozenReason(m.Credential); ok {
+			m.State, m.HeldBy, m.Reason = Held, HeldByOperator, reason
+			ev.State, ev.Reason = Held, reason
+		} else if p := t.pausedFor(m.Credential); p != nil {
 			// Checked in the same transaction as the pause is written, so
 			// no message slips past a pause being set.
 			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()

@@ -293,3 +293,32 @@ func TestAuditLog(t *testing.T) {
 		t.Fatalf("audit next page: %+v", es)
 	}
 }
+
+func TestFreezeHoldsArrivalsAndStopsClaims(t *testing.T) {
+	s, _ := openTest(t)
+	before := acceptAs(t, s, "rogue", "r@x", "v@y", 0)
+	other := acceptAs(t, s, "fine", "f@x", "v@y", 0)
+	if err := s.Freeze("rogue", op); err != nil {
+		t.Fatal(err)
+	}
+	after := acceptAs(t, s, "rogue", "r@x", "v@y", 0)
+	if after.State != Held || after.HeldBy != HeldByOperator || after.Reason != op.Reason {
+		t.Errorf("arrival after freeze: %s by %q (%q)", after.State, after.HeldBy, after.Reason)
+	}
+	got, _ := s.Claim(t0, 10)
+	if len(got) != 1 || got[0].ID != other.ID {
+		t.Fatalf("claim took %d messages; a frozen credential's was among them?", len(got))
+	}
+	res, err := s.HoldWait(Selector{Credential: "rogue", All: true}, op, false, func([]ID) error { return nil })
+	if err != nil || res.Count(Changed) != 1 || res.IDs[Changed][0] != before.ID {
+		t.Fatalf("hold after freeze: %v %v", res.Counts(), err)
+	}
+	counts, _ := s.Count(Selector{Credential: "rogue"})
+	if counts[Held] != 2 || len(counts) != 1 {
+		t.Errorf("counts for rogue: %v", counts)
+	}
+	s.Unfreeze("rogue")
+	if m := acceptAs(t, s, "rogue", "r@x", "v@y", 0); m.State != Queued {
+		t.Errorf("arrival after unfreeze: %s", m.State)
+	}
+}

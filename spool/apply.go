@@ -53,9 +53,27 @@ func (s *Spool) Drop(sel Selector, ev Event, dry bool) (Result, error) {
 // returns, no message it reports dropped can still be delivered.
 func (s *Spool) DropWait(sel Selector, ev Event, dry bool, abort func([]ID) error) (Result, error) {
 	res, err := s.Drop(sel, ev, dry)
-	inflight := res.IDs[InFlight]
-	if err != nil || dry || len(inflight) == 0 {
+	if err != nil || dry {
 		return res, err
+	}
+	return s.settleInFlight(res, Dropped, abort)
+}
+
+// HoldWait holds like Hold, then settles the messages that were in flight
+// as DropWait does: when it returns, none of the selected messages is
+// being sent, and each is held or was delivered.
+func (s *Spool) HoldWait(sel Selector, ev Event, dry bool, abort func([]ID) error) (Result, error) {
+	res, err := s.Hold(sel, ev, dry)
+	if err != nil || dry {
+		return res, err
+	}
+	return s.settleInFlight(res, Held, abort)
+}
+
+func (s *Spool) settleInFlight(res Result, want State, abort func([]ID) error) (Result, error) {
+	inflight := res.IDs[InFlight]
+	if len(inflight) == 0 {
+		return res, nil
 	}
 	if err := abort(inflight); err != nil {
 		return res, fmt.Errorf("aborting deliveries in flight: %w", err)
@@ -67,13 +85,15 @@ func (s *Spool) DropWait(sel Selector, ev Event, dry bool, abort func([]ID) erro
 			return res, err
 		}
 		switch m.State {
-		case Dropped:
+		case want:
 			res.add(Changed, id)
 		case Delivered:
 			res.add(AlreadyDelivered, id)
-		default:
+		case Sending:
 			// Only a failed abort leaves it sending; say so rather than guess.
 			res.add(InFlight, id)
+		default:
+			res.add(AlreadyFinished, id)
 		}
 	}
 	return res, nil

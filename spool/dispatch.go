@@ -70,7 +70,7 @@ func (t *txn) claim(id ID, now time.Time) (Claimed, bool, error) {
 	if err != nil {
 		return Claimed{}, false, err
 	}
-	if t.pausedFor(m.Credential) != nil {
+	if _, frozen := t.frozenReason(m.Credential); frozen || t.pausedFor(m.Credential) != nil {
 		return Claimed{}, false, nil
 	}
 	ev := Event{Time: now, Actor: "dispatcher"}

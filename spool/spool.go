@@ -32,9 +32,10 @@ var (
 	bucketEvents  = []byte("events")
 	bucketPauses  = []byte("pauses")
 	bucketAudit   = []byte("audit")
+	bucketFrozen  = []byte("frozen")
 
 	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
-		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit}
+		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")

@@ -27,6 +27,7 @@ type txn struct {
 	events  *bolt.Bucket
 	pauses  *bolt.Bucket
 	audit   *bolt.Bucket
+	frozen  *bolt.Bucket
 
 	// deltas holds counter changes until flush, so that a bulk change of
 	// 100,000 messages writes each counter once, not 100,000 times.
@@ -48,6 +49,7 @@ func wrap(tx *bolt.Tx) *txn {
 		events:  tx.Bucket(bucketEvents),
 		pauses:  tx.Bucket(bucketPauses),
 		audit:   tx.Bucket(bucketAudit),
+		frozen:  tx.Bucket(bucketFrozen),
 		deltas:  map[State]int64{},
 	}
 }

@@ -21,7 +21,7 @@
 //	events  ID seq         -> JSON Event: a message's history, in order
 //	pauses  name | "*"     -> JSON Pause, per credential or global ("*")
 //	audit   seq            -> JSON AuditEntry: every administrative change
-//	frozen  name           -> JSON Event: credentials disabled, whose mail is held
+//	frozen  name           -> JSON: credentials disabled, whose mail is held
 //	creds   name           -> opaque credential record (owned by package auth)
 //
 // # Invariants

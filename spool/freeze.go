@@ -1,6 +1,9 @@
 package spool
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Freeze marks a credential disabled in the spool: from this transaction
 // on, its new messages are accepted held (HeldByOperator) and none of its
@@ -8,7 +11,7 @@ import "encoding/json"
 // sent can reach the upstream: whatever Accept committed before the freeze
 // is found by the hold, whatever after is held already.
 func (s *Spool) Freeze(cred string, ev Event) error {
-	v, err := json.Marshal(ev)
+	v, err := json.Marshal(freeze{Actor: ev.Actor, Reason: ev.Reason, Since: ev.Time})
 	if err != nil {
 		return err
 	}
@@ -28,12 +31,17 @@ func (t *txn) frozenReason(cred string) (string, bool) {
 	if v == nil {
 		return "", false
 	}
-	var ev Event
-	json.Unmarshal(v, &ev)
-	if ev.Reason == "" {
-		ev.Reason = "credential disabled"
+	var f freeze
+	if json.Unmarshal(v, &f) != nil || f.Reason == "" {
+		f.Reason = "credential disabled"
 	}
-	return ev.Reason, true
+	return f.Reason, true
+}
+
+type freeze struct {
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since"`
 }
 
 // Count returns how many messages the selector matches, per state. It

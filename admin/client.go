@@ -14,7 +14,9 @@ import (
 )
 
 // Client talks to relayd's admin API. It is safe for concurrent use.
-// Every call ends when its context does.
+// Every call ends when its context does, and only then: a drop waits for
+// the deliveries in flight to end, which can take minutes, so the client
+// sets no overall timeout of its own.
 type Client struct {
 	ep    endpoint
 	token string
@@ -78,17 +80,34 @@ func (c *Client) AddCredential(ctx context.Context, req AddCredentialRequest) (C
 // do sends in (if not nil) as JSON and decodes a 2xx answer into out.
 // Other answers become *APIError.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: bad answer from relayd at %s: %w", method, path, c.ep, err)
+	}
+	return nil
+}
+
+// send makes a request and returns its answer if it is a 2xx; the caller
+// closes its body. Other answers become *APIError.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -99,20 +118,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.transportError(ctx, err)
+		return nil, c.transportError(ctx, err)
 	}
-	defer resp.Body.Close()
-	r := io.LimitReader(resp.Body, maxResponse)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeError(resp.StatusCode, r)
+		defer resp.Body.Close()
+		return nil, decodeError(resp.StatusCode, io.LimitReader(resp.Body, maxResponse))
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(r).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: bad answer from relayd at %s: %w", method, path, c.ep, err)
-	}
-	return nil
+	return resp, nil
 }
 
 // transportError explains a failure to reach relayd in the terms an

@@ -19,5 +19,24 @@
 //
 // On a unix socket (mode 0600) the file mode is the access control. On TCP
 // every request carries "Authorization: Bearer <secret>"; tokens have the
-// role "operator" (everything) or "support" (read-only for now).
+// role "operator" (everything) or "support" (every read, and hold, drop
+// and purge: what support staff need to stop a message; flush, release,
+// pause, resume and credential changes are the operator's).
+//
+// # Endpoints
+//
+//	GET  /v1/status                  Status
+//	GET  /v1/credentials             []Credential
+//	POST /v1/credentials             AddCredentialRequest -> CredentialCreated
+//	GET  /v1/messages?QUERY          MessageList; QUERY is Selector.Query plus limit and cursor
+//	GET  /v1/messages/{id}           MessageDetails
+//	GET  /v1/messages/{id}/raw       the message as received (message/rfc822); 410 once finished
+//	POST /v1/{flush,drop,hold,release,purge}  ActionRequest -> ActionResult
+//	POST /v1/pause                   PauseRequest -> PauseResult
+//	POST /v1/resume                  ResumeRequest -> ResumeResult
+//	GET  /v1/audit?limit=N&before=S  AuditList
+//
+// Changes are verbs under /v1/, reads are nouns. Every change but a dry
+// run is written to the audit log with its actor: "uid:N" for the unix
+// socket's peer, "token:NAME" on TCP.
 package admin

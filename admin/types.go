@@ -21,6 +21,8 @@ type Status struct {
 type Pause struct {
 	Credential string     `json:"credential"` // "" for a global pause
 	Reason     string     `json:"reason"`
+	Actor      string     `json:"actor"` // who paused: "uid:1000", "token:ops"
+	Since      time.Time  `json:"since"`
 	Until      *time.Time `json:"until"` // nil: until resumed
 }
 
@@ -69,6 +71,7 @@ const (
 	CodeNotFound         = "not_found"          // 404
 	CodeMethodNotAllowed = "method_not_allowed" // 405
 	CodeExists           = "exists"             // 409
+	CodeGone             = "gone"               // 410: a finished message's body is no longer kept
 	CodeTooLarge         = "too_large"          // 413: request body over the limit
 	CodeUnavailable      = "unavailable"        // 503: relayd is shutting down
 	CodeInternal         = "internal"           // 500: details are in relayd's log

@@ -8,11 +8,12 @@ import (
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/spool"
 )
 
-// maxDescription bounds a credential's description: it is a label for
-// tables, not a document.
-const maxDescription = 256
+// maxText bounds free text (descriptions, reasons): a label for tables
+// and logs, not a document.
+const maxText = 256
 
 // listCredentials answers GET /v1/credentials, sorted by name.
 func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) error {
@@ -36,7 +37,7 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := checkDescription(req.Description); err != nil {
+	if err := checkText("description", req.Description); err != nil {
 		return err
 	}
 	c, password, err := s.o.Creds.Add(req.Name, req.Description, hold)
@@ -50,6 +51,7 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	s.audit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "credential add", Selector: "credential=" + c.Name})
 	s.writeJSON(w, http.StatusCreated, admin.CredentialCreated{Credential: toWire(c), Password: password})
 	return nil
 }
@@ -66,14 +68,14 @@ func parseHold(text *string) (*time.Duration, error) {
 	return &d, nil
 }
 
-// checkDescription keeps descriptions printable on one table row.
-func checkDescription(d string) error {
-	if len(d) > maxDescription {
-		return invalid("description longer than %d bytes", maxDescription)
+// checkText keeps free text printable on one table row.
+func checkText(field, text string) error {
+	if len(text) > maxText {
+		return invalid("%s longer than %d bytes", field, maxText)
 	}
-	for _, r := range d {
+	for _, r := range text {
 		if unicode.IsControl(r) {
-			return invalid("description: no control characters or line breaks, please")
+			return invalid("%s: no control characters or line breaks, please", field)
 		}
 	}
 	return nil

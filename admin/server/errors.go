@@ -33,6 +33,11 @@ func invalid(format string, args ...any) error {
 	return &apiError{status: http.StatusBadRequest, code: admin.CodeInvalid, msg: fmt.Sprintf(format, args...)}
 }
 
+// notFound is a 404 for something the handler looked up itself.
+func notFound(format string, args ...any) error {
+	return &apiError{status: http.StatusNotFound, code: admin.CodeNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
 // describe gives err a message fit for the caller, leaving its status to
 // writeError.
 func describe(err error, format string, args ...any) error {
@@ -52,7 +57,8 @@ func classify(err error) (int, string) {
 		return http.StatusNotFound, admin.CodeNotFound
 	case errors.Is(err, auth.ErrExists):
 		return http.StatusConflict, admin.CodeExists
-	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrNegativeDuration):
+	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrNegativeDuration),
+		errors.Is(err, spool.ErrEmptySelector):
 		return http.StatusBadRequest, admin.CodeInvalid
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, admin.CodeTooLarge
@@ -127,6 +133,10 @@ func (r *recorder) WriteHeader(status int) {
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap lets http.ResponseController reach the connection, to extend a
+// slow answer's write deadline.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/holdrelay/relay/admin"
 )
@@ -18,8 +19,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type access int
 
 const (
-	readOnly     access = iota // operator and support
-	operatorOnly               // changes: operator only
+	anyRole      access = iota // operator and support: reads, and hold, drop, purge
+	operatorOnly               // the other changes
 )
 
 // routes lists the API. A new endpoint is one line here and one handler.
@@ -31,21 +32,34 @@ func (s *Server) routes() http.Handler {
 		methods[path] = append(methods[path], method)
 	}
 
-	handle(http.MethodGet, "/v1/status", readOnly, s.getStatus)
-	handle(http.MethodGet, "/v1/credentials", readOnly, s.listCredentials)
+	handle(http.MethodGet, "/v1/status", anyRole, s.getStatus)
+	handle(http.MethodGet, "/v1/credentials", anyRole, s.listCredentials)
 	handle(http.MethodPost, "/v1/credentials", operatorOnly, s.addCredential)
+	handle(http.MethodGet, "/v1/messages", anyRole, s.listMessages)
+	handle(http.MethodGet, "/v1/messages/{id}", anyRole, s.getMessage)
+	handle(http.MethodGet, "/v1/messages/{id}/raw", anyRole, slow(s.getRaw))
+	// Changes are verbs. Support staff may stop mail (hold, drop, purge);
+	// letting it go (flush, release, resume) is the operator's call.
+	handle(http.MethodPost, "/v1/hold", anyRole, slow(s.action(hold)))
+	handle(http.MethodPost, "/v1/drop", anyRole, slow(s.action(drop)))
+	handle(http.MethodPost, "/v1/purge", anyRole, slow(s.action(purge)))
+	handle(http.MethodPost, "/v1/flush", operatorOnly, s.action(flush))
+	handle(http.MethodPost, "/v1/release", operatorOnly, s.action(release))
+	handle(http.MethodPost, "/v1/pause", operatorOnly, s.pause)
+	handle(http.MethodPost, "/v1/resume", operatorOnly, s.resume)
+	handle(http.MethodGet, "/v1/audit", anyRole, s.listAudit)
 
 	// A pattern without a method is less specific than one with, so these
 	// catch only the methods a path does not serve.
 	for path, ms := range methods {
 		slices.Sort(ms)
-		mux.Handle(path, s.wrap(readOnly, func(w http.ResponseWriter, r *http.Request) error {
+		mux.Handle(path, s.wrap(anyRole, func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", strings.Join(ms, ", "))
 			return &apiError{status: http.StatusMethodNotAllowed, code: admin.CodeMethodNotAllowed,
 				msg: fmt.Sprintf("%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, strings.Join(ms, ", "))}
 		}))
 	}
-	mux.Handle("/", s.wrap(readOnly, func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("/", s.wrap(anyRole, func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, code: admin.CodeNotFound,
 			msg: fmt.Sprintf("no such endpoint: %s (is relayctl newer than relayd?)", r.URL.Path)}
 	}))
@@ -64,4 +78,17 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// slow lets h answer after the server's WriteTimeout, up to
+// slowWriteTimeout: a drop or hold waits for the deliveries it
+// interrupts, and a raw body may be large. The deadline is the
+// connection's, so it is the wall clock's, never relayd's test clock.
+func slow(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		// An error means w cannot set deadlines (say, httptest's
+		// recorder): there is then no deadline to extend either.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(slowWriteTimeout))
+		return h(w, r)
+	}
 }

@@ -14,6 +14,13 @@
 //     status, a code and a JSON body, and logs the details of a 500.
 //   - Request bodies are never logged, so no password is: a created
 //     password exists only in its one response.
+//   - Every change but a dry run is written to the spool's audit log,
+//     with its actor, after it is made; reads and refusals are not.
+//   - A drop or hold answers only once each message it caught being
+//     sent is aborted or delivered (guarantee 3): it waits on
+//     Dispatcher.Abort, past the usual write timeout.
+//   - Relative selectors (older/newer than) and event times use Now,
+//     relayd's clock, never the client's.
 package server
 
 import (
@@ -37,7 +44,9 @@ type Token struct {
 	Role   string
 }
 
-// Roles. Support staff may only read (GET endpoints) for now.
+// Roles. Support staff may read everything and hold, drop and purge
+// messages; the rest (flush, release, pause, resume, credentials) is the
+// operator's.
 const (
 	RoleOperator = "operator"
 	RoleSupport  = "support"
@@ -49,24 +58,54 @@ const minSecret = 16
 
 // Options configure a Server.
 type Options struct {
-	Spool    *spool.Spool
-	Creds    *auth.Service
-	Hold     time.Duration // the global hold window, for status
-	Upstream string        // already stripped of secrets
-	Version  string
-	Tokens   []Token          // required on TCP listeners; ignored on the unix socket
-	Now      func() time.Time // nil = time.Now
-	Log      *slog.Logger     // nil = slog.Default()
+	Spool      *spool.Spool
+	Creds      *auth.Service
+	Dispatcher Dispatcher    // nil: nothing is ever in flight (tests, tools)
+	Hold       time.Duration // the global hold window, for status
+	Upstream   string        // already stripped of secrets
+	Version    string
+	Tokens     []Token          // required on TCP listeners; ignored on the unix socket
+	Now        func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
+	Log        *slog.Logger     // nil = slog.Default()
 }
 
+// Dispatcher is the part of relayd's dispatcher the admin API drives.
+type Dispatcher interface {
+	// Notify wakes it: something is due now (a flush, a release, a
+	// pause that changed what it may claim or when a pause ends).
+	Notify(release time.Time)
+	// Abort cancels these deliveries in flight and waits until each
+	// outcome is recorded in the spool.
+	Abort(ctx context.Context, ids []spool.ID) error
+}
+
+// idle is the Dispatcher of a Server without one: nothing to wake,
+// nothing in flight to wait for.
+type idle struct{}
+
+func (idle) Notify(time.Time)                        {}
+func (idle) Abort(context.Context, []spool.ID) error { return nil }
+
 // Timeouts of every admin connection: the API answers from memory and the
-// spool's indexes, so a slow client is a stuck or hostile one.
+// spool's indexes, so a slow client is a stuck or hostile one. Two kinds
+// of answer may take longer and extend their own write deadline (see
+// slow): a drop or hold, which waits for deliveries in flight, and a raw
+// body.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
+)
+
+var (
+	writeTimeout = 60 * time.Second
+	// abortTimeout bounds how long a drop or hold waits for the
+	// deliveries it interrupts: a transfer past its final dot waits for the upstream's
+	// reply, which the transport bounds (5 minutes by default).
+	abortTimeout = 10 * time.Minute
+	// slowWriteTimeout is the write deadline of slow answers.
+	slowWriteTimeout = abortTimeout + time.Minute
 )
 
 // Server is the admin API. One Server may Serve several listeners (the
@@ -92,6 +131,9 @@ func New(o Options) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.o.Dispatcher == nil {
+		s.o.Dispatcher = idle{}
 	}
 	s.started = s.now().Round(0).UTC()
 	s.tokens = hashTokens(o.Tokens)

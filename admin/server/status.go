@@ -15,14 +15,21 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	pauses, err := s.o.Spool.Pauses()
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
 	st := admin.Status{
 		Counts:      make(map[string]int, len(spool.States)),
 		Hold:        s.o.Hold.String(),
 		Upstream:    s.o.Upstream,
-		Pauses:      []admin.Pause{}, // pauses do not exist yet; never null on the wire
+		Pauses:      make([]admin.Pause, 0, len(pauses)), // never null on the wire
 		Credentials: s.o.Creds.Len(),
 		Version:     s.o.Version,
 		Started:     s.started,
+	}
+	for _, p := range pauses {
+		st.Pauses = append(st.Pauses, wirePause(p))
 	}
 	for _, state := range spool.States {
 		st.Counts[state.String()] = counts[state]

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -152,30 +151,4 @@ func credentialTable(w io.Writer, list []admin.Credential) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, status, hold, when(c.PasswordChanged), desc)
 	}
-}
-
-// durationFlag is an optional duration flag: it stays nil unless given, so
-// "not given" and "0s" differ. A bad or negative value is a flag error,
-// hence a usage error.
-type durationFlag struct{ d **time.Duration }
-
-func (f durationFlag) Type() string { return "duration" }
-
-func (f durationFlag) String() string {
-	if f.d == nil || *f.d == nil {
-		return ""
-	}
-	return (*f.d).String()
-}
-
-func (f durationFlag) Set(s string) error {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("want a duration such as 0s, 30s or 5m, got %q", s)
-	}
-	if d < 0 {
-		return errors.New("must not be negative")
-	}
-	*f.d = &d
-	return nil
 }

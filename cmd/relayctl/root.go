@@ -53,6 +53,8 @@ type globals struct {
 type common struct {
 	client func() (*admin.Client, error)
 	out    printer
+	in     io.Reader // for questions (purge)
+	errOut io.Writer // for questions and hints, which are not the result
 }
 
 func (g *globals) common(cmd *cobra.Command) common {
@@ -66,7 +68,9 @@ func (g *globals) common(cmd *cobra.Command) common {
 			}
 			return admin.NewClient(g.admin, token)
 		},
-		out: printer{w: cmd.OutOrStdout(), format: g.output},
+		out:    printer{w: cmd.OutOrStdout(), format: g.output},
+		in:     cmd.InOrStdin(),
+		errOut: cmd.ErrOrStderr(),
 	}
 }
 
@@ -86,6 +90,9 @@ or $RELAY_TOKEN.
 
 Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		Example: `  relayctl status
+  relayctl queue ls --credential shop --state waiting
+  relayctl pause --credential shop --reason "bad template"
+  relayctl drop --credential shop --older-than 10m --dry-run
   relayctl credential add shop --description "web shop" --hold 5m
   relayctl --admin 10.0.0.5:8025 --token "$TOKEN" -o json credential ls`,
 		SilenceUsage:  true,
@@ -99,6 +106,15 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 
 	root.AddCommand(
 		newStatusCommand(g, nil),
+		newQueueCommand(g),
+		newActionCommand(g, flushAction, nil),
+		newActionCommand(g, dropAction, nil),
+		newActionCommand(g, holdAction, nil),
+		newActionCommand(g, releaseAction, nil),
+		newPurgeCommand(g, nil),
+		newPauseCommand(g, nil),
+		newResumeCommand(g, nil),
+		newAuditCommand(g),
 		newCredentialCommand(g),
 	)
 	return root

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/spf13/cobra"
@@ -21,8 +22,10 @@ func newStatusCommand(g *globals, runF func(*statusOptions) error) *cobra.Comman
 		Short: "Show message counts, hold window, upstream and pauses",
 		Long: `Show what relayd is doing: how many messages are in each state
 (waiting, held, queued, sending, deferred, delivered, failed, dropped),
-the global hold window, the upstream it delivers to, any pauses, and how
-many credentials exist.`,
+the global hold window, the upstream it delivers to, how many credentials
+exist, and the pauses: "delivery: paused" while a global pause stops
+everything, then each pause with its credential ("all" for the global
+one), since when, until when, and why.`,
 		Example: `  relayctl status
   relayctl status -o json`,
 		Args: argNames(),
@@ -54,11 +57,16 @@ func statusTable(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "upstream:\t%s\n", st.Upstream)
 	fmt.Fprintf(w, "hold:\t%s\n", short(st.Hold))
 	fmt.Fprintf(w, "credentials:\t%d\n", st.Credentials)
-	if len(st.Pauses) == 0 {
-		fmt.Fprintf(w, "delivery:\trunning\n")
-	}
-	for _, p := range st.Pauses {
-		fmt.Fprintf(w, "delivery:\t%s\n", pauseText(p))
+	fmt.Fprintf(w, "delivery:\t%s\n", delivery(st.Pauses))
+	if len(st.Pauses) > 0 {
+		fmt.Fprintf(w, "\nPAUSED\tSINCE\tUNTIL\tREASON\n")
+		for _, p := range st.Pauses {
+			until := "resumed"
+			if p.Until != nil {
+				until = when(*p.Until)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", pausedWhat(p.Credential), when(p.Since), until, dash(clean(p.Reason)))
+		}
 	}
 	fmt.Fprintf(w, "\nSTATE\tMESSAGES\n")
 	for _, s := range stateOrder(st.Counts) {
@@ -66,18 +74,27 @@ func statusTable(w io.Writer, st admin.Status) {
 	}
 }
 
-func pauseText(p admin.Pause) string {
-	s := "paused for every credential"
-	if p.Credential != "" {
-		s = "paused for credential " + p.Credential
+// delivery sums up the pauses: "paused" when a global pause stops
+// everything, else "running", naming the credentials paused.
+func delivery(pauses []admin.Pause) string {
+	var creds []string
+	for _, p := range pauses {
+		if p.Credential == "" {
+			return "paused"
+		}
+		creds = append(creds, p.Credential)
 	}
-	if p.Until != nil {
-		s += " until " + when(*p.Until)
+	if len(creds) == 0 {
+		return "running"
 	}
-	if p.Reason != "" {
-		s += ": " + p.Reason
+	return "running, paused for " + strings.Join(creds, ", ")
+}
+
+func pausedWhat(credential string) string {
+	if credential == "" {
+		return "all"
 	}
-	return s
+	return credential
 }
 
 // stateOrder lists the states in life order, then any this relayctl does

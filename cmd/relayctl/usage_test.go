@@ -1,10 +1,12 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/holdrelay/relay/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -29,6 +31,20 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"credential", "add", "a", "--hold", "soon"}, `want a duration such as 0s, 30s or 5m, got "soon"`, "relayctl credential add --help"},
 		{[]string{"credential", "add", "a", "--hold", "-5s"}, "must not be negative", "relayctl credential add --help"},
 		{[]string{"credential", "ls", "x"}, `unexpected argument "x"`, "relayctl credential ls --help"},
+		{[]string{"drop"}, "no messages selected", "relayctl drop --help"},
+		{[]string{"flush", "--dry-run"}, "or --all for every message", "relayctl flush --help"},
+		{[]string{"hold", "--state", "lost"}, `unknown state "lost"`, "relayctl hold --help"},
+		{[]string{"release", "--state", "held,lost"}, `unknown state "lost"`, "relayctl release --help"},
+		{[]string{"drop", "--to", "nobody"}, `got "nobody"`, "relayctl drop --help"},
+		{[]string{"drop", "--older-than", "-1h"}, "must not be negative", "relayctl drop --help"},
+		{[]string{"purge", "everything"}, `unexpected argument "everything"`, "relayctl purge --help"},
+		{[]string{"queue", "bogus"}, `unknown command "bogus" for "relayctl queue"`, "relayctl queue --help"},
+		{[]string{"queue", "ls", "--limit", "0"}, "--limit 0: want 1 to 1000", "relayctl queue ls --help"},
+		{[]string{"queue", "ls", "x"}, `unexpected argument "x"`, "relayctl queue ls --help"},
+		{[]string{"queue", "show"}, "missing ID", "relayctl queue show --help"},
+		{[]string{"pause", "--for", "0s"}, "want a positive duration", "relayctl pause --help"},
+		{[]string{"resume", "--for", "1m"}, "unknown flag: --for", "relayctl resume --help"},
+		{[]string{"audit", "ls", "--limit", "1001"}, "--limit 1001: want 1 to 1000", "relayctl audit ls --help"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -123,5 +139,43 @@ func TestGlobalFlags(t *testing.T) {
 	}
 	if strings.Contains(out, "from-the-environment") {
 		t.Errorf("--help shows the token from RELAY_TOKEN:\n%s", out)
+	}
+}
+
+// TestActionFlags checks selector and change flags alone: the options a
+// change hands to its behaviour, and the selector relayd would get.
+func TestActionFlags(t *testing.T) {
+	var got *actionOptions
+	cmd := newActionCommand(&globals{output: formatTable}, dropAction, func(o *actionOptions) error {
+		got = o
+		return nil
+	})
+	cmd.SetArgs([]string{"0c5v3k2s8f9ga", "--state", "waiting,HELD", "--state", "deferred,waiting", "--older-than", "90m",
+		"--from", "@example.com", "--to", "ann@example.org", "--credential", "shop", "--dry-run", "--reason", "spam run", "0c5v3k2s8f9gb"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	want := admin.Selector{IDs: []string{"0c5v3k2s8f9ga", "0c5v3k2s8f9gb"}, Credential: "shop", From: "@example.com",
+		To: "ann@example.org", States: []string{"waiting", "held", "deferred"}, OlderThan: "1h30m"}
+	if sel := got.Selector.wire(got.IDs); !reflect.DeepEqual(sel, want) {
+		t.Errorf("selector = %+v, want %+v", sel, want)
+	}
+	if !got.DryRun || got.Reason != "spam run" || got.Action.name != "drop" || got.Selector.NewerThan != nil {
+		t.Errorf("options = %+v", got)
+	}
+}
+
+func TestPurgeFlags(t *testing.T) {
+	var got *purgeOptions
+	cmd := newPurgeCommand(&globals{output: formatTable}, func(o *purgeOptions) error {
+		got = o
+		return nil
+	})
+	cmd.SetArgs([]string{"-y", "--all", "--newer-than", "5m"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if sel := got.Selector.wire(nil); !got.Yes || got.DryRun || sel.String() != "newer-than=5m" || !sel.All {
+		t.Errorf("options = %+v, selector %+v", got, sel)
 	}
 }

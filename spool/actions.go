@@ -9,6 +9,9 @@ const (
 	Changed          Outcome = "changed"   // dropped, held, flushed or released
 	InFlight         Outcome = "in_flight" // being sent; a drop or hold waits for the attempt
 	AlreadyDelivered Outcome = "delivered" // delivered before the action
+	// MaybeDelivered: dropped now, but an earlier attempt was cut short
+	// by a crash and may have reached the upstream.
+	MaybeDelivered Outcome = "maybe_delivered"
 	AlreadyFinished  Outcome = "finished"  // failed or dropped before the action
 	Unchanged        Outcome = "unchanged" // already as asked, or not applicable
 	Paused           Outcome = "paused"    // held by a pause: resume it instead
@@ -60,10 +63,14 @@ func (a dropAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		}
 		return InFlight, nil
 	}
-	if dry {
-		return Changed, nil
+	o := Changed
+	if m.Interrupted {
+		o = MaybeDelivered
 	}
-	return Changed, t.transition(m, a.ev, func(m *Message) {
+	if dry {
+		return o, nil
+	}
+	return o, t.transition(m, a.ev, func(m *Message) {
 		m.State, m.HeldBy, m.Reason, m.Finished = Dropped, "", a.ev.Reason, a.ev.Time
 	})
 }

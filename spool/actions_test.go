@@ -322,3 +322,34 @@ func TestFreezeHoldsArrivalsAndStopsClaims(t *testing.T) {
 		t.Errorf("arrival after unfreeze: %s", m.State)
 	}
 }
+
+func TestDropAfterAnInterruptedAttemptSaysMaybeDelivered(t *testing.T) {
+	path := t.TempDir() + "/spool.db"
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := accept(t, s, 0)
+	clean := accept(t, s, time.Hour)
+	s.Claim(t0, 1) // then the process dies mid-attempt
+	s.Close()
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, _ := s.Get(m.ID); got.State != Queued || !got.Interrupted {
+		t.Fatalf("after restart: %s, interrupted %v", got.State, got.Interrupted)
+	}
+	res, err := s.Drop(Selector{IDs: []ID{m.ID, clean.ID}}, op, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count(MaybeDelivered) != 1 || res.IDs[MaybeDelivered][0] != m.ID || res.Count(Changed) != 1 {
+		t.Fatalf("drop after a crash: %v", res.Counts())
+	}
+	if got, _ := s.Get(m.ID); got.State != Dropped {
+		t.Errorf("state %s, want dropped all the same", got.State)
+	}
+	mustCheck(t, s)
+}

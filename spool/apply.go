@@ -50,7 +50,9 @@ func (s *Spool) Drop(sel Selector, ev Event, dry bool) (Result, error) {
 // flight: abort must cancel their delivery attempts and return once each
 // has recorded its outcome. Each is then reported as Changed (dropped) or
 // AlreadyDelivered, as the upstream's answer decided: when DropWait
-// returns, no message it reports dropped can still be delivered.
+// returns, no message it reports dropped can still be delivered, and none
+// it reports dropped was delivered before (MaybeDelivered says so for a
+// message whose earlier attempt a crash cut short).
 func (s *Spool) DropWait(sel Selector, ev Event, dry bool, abort func([]ID) error) (Result, error) {
 	res, err := s.Drop(sel, ev, dry)
 	if err != nil || dry {
@@ -84,12 +86,14 @@ func (s *Spool) settleInFlight(res Result, want State, abort func([]ID) error) (
 		if err != nil {
 			return res, err
 		}
-		switch m.State {
-		case want:
+		switch {
+		case m.State == want && want == Dropped && m.Interrupted:
+			res.add(MaybeDelivered, id)
+		case m.State == want:
 			res.add(Changed, id)
-		case Delivered:
+		case m.State == Delivered:
 			res.add(AlreadyDelivered, id)
-		case Sending:
+		case m.State == Sending:
 			// Only a failed abort leaves it sending; say so rather than guess.
 			res.add(InFlight, id)
 		default:

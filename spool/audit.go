@@ -16,6 +16,7 @@ type AuditEntry struct {
 	Selector string         `json:"selector,omitempty"`
 	Reason   string         `json:"reason,omitempty"`
 	Counts   map[string]int `json:"counts,omitempty"`
+	Detail   string         `json:"detail,omitempty"` // what a change set, when counts cannot say it
 }
 
 // AddAudit appends an entry to the audit log and returns it with its

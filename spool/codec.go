@@ -44,16 +44,20 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendString(b, m.HeldBy)
 	b = appendString(b, m.Reason)
 	if m.Intent == nil {
-		return append(b, 0), nil
-	}
-	b = append(b, 1)
-	if m.Intent.Drop {
-		b = append(b, 1)
-	} else {
 		b = append(b, 0)
+	} else {
+		b = append(b, 1, boolByte(m.Intent.Drop))
+		b = appendString(b, m.Intent.Actor)
+		b = appendString(b, m.Intent.Reason)
 	}
-	b = appendString(b, m.Intent.Actor)
-	return appendString(b, m.Intent.Reason), nil
+	return append(b, boolByte(m.Interrupted)), nil
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func decodeMessage(b []byte) (Message, error) {
@@ -89,6 +93,7 @@ func decodeMessage(b []byte) (Message, error) {
 	if d.byte() == 1 {
 		m.Intent = &Intent{Drop: d.byte() == 1, Actor: d.string(), Reason: d.string()}
 	}
+	m.Interrupted = d.byte() == 1
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}

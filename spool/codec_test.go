@@ -13,7 +13,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			Rcpts:    []Recipient{{Addr: "a@b", State: RcptDelivered, Reply: "250 ok"}, {Addr: "c@d", State: RcptFailed, Reply: "550 no"}},
 			Received: t0, Release: t0.Add(time.Hour), State: Sending, Attempts: 7, LastError: "451 later",
 			Finished: t0.Add(2 * time.Hour), HeldBy: HeldByPause, Reason: "why",
-			Intent: &Intent{Drop: true, Actor: "token:ops", Reason: "spam"}},
+			Intent: &Intent{Drop: true, Actor: "token:ops", Reason: "spam"}, Interrupted: true},
 	} {
 		b, err := encodeMessage(&m)
 		if err != nil {

@@ -196,6 +196,7 @@ func requeueSending(t *txn) error {
 		ev := Event{Time: now, Actor: "restart", Reason: "attempt interrupted"}
 		if err := t.transition(&m, ev, func(m *Message) {
 			m.State = Queued
+			m.Interrupted = true
 			t.settle(m, now)
 		}); err != nil {
 			return err

@@ -28,6 +28,10 @@ type Message struct {
 	// Intent is what an operator asked for while the message was being
 	// sent; Finish carries it out once the attempt's outcome is known.
 	Intent *Intent `json:"intent,omitempty"`
+	// Interrupted records that an attempt was cut short by a crash: the
+	// upstream may have the message although the spool never learnt it,
+	// so a later drop cannot honestly say it was never delivered.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Who holds a held message.

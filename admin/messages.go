@@ -99,14 +99,17 @@ const (
 	OutcomeChanged   = "changed"   // flushed, dropped, held or released, as asked
 	OutcomeInFlight  = "in_flight" // being sent: a hold waits for the attempt's end
 	OutcomeDelivered = "delivered" // already delivered
-	OutcomeFinished  = "finished"  // already failed or dropped
-	OutcomeUnchanged = "unchanged" // already as asked, or nothing to do
-	OutcomePaused    = "paused"    // held by a pause: resume it instead
-	OutcomeNotFound  = "not_found" // no message has that ID
+	// OutcomeMaybeDelivered: dropped, but an attempt cut short by a crash
+	// may have delivered it before.
+	OutcomeMaybeDelivered = "maybe_delivered"
+	OutcomeFinished       = "finished"  // already failed or dropped
+	OutcomeUnchanged      = "unchanged" // already as asked, or nothing to do
+	OutcomePaused         = "paused"    // held by a pause: resume it instead
+	OutcomeNotFound       = "not_found" // no message has that ID
 )
 
 // Outcomes lists every outcome in print order.
-var Outcomes = []string{OutcomeChanged, OutcomeInFlight, OutcomeDelivered, OutcomeFinished,
+var Outcomes = []string{OutcomeChanged, OutcomeMaybeDelivered, OutcomeInFlight, OutcomeDelivered, OutcomeFinished,
 	OutcomeUnchanged, OutcomePaused, OutcomeNotFound}
 
 // PauseRequest is the body of POST /v1/pause.
@@ -137,16 +140,25 @@ type ResumeResult struct {
 }
 
 // AuditEntry is one administrative change. Counts uses the Outcome
-// names; a pause counts what it held, a resume what it released, both as
-// "changed". Zeros are left out.
+// names; a pause counts what it held, a resume and an enable with release
+// what they released, all as "changed"; a credential disable uses the
+// JSON names of CredentialDisabled's counts. Zeros are left out.
 type AuditEntry struct {
-	Seq      uint64         `json:"seq"`
-	Time     time.Time      `json:"time"`
-	Actor    string         `json:"actor"`
-	Action   string         `json:"action"` // flush, drop, hold, release, purge, pause, resume, credential add
+	Seq   uint64    `json:"seq"`
+	Time  time.Time `json:"time"`
+	Actor string    `json:"actor"`
+	// Action is flush, drop, hold, release, purge, pause, resume,
+	// "credential add", "credential set", "credential disable",
+	// "credential enable", "credential rm" or "password-rotate"; one
+	// that failed part way has " (incomplete)" appended.
+	Action   string         `json:"action"`
 	Selector string         `json:"selector"`
 	Reason   string         `json:"reason,omitempty"`
 	Counts   map[string]int `json:"counts,omitempty"`
+	// Detail says what a change set that counts cannot: a credential's
+	// new settings ("hold=0s rate-limit=10"), a rotation's grace. Never
+	// a password.
+	Detail string `json:"detail,omitempty"`
 }
 
 // AuditList is one page of GET /v1/audit, newest first. NextBefore, when

@@ -21,7 +21,7 @@ type bulk struct {
 }
 
 var (
-	dropOutcomes = []spool.Outcome{spool.Changed, spool.InFlight, spool.AlreadyDelivered, spool.AlreadyFinished,
+	dropOutcomes = []spool.Outcome{spool.Changed, spool.MaybeDelivered, spool.InFlight, spool.AlreadyDelivered, spool.AlreadyFinished,
 		spool.NotFound}
 	holdOutcomes = []spool.Outcome{spool.Changed, spool.InFlight, spool.AlreadyDelivered, spool.AlreadyFinished,
 		spool.Unchanged, spool.NotFound}

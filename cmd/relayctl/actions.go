@@ -146,7 +146,7 @@ func outcomeOrder(counts map[string]int) []string {
 // verbs name what "changed" means for each action, in the audit log too.
 var verbs = map[string]string{
 	"flush": "flushed", "drop": "dropped", "hold": "held", "release": "released",
-	"purge": "dropped", "pause": "held", "resume": "released",
+	"purge": "dropped", "pause": "held", "resume": "released", "credential enable": "released",
 }
 
 // outcomeLabel words an outcome for people.
@@ -160,6 +160,8 @@ func outcomeLabel(action, outcome string) string {
 		return "in flight"
 	case admin.OutcomeDelivered:
 		return "already delivered"
+	case admin.OutcomeMaybeDelivered:
+		return "dropped, maybe delivered"
 	case admin.OutcomeFinished:
 		return "already finished"
 	case admin.OutcomePaused:

@@ -47,7 +47,7 @@ func TestPurgeAsks(t *testing.T) {
 			want := spool.Waiting
 			if tt.dropped {
 				want = spool.Dropped
-				if code != 0 || !strings.HasPrefix(out, "dropped            3\n") {
+				if code != 0 || !regexp.MustCompile(`^dropped +3\n`).MatchString(out) {
 					t.Errorf("exit %d, stdout:\n%s", code, out)
 				}
 			} else if code != 1 || out != "" || !strings.HasSuffix(errOut, "Error: purge aborted: nothing was dropped\n") {
@@ -80,7 +80,7 @@ func TestPurgeDryRun(t *testing.T) {
 	rd := startRelayd(t)
 	shop, bill, _ := purgeSpool(t, rd)
 	out := mustRun(t, "--admin", rd.Socket, "purge", "--dry-run")
-	if !strings.HasPrefix(out, "Dry run: nothing was changed. Had it run:\ndropped            3\n") {
+	if !regexp.MustCompile(`^Dry run: nothing was changed. Had it run:\ndropped +3\n`).MatchString(out) {
 		t.Errorf("purge --dry-run:\n%s", out)
 	}
 	rd.states(t, map[string]spool.State{shop[0]: spool.Waiting, shop[1]: spool.Waiting, bill: spool.Waiting})

@@ -148,17 +148,37 @@ func (d *proc) waitExit(t *testing.T) error {
 // submit sends one message over a fresh authenticated session and returns
 // the 250 text, or the error.
 func submit(addr, password, subject string) (string, error) {
-	c, err := smtp.Dial(addr)
+	c, err := login(addr, password)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
+	reply, err := sendOn(c, subject)
+	if err == nil {
+		c.Quit()
+	}
+	return reply, err
+}
+
+// login opens a session authenticated as "default".
+func login(addr, password string) (*smtp.Client, error) {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.Hello("e2e.test"); err != nil {
-		return "", err
+		c.Close()
+		return nil, err
 	}
 	if err := c.Auth(sasl.NewPlainClient("", "default", password)); err != nil {
-		return "", err
+		c.Close()
+		return nil, err
 	}
+	return c, nil
+}
+
+// sendOn sends one message on an open session.
+func sendOn(c *smtp.Client, subject string) (string, error) {
 	if err := c.Mail("app@example.com", nil); err != nil {
 		return "", err
 	}
@@ -174,7 +194,6 @@ func submit(addr, password, subject string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.Quit()
 	return resp.StatusText, nil
 }
 

@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 ARGS    ?=
 FUZZTIME ?= 10s
 
-.PHONY: all build run test vet bench fuzz clean
+.PHONY: all build run test vet bench fuzz reliability clean
 
 all: build
 
@@ -30,6 +30,10 @@ bench:
 	$(GO) test -run '^$$' -bench Bulk -benchtime 1x ./spool/
 	$(GO) test -run '^$$' -bench ListFirstPage -benchtime 200x -timeout 20m ./spool/
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./auth/
+
+# The long versions of the fault tests: 25 SIGKILLs under load with drops.
+reliability:
+	RELAY_CRASH_KILLS=25 $(GO) test -race -count=1 -run 'CrashLoop|Kill9' -timeout 20m -v ./cmd/relayd/
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:

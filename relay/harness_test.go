@@ -45,6 +45,12 @@ type harnessConfig struct {
 	upstream *smtptest.Server
 	// remote makes every client look non-loopback to the AUTH rule.
 	remote bool
+	// upstreamURL overrides smtp://ADDR?tls=none; %s is the upstream's address.
+	upstreamURL string
+	upstreamOpts upstream.Options
+	// front, when set, is put between the relay and the upstream: it gets
+	// the upstream's address and returns the one to deliver to.
+	front func(upAddr string) string
 }
 
 func newHarness(t testing.TB, hc harnessConfig) *harness {
@@ -70,7 +76,16 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	if _, h.password, err = h.creds.Add("app", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := upstream.New("smtp://"+upAddr+"?tls=none", upstream.Options{Hostname: "relay.test"})
+	if hc.front != nil {
+		upAddr = hc.front(upAddr)
+	}
+	url := "smtp://%s?tls=none"
+	if hc.upstreamURL != "" {
+		url = hc.upstreamURL
+	}
+	opts := hc.upstreamOpts
+	opts.Hostname = "relay.test"
+	tr, err := upstream.New(fmt.Sprintf(url, upAddr), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,6 +166,11 @@ func (in *Intake) revalidate(name string) {
 	for _, s := range dead {
 		in.log.Info("closing a session whose login is no longer valid", "credential", name, "remote", s.remote)
 		s.conn.Close()
+		// A message whose data had all arrived may be going into the
+		// spool: wait for it. Then, when a disable returns, no message
+		// of the credential is still on its way in.
+		s.committing.Lock()
+		s.committing.Unlock()
 	}
 	if c, ok := in.creds.Get(name); ok && !c.GraceUntil.IsZero() {
 		timer := in.clock.TimerAt(c.GraceUntil)

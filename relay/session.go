@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -26,6 +27,9 @@ type session struct {
 	// every MAIL, so settings changes apply to the next message.
 	login *auth.Login
 	cred  *auth.Credential
+	// committing is held while a message goes into the spool, so that
+	// revalidate, closing the session, can wait for it.
+	committing sync.Mutex
 
 	from string
 	to   []string
@@ -161,6 +165,15 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if err := s.checkMessage(buf.Bytes()[trace:]); err != nil {
 		return err
+	}
+	// A login that died during DATA sends nothing: once the change that
+	// killed it has closed this session, no message of it can arrive.
+	s.committing.Lock()
+	defer s.committing.Unlock()
+	if s.login != nil {
+		if _, ok := s.in.creds.Check(*s.login); !ok {
+			return errLoginDead
+		}
 	}
 	m, err := s.in.accept(s, buf.Bytes(), trace)
 	if err != nil {

@@ -25,18 +25,28 @@
 //
 // # Endpoints
 //
-//	GET  /v1/status                  Status
-//	GET  /v1/credentials             []Credential
-//	POST /v1/credentials             AddCredentialRequest -> CredentialCreated
-//	GET  /v1/messages?QUERY          MessageList; QUERY is Selector.Query plus limit and cursor
-//	GET  /v1/messages/{id}           MessageDetails
-//	GET  /v1/messages/{id}/raw       the message as received (message/rfc822); 410 once finished
-//	POST /v1/{flush,drop,hold,release,purge}  ActionRequest -> ActionResult
-//	POST /v1/pause                   PauseRequest -> PauseResult
-//	POST /v1/resume                  ResumeRequest -> ResumeResult
-//	GET  /v1/audit?limit=N&before=S  AuditList
+//	GET    /v1/status                       Status
+//	GET    /v1/credentials                  []Credential
+//	POST   /v1/credentials                  AddCredentialRequest -> CredentialCreated
+//	GET    /v1/credentials/{name}           CredentialDetails
+//	PATCH  /v1/credentials/{name}           UpdateCredentialRequest -> Credential
+//	DELETE /v1/credentials/{name}           [CredentialChangeRequest] -> CredentialRemoved
+//	POST   /v1/credentials/{name}/disable   [CredentialChangeRequest] -> CredentialDisabled
+//	POST   /v1/credentials/{name}/enable    [EnableCredentialRequest] -> CredentialEnabled
+//	POST   /v1/credentials/{name}/rotate    [RotateRequest] -> PasswordRotated
+//	GET    /v1/messages?QUERY               MessageList; QUERY is Selector.Query plus limit and cursor
+//	GET    /v1/messages/{id}                MessageDetails
+//	GET    /v1/messages/{id}/raw            the message as received (message/rfc822); 410 once finished
+//	POST   /v1/{flush,drop,hold,release,purge}  ActionRequest -> ActionResult
+//	POST   /v1/pause                        PauseRequest -> PauseResult
+//	POST   /v1/resume                       ResumeRequest -> ResumeResult
+//	GET    /v1/audit?limit=N&before=S       AuditList
 //
-// Changes are verbs under /v1/, reads are nouns. Every change but a dry
-// run is written to the audit log with its actor: "uid:N" for the unix
-// socket's peer, "token:NAME" on TCP.
+// A body in [brackets] may be left out. Credential changes answer 404
+// (CodeNotFound) for a credential that does not exist.
+//
+// Changes to messages are verbs under /v1/; changes to a credential are
+// methods on it, or verbs under it. Reads are nouns. Every change but a
+// dry run is written to the audit log with its actor: "uid:N" for the
+// unix socket's peer, "token:NAME" on TCP.
 package admin

@@ -46,7 +46,7 @@ type harnessConfig struct {
 	// remote makes every client look non-loopback to the AUTH rule.
 	remote bool
 	// upstreamURL overrides smtp://ADDR?tls=none; %s is the upstream's address.
-	upstreamURL string
+	upstreamURL  string
 	upstreamOpts upstream.Options
 	// front, when set, is put between the relay and the upstream: it gets
 	// the upstream's address and returns the one to deliver to.

@@ -11,11 +11,11 @@ const (
 	AlreadyDelivered Outcome = "delivered" // delivered before the action
 	// MaybeDelivered: dropped now, but an earlier attempt was cut short
 	// by a crash and may have reached the upstream.
-	MaybeDelivered Outcome = "maybe_delivered"
-	AlreadyFinished  Outcome = "finished"  // failed or dropped before the action
-	Unchanged        Outcome = "unchanged" // already as asked, or not applicable
-	Paused           Outcome = "paused"    // held by a pause: resume it instead
-	NotFound         Outcome = "not_found" // no such ID
+	MaybeDelivered  Outcome = "maybe_delivered"
+	AlreadyFinished Outcome = "finished"  // failed or dropped before the action
+	Unchanged       Outcome = "unchanged" // already as asked, or not applicable
+	Paused          Outcome = "paused"    // held by a pause: resume it instead
+	NotFound        Outcome = "not_found" // no such ID
 )
 
 // action is one kind of bulk change.

@@ -38,7 +38,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 		out.Entries = append(out.Entries, admin.AuditEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor,
-			Action: e.Action, Selector: e.Selector, Reason: e.Reason, Counts: e.Counts})
+			Action: e.Action, Selector: e.Selector, Reason: e.Reason, Counts: e.Counts, Detail: e.Detail})
 	}
 	s.writeJSON(w, http.StatusOK, out)
 	return nil

@@ -2,7 +2,11 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 	"unicode"
 
@@ -15,6 +19,10 @@ import (
 // and logs, not a document.
 const maxText = 256
 
+// maxAllowedSenders bounds a credential's list of allowed senders: an
+// application sends as a few addresses or domains, not thousands.
+const maxAllowedSenders = 100
+
 // listCredentials answers GET /v1/credentials, sorted by name.
 func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) error {
 	list := s.o.Creds.List()
@@ -26,6 +34,36 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getCredential answers GET /v1/credentials/{name}: the credential, its
+// messages per state and its pause.
+func (s *Server) getCredential(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	c, ok := s.o.Creds.Get(name)
+	if !ok {
+		return noCredential(name)
+	}
+	counts, err := s.o.Spool.Count(spool.Selector{Credential: name})
+	if err != nil {
+		return fmt.Errorf("credential %s: %w", name, err)
+	}
+	pauses, err := s.o.Spool.Pauses()
+	if err != nil {
+		return fmt.Errorf("credential %s: %w", name, err)
+	}
+	d := admin.CredentialDetails{Credential: toWire(c), Messages: make(map[string]int, len(spool.States))}
+	for _, st := range spool.States {
+		d.Messages[st.String()] = counts[st]
+	}
+	for _, p := range pauses {
+		if p.Credential == name {
+			wp := wirePause(p)
+			d.Paused = &wp
+		}
+	}
+	s.writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
 // addCredential answers POST /v1/credentials with 201 and the new
 // password, which nothing else ever sees.
 func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
@@ -33,37 +71,212 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	hold, err := parseHold(req.Hold)
-	if err != nil {
+	set := auth.Settings{Description: req.Description, AllowedSenders: req.AllowedSenders,
+		MaxMessageSize: req.MaxMessageSize, RateLimit: req.RateLimit}
+	var err error
+	if set.Hold, err = parseHold(req.Hold); err != nil {
 		return err
 	}
-	if err := checkText("description", req.Description); err != nil {
+	if err := checkSettings(set); err != nil {
 		return err
 	}
-	c, password, err := s.o.Creds.Add(req.Name, req.Description, hold)
+	defer s.credLocks.lock(req.Name)()
+	c, password, err := s.o.Creds.Create(req.Name, set)
 	switch {
 	case errors.Is(err, auth.ErrInvalidName):
 		return describe(err, "invalid credential name %q: use 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", req.Name)
 	case errors.Is(err, auth.ErrExists):
 		return describe(err, "credential %q already exists", req.Name)
-	case errors.Is(err, auth.ErrNegativeDuration):
-		return describe(err, "hold %s: must not be negative", *req.Hold)
 	case err != nil:
-		return err
+		return settingError(err)
 	}
-	s.audit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "credential add", Selector: "credential=" + c.Name})
+	s.audit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "credential add",
+		Selector: "credential=" + c.Name, Detail: settingsDetail(set, allSettings(set))})
 	s.writeJSON(w, http.StatusCreated, admin.CredentialCreated{Credential: toWire(c), Password: password})
 	return nil
 }
 
-// parseHold reads an optional hold window; nil means the global one.
+// updateCredential answers PATCH /v1/credentials/{name}: it changes the
+// settings named and keeps the rest, under the credential's lock so that
+// two changes to different settings both stay.
+func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	var req admin.UpdateCredentialRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := checkText("reason", req.Reason); err != nil {
+		return err
+	}
+	defer s.credLocks.lock(name)()
+	c, ok := s.o.Creds.Get(name)
+	if !ok {
+		return noCredential(name)
+	}
+	set, changed, err := applyUpdate(auth.SettingsOf(c), req)
+	if err != nil {
+		return err
+	}
+	if len(changed) == 0 {
+		return invalid("nothing to change: give at least one setting")
+	}
+	if err := checkSettings(set); err != nil {
+		return err
+	}
+	c, err = s.o.Creds.Update(name, set)
+	if err != nil {
+		return settingError(err)
+	}
+	s.audit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "credential set",
+		Selector: "credential=" + name, Reason: req.Reason, Detail: settingsDetail(set, changed)})
+	s.writeJSON(w, http.StatusOK, toWire(c))
+	return nil
+}
+
+// Settings by the names relayctl's flags give them, for audit details.
+const (
+	setDescription    = "description"
+	setHold           = "hold"
+	setAllowedSenders = "allowed-senders"
+	setMaxSize        = "max-size"
+	setRateLimit      = "rate-limit"
+)
+
+// applyUpdate changes set as req asks and names the settings it changed.
+func applyUpdate(set auth.Settings, req admin.UpdateCredentialRequest) (auth.Settings, []string, error) {
+	var changed []string
+	if req.Description != nil {
+		set.Description = *req.Description
+		changed = append(changed, setDescription)
+	}
+	if req.Hold != nil {
+		hold, err := parseHold(req.Hold)
+		if err != nil {
+			return set, nil, err
+		}
+		set.Hold = hold
+		changed = append(changed, setHold)
+	}
+	if req.AllowedSenders != nil {
+		set.AllowedSenders = *req.AllowedSenders
+		changed = append(changed, setAllowedSenders)
+	}
+	if req.MaxMessageSize != nil {
+		set.MaxMessageSize = *req.MaxMessageSize
+		changed = append(changed, setMaxSize)
+	}
+	if req.RateLimit != nil {
+		set.RateLimit = *req.RateLimit
+		changed = append(changed, setRateLimit)
+	}
+	return set, changed, nil
+}
+
+// allSettings names the settings of a new credential that differ from
+// the defaults.
+func allSettings(set auth.Settings) []string {
+	var names []string
+	if set.Description != "" {
+		names = append(names, setDescription)
+	}
+	if set.Hold != nil {
+		names = append(names, setHold)
+	}
+	if len(set.AllowedSenders) > 0 {
+		names = append(names, setAllowedSenders)
+	}
+	if set.MaxMessageSize != 0 {
+		names = append(names, setMaxSize)
+	}
+	if set.RateLimit != 0 {
+		names = append(names, setRateLimit)
+	}
+	return names
+}
+
+// maxShownSenders bounds the allowed senders an audit entry spells out.
+const maxShownSenders = 5
+
+// settingsDetail renders the named settings of set for the audit log:
+// `hold=0s rate-limit=10 description="web shop"`.
+func settingsDetail(set auth.Settings, names []string) string {
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		var v string
+		switch n {
+		case setDescription:
+			v = strconv.Quote(set.Description)
+		case setHold:
+			v = admin.HoldDefault
+			if set.Hold != nil {
+				v = set.Hold.String()
+			}
+		case setAllowedSenders:
+			v = "any"
+			if a := set.AllowedSenders; len(a) > 0 {
+				v = strings.Join(a[:min(len(a), maxShownSenders)], ",")
+			}
+			if n := len(set.AllowedSenders) - maxShownSenders; n > 0 {
+				v += fmt.Sprintf(" (+%d more)", n)
+			}
+		case setMaxSize:
+			v = strconv.FormatInt(set.MaxMessageSize, 10)
+		case setRateLimit:
+			v = strconv.Itoa(set.RateLimit)
+		}
+		parts = append(parts, n+"="+v)
+	}
+	return strings.Join(parts, " ")
+}
+
+// checkSettings refuses, in the caller's terms, what auth would refuse
+// in its own; auth checks again.
+func checkSettings(set auth.Settings) error {
+	switch {
+	case set.Hold != nil && *set.Hold < 0:
+		return invalid("hold %s: must not be negative", set.Hold)
+	case set.MaxMessageSize < 0:
+		return invalid("max_message_size %d: must not be negative (0: relayd's limit)", set.MaxMessageSize)
+	case set.RateLimit < 0:
+		return invalid("rate_limit %d: must not be negative (0: no limit)", set.RateLimit)
+	case len(set.AllowedSenders) > maxAllowedSenders:
+		return invalid("%d allowed senders: at most %d; allow a whole @domain instead", len(set.AllowedSenders), maxAllowedSenders)
+	}
+	return checkText("description", set.Description)
+}
+
+// settingError words auth's refusal of a setting without auth's prefix:
+// "allowed sender "x": want an address or @domain".
+func settingError(err error) error {
+	if !errors.Is(err, auth.ErrInvalidSetting) && !errors.Is(err, auth.ErrNegativeDuration) {
+		return err
+	}
+	msg := err.Error()
+	if inner := errors.Unwrap(err); inner != nil {
+		msg = inner.Error()
+	}
+	for _, sentinel := range []error{auth.ErrInvalidSetting, auth.ErrNegativeDuration} {
+		msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
+	}
+	return describe(err, "%s", msg)
+}
+
+func noCredential(name string) error {
+	return notFound("no credential %q", name)
+}
+
+// parseHold reads an optional hold window; nil (and "default") means the
+// global one.
 func parseHold(text *string) (*time.Duration, error) {
-	if text == nil {
+	if text == nil || *text == admin.HoldDefault {
 		return nil, nil
 	}
 	d, err := time.ParseDuration(*text)
 	if err != nil {
-		return nil, invalid("hold %q: want a duration such as 0s, 30s or 5m", *text)
+		return nil, invalid("hold %q: want a duration such as 0s, 30s or 5m, or %q for relayd's", *text, admin.HoldDefault)
+	}
+	if d < 0 {
+		return nil, invalid("hold %s: must not be negative", *text)
 	}
 	return &d, nil
 }
@@ -82,7 +295,7 @@ func checkText(field, text string) error {
 }
 
 // toWire converts a credential for the API: durations as text, a zero
-// grace time as null.
+// grace time as null, no allowed senders as [].
 func toWire(c auth.Credential) admin.Credential {
 	out := admin.Credential{
 		Name:            c.Name,
@@ -90,6 +303,12 @@ func toWire(c auth.Credential) admin.Credential {
 		Created:         c.Created,
 		Disabled:        c.Disabled,
 		PasswordChanged: c.PasswordChanged,
+		AllowedSenders:  slices.Clone(c.AllowedSenders),
+		MaxMessageSize:  c.MaxMessageSize,
+		RateLimit:       c.RateLimit,
+	}
+	if out.AllowedSenders == nil {
+		out.AllowedSenders = []string{}
 	}
 	if c.Hold != nil {
 		h := c.Hold.String()

@@ -58,7 +58,7 @@ func classify(err error) (int, string) {
 	case errors.Is(err, auth.ErrExists):
 		return http.StatusConflict, admin.CodeExists
 	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrNegativeDuration),
-		errors.Is(err, spool.ErrEmptySelector):
+		errors.Is(err, auth.ErrInvalidSetting), errors.Is(err, spool.ErrEmptySelector):
 		return http.StatusBadRequest, admin.CodeInvalid
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, admin.CodeTooLarge

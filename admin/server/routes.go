@@ -35,6 +35,12 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/v1/status", anyRole, s.getStatus)
 	handle(http.MethodGet, "/v1/credentials", anyRole, s.listCredentials)
 	handle(http.MethodPost, "/v1/credentials", operatorOnly, s.addCredential)
+	handle(http.MethodGet, "/v1/credentials/{name}", anyRole, s.getCredential)
+	handle(http.MethodPatch, "/v1/credentials/{name}", operatorOnly, s.updateCredential)
+	handle(http.MethodDelete, "/v1/credentials/{name}", operatorOnly, s.removeCredential)
+	handle(http.MethodPost, "/v1/credentials/{name}/disable", operatorOnly, slow(s.disableCredential))
+	handle(http.MethodPost, "/v1/credentials/{name}/enable", operatorOnly, s.enableCredential)
+	handle(http.MethodPost, "/v1/credentials/{name}/rotate", operatorOnly, s.rotatePassword)
 	handle(http.MethodGet, "/v1/messages", anyRole, s.listMessages)
 	handle(http.MethodGet, "/v1/messages/{id}", anyRole, s.getMessage)
 	handle(http.MethodGet, "/v1/messages/{id}/raw", anyRole, slow(s.getRaw))
@@ -81,8 +87,8 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 }
 
 // slow lets h answer after the server's WriteTimeout, up to
-// slowWriteTimeout: a drop or hold waits for the deliveries it
-// interrupts, and a raw body may be large. The deadline is the
+// slowWriteTimeout: a drop, a hold or a credential's disable waits for
+// the deliveries it interrupts, and a raw body may be large. The deadline is the
 // connection's, so it is the wall clock's, never relayd's test clock.
 func slow(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {

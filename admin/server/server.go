@@ -12,13 +12,16 @@
 //     between creating the socket and changing its mode.
 //   - Handlers return errors; writeError alone turns an error into a
 //     status, a code and a JSON body, and logs the details of a 500.
-//   - Request bodies are never logged, so no password is: a created
-//     password exists only in its one response.
+//   - Request bodies are never logged, so no password is: a created or
+//     rotated password exists only in its one response, and no error or
+//     audit entry carries one.
 //   - Every change but a dry run is written to the spool's audit log,
 //     with its actor, after it is made; reads and refusals are not.
-//   - A drop or hold answers only once each message it caught being
-//     sent is aborted or delivered (guarantee 3): it waits on
-//     Dispatcher.Abort, past the usual write timeout.
+//   - A drop, a hold or a credential's disable answers only once each
+//     message it caught being sent is aborted or delivered (guarantee
+//     3): it waits on Dispatcher.Abort, past the usual write timeout.
+//   - Changes to one credential run one at a time, in the order that
+//     lets nothing it sends slip through (see disableCredential).
 //   - Relative selectors (older/newer than) and event times use Now,
 //     relayd's clock, never the client's.
 package server
@@ -117,6 +120,9 @@ type Server struct {
 	started time.Time
 	tokens  []token
 	handler http.Handler
+
+	// credLocks orders the changes to each credential.
+	credLocks keyedLocks
 
 	mu      sync.Mutex
 	closed  bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/holdrelay/relay/admin"
@@ -93,14 +94,41 @@ func auditTable(w io.Writer, entries []admin.AuditEntry) {
 	}
 }
 
-// auditResult words an entry's counts: "dropped 2, already delivered 1".
+// auditResult words an entry's counts, "dropped 2, already delivered 1",
+// then its detail: a credential's new settings, a rotation's grace.
 func auditResult(e admin.AuditEntry) string {
 	var parts []string
-	for _, o := range outcomeOrder(e.Counts) {
+	order := outcomeOrder(e.Counts)
+	if strings.HasPrefix(e.Action, "credential disable") {
+		order = disableOrder(e.Counts)
+	}
+	for _, o := range order {
 		parts = append(parts, fmt.Sprintf("%s %d", outcomeLabel(e.Action, o), e.Counts[o]))
+	}
+	if e.Detail != "" {
+		parts = append(parts, clean(e.Detail))
 	}
 	if len(parts) == 0 {
 		return "-"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// disableOrder lists a disable's counts in the order its answer prints
+// them, then any this relayctl does not know.
+func disableOrder(counts map[string]int) []string {
+	known := []string{"held", "already_held", "delivered_during", "failed_during", "in_flight", "already_delivered"}
+	var order, extra []string
+	for _, k := range known {
+		if _, ok := counts[k]; ok {
+			order = append(order, k)
+		}
+	}
+	for k := range counts {
+		if !slices.Contains(known, k) {
+			extra = append(extra, k)
+		}
+	}
+	slices.Sort(extra)
+	return append(order, extra...)
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
+	"strings"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/spf13/cobra"
@@ -16,39 +16,53 @@ func newCredentialCommand(g *globals) *cobra.Command {
 		Aliases: []string{"credentials", "cred"},
 		Short:   "Manage the credentials applications log in with",
 		Long: `Manage credentials: one per sending application, each with its own
-password and, if wanted, its own hold window. relayd generates every
-password and shows it once, when it is created.`,
-		Example: `  relayctl credential add shop --description "web shop"
-  relayctl credential ls`,
+password and, if wanted, its own rules: hold window, allowed senders,
+largest message, rate limit. relayd generates every password and shows it
+once, when it is created (add) or changed (relayctl password-rotate).
+
+To stop a runaway application at once: relayctl credential disable NAME.`,
+		Example: `  relayctl credential add shop --description "web shop" --allow-sender @shop.example
+  relayctl credential ls
+  relayctl credential show shop
+  relayctl credential set shop --rate-limit 60
+  relayctl credential disable shop --reason "bad template"
+  relayctl credential enable shop --release`,
 	})
 	cmd.AddCommand(
 		newCredentialAddCommand(g, nil),
 		newCredentialListCommand(g, nil),
+		newCredentialShowCommand(g, nil),
+		newCredentialSetCommand(g, nil),
+		newCredentialDisableCommand(g, nil),
+		newCredentialEnableCommand(g, nil),
+		newCredentialRemoveCommand(g, nil),
 	)
 	return cmd
 }
 
 type credentialAddOptions struct {
 	common
-	Name        string
-	Description string
-	Hold        *time.Duration // nil: the global hold window applies
+	Name     string
+	Settings settingsOptions
 }
 
 func newCredentialAddCommand(g *globals, runF func(*credentialAddOptions) error) *cobra.Command {
 	o := &credentialAddOptions{}
 	cmd := &cobra.Command{
-		Use:   "add NAME",
+		Use:   "add NAME [settings]",
 		Short: "Create a credential and print its password once",
 		Long: `Create a credential with a generated password. The password is printed
 once, here, and never again: relayd keeps only its hash. Give it to the
 application as its SMTP username (NAME) and password.
 
 NAME is 1 to 64 characters of a-z, 0-9, '.', '_' and '-', starting with a
-letter or digit. --hold gives this credential its own hold window instead
-of relayd's --hold; 0s delivers its messages at once.`,
+letter or digit. Without settings, the credential may send as any sender,
+with relayd's hold window and size limit and no rate limit.
+
+` + settingsHelp,
 		Example: `  relayctl credential add shop
-  relayctl credential add newsletter --description "monthly newsletter" --hold 10m
+  relayctl credential add newsletter --description "monthly newsletter" --hold 10m --rate-limit 600
+  relayctl credential add billing --allow-sender billing@example.com --allow-sender @invoices.example.com --max-size 10MiB
   relayctl credential add ci --hold 0s -o json`,
 		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,8 +74,7 @@ of relayd's --hold; 0s delivers its messages at once.`,
 			return runCredentialAdd(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Description, "description", "", "what the credential is for, shown in listings")
-	cmd.Flags().Var(durationFlag{&o.Hold}, "hold", "this credential's own hold window, e.g. 0s, 30s, 5m (default: relayd's --hold)")
+	addSettingsFlags(cmd.Flags(), &o.Settings)
 	return cmd
 }
 
@@ -70,20 +83,18 @@ func runCredentialAdd(ctx context.Context, o *credentialAddOptions) error {
 	if err != nil {
 		return err
 	}
-	req := admin.AddCredentialRequest{Name: o.Name, Description: o.Description}
-	if o.Hold != nil {
-		h := o.Hold.String()
-		req.Hold = &h
-	}
-	cc, err := c.AddCredential(ctx, req)
+	cc, err := c.AddCredential(ctx, o.Settings.addRequest(o.Name))
 	if err != nil {
 		return err
 	}
-	return o.out.print(cc, func(w io.Writer) {
-		fmt.Fprintf(w, "username: %s\n", cc.Name)
-		fmt.Fprintf(w, "password: %s\n", cc.Password)
-		fmt.Fprintf(w, "This password is shown only once: store it now.\n")
-	})
+	return o.out.print(cc, func(w io.Writer) { passwordLines(w, cc.Name, cc.Password) })
+}
+
+// passwordLines prints a password the one time it is shown.
+func passwordLines(w io.Writer, name, password string) {
+	fmt.Fprintf(w, "username: %s\n", name)
+	fmt.Fprintf(w, "password: %s\n", password)
+	fmt.Fprintf(w, "This password is shown only once: store it now.\n")
 }
 
 type credentialListOptions struct {
@@ -98,7 +109,8 @@ func newCredentialListCommand(g *globals, runF func(*credentialListOptions) erro
 		Short:   "List credentials",
 		Long: `List every credential, sorted by name: whether it is enabled, its hold
 window ("default" when relayd's --hold applies), when its password last
-changed, and its description. Passwords are never shown.`,
+changed, and its description. Passwords are never shown. relayctl
+credential show NAME shows the rest of its settings.`,
 		Example: `  relayctl credential ls
   relayctl credential ls -o json`,
 		Args: argNames(),
@@ -134,21 +146,185 @@ func credentialTable(w io.Writer, list []admin.Credential) {
 	}
 	fmt.Fprintln(w, "NAME\tSTATUS\tHOLD\tPASSWORD CHANGED\tDESCRIPTION")
 	for _, c := range list {
-		status := "enabled"
-		if c.Disabled {
-			status = "disabled"
-		}
+		status := credentialStatus(c)
 		if c.GraceUntil != nil {
 			status += ", old password until " + when(*c.GraceUntil)
 		}
-		hold := "default"
-		if c.Hold != nil {
-			hold = short(*c.Hold)
-		}
-		desc := c.Description
-		if desc == "" {
-			desc = "-"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, status, hold, when(c.PasswordChanged), desc)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, status, holdText(c.Hold), when(c.PasswordChanged), dash(clean(c.Description)))
 	}
+}
+
+func credentialStatus(c admin.Credential) string {
+	if c.Disabled {
+		return "disabled"
+	}
+	return "enabled"
+}
+
+func holdText(hold *string) string {
+	if hold == nil {
+		return "default"
+	}
+	return short(*hold)
+}
+
+type credentialShowOptions struct {
+	common
+	Name string
+}
+
+func newCredentialShowCommand(g *globals, runF func(*credentialShowOptions) error) *cobra.Command {
+	o := &credentialShowOptions{}
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one credential: settings, password age, messages",
+		Long: `Show one credential: whether it is enabled, its settings, when its
+password last changed and, during a rotation's grace period, until when
+the old password still works; whether its delivery is paused, and how
+many of its messages are in each state. Never a password.`,
+		Example: `  relayctl credential show shop
+  relayctl credential show shop -o json`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.common = g.common(cmd)
+			o.Name = args[0]
+			if runF != nil {
+				return runF(o)
+			}
+			return runCredentialShow(cmd.Context(), o)
+		},
+	}
+}
+
+func runCredentialShow(ctx context.Context, o *credentialShowOptions) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	d, err := c.Credential(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	return o.out.print(d, func(w io.Writer) { credentialDetails(w, d) })
+}
+
+func credentialDetails(w io.Writer, d admin.CredentialDetails) {
+	credentialSettings(w, d.Credential)
+	paused := "no"
+	if p := d.Paused; p != nil {
+		paused = "since " + when(p.Since)
+		if p.Until != nil {
+			paused += ", until " + when(*p.Until)
+		}
+		if p.Reason != "" {
+			paused += ": " + clean(p.Reason)
+		}
+	}
+	fmt.Fprintf(w, "paused:\t%s\n", paused)
+	fmt.Fprintf(w, "\nSTATE\tMESSAGES\n")
+	for _, s := range stateOrder(d.Messages) {
+		fmt.Fprintf(w, "%s\t%d\n", s, d.Messages[s])
+	}
+}
+
+// credentialSettings prints what a credential is, one "label: value"
+// line each.
+func credentialSettings(w io.Writer, d admin.Credential) {
+	fmt.Fprintf(w, "name:\t%s\n", d.Name)
+	fmt.Fprintf(w, "description:\t%s\n", dash(clean(d.Description)))
+	status := credentialStatus(d)
+	if d.Disabled {
+		status += ": logins refused, new messages held"
+	}
+	fmt.Fprintf(w, "status:\t%s\n", status)
+	fmt.Fprintf(w, "created:\t%s\n", when(d.Created))
+	fmt.Fprintf(w, "password changed:\t%s\n", when(d.PasswordChanged))
+	if d.GraceUntil != nil {
+		fmt.Fprintf(w, "old password:\tstill accepted until %s\n", when(*d.GraceUntil))
+	}
+	hold := holdText(d.Hold)
+	if d.Hold == nil {
+		hold += " (relayd's --hold)"
+	}
+	fmt.Fprintf(w, "hold:\t%s\n", hold)
+	senders := "any"
+	if len(d.AllowedSenders) > 0 {
+		senders = clean(strings.Join(d.AllowedSenders, ", "))
+	}
+	fmt.Fprintf(w, "allowed senders:\t%s\n", senders)
+	size := "relayd's --max-message-size"
+	if d.MaxMessageSize > 0 {
+		size = formatSize(d.MaxMessageSize)
+	}
+	fmt.Fprintf(w, "max size:\t%s\n", size)
+	rate := "none"
+	if d.RateLimit > 0 {
+		rate = fmt.Sprintf("%d %s per minute", d.RateLimit, plural(d.RateLimit, "message"))
+	}
+	fmt.Fprintf(w, "rate limit:\t%s\n", rate)
+}
+
+type credentialSetOptions struct {
+	common
+	Name     string
+	Settings settingsOptions
+	AllowAny bool
+	Reason   string
+}
+
+func newCredentialSetCommand(g *globals, runF func(*credentialSetOptions) error) *cobra.Command {
+	o := &credentialSetOptions{}
+	cmd := &cobra.Command{
+		Use:   "set NAME [settings]",
+		Short: "Change a credential's settings",
+		Long: `Change the settings given and keep the others. --allow-sender replaces
+the whole list of allowed senders; --allow-any-sender empties it, so the
+credential may send as anyone again. --hold default takes its own hold
+window away: relayd's --hold applies again.
+
+Changes apply from the next message: sessions already logged in keep
+their login and follow the new settings at their next MAIL FROM. Messages
+already in the spool keep their release times.
+
+` + settingsHelp,
+		Example: `  relayctl credential set shop --rate-limit 60
+  relayctl credential set shop --hold default --reason "done testing"
+  relayctl credential set billing --allow-sender billing@example.com --allow-sender @invoices.example.com
+  relayctl credential set billing --allow-any-sender --max-size 0`,
+		Args: argNames("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.common = g.common(cmd)
+			o.Name = args[0]
+			if o.AllowAny {
+				if o.Settings.AllowedSenders != nil {
+					return usageErrorf("--allow-sender and --allow-any-sender: give one or the other")
+				}
+				o.Settings.AllowedSenders = &[]string{}
+			}
+			if !o.Settings.given() {
+				return usageErrorf("%s: nothing to change: give at least one setting (--description, --hold, "+
+					"--allow-sender, --allow-any-sender, --max-size, --rate-limit)", cmd.CommandPath())
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return runCredentialSet(cmd.Context(), o)
+		},
+	}
+	addSettingsFlags(cmd.Flags(), &o.Settings)
+	cmd.Flags().BoolVar(&o.AllowAny, "allow-any-sender", false, "let it send as any sender again")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the audit log")
+	return cmd
+}
+
+func runCredentialSet(ctx context.Context, o *credentialSetOptions) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	cred, err := c.UpdateCredential(ctx, o.Name, o.Settings.updateRequest(o.Reason))
+	if err != nil {
+		return err
+	}
+	return o.out.print(cred, func(w io.Writer) { credentialSettings(w, cred) })
 }

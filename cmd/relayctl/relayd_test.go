@@ -36,14 +36,30 @@ type relayd struct {
 
 func startRelayd(t *testing.T, tokens ...server.Token) *relayd {
 	t.Helper()
-	rd := &relayd{up: &smtptest.Server{}, passwords: map[string]string{}}
+	return startRelaydWith(t, relaydOptions{tokens: tokens})
+}
+
+// relaydOptions shape a relayd for the tests that need more than the
+// defaults.
+type relaydOptions struct {
+	tokens []server.Token
+	// onData, if set, is the upstream's OnData hook: it sees each message
+	// before the upstream answers the final dot (a sleep makes a slow one).
+	onData func(smtptest.Message) error
+	// concurrency bounds the dispatcher's deliveries at once; 0: relayd's default.
+	concurrency int
+}
+
+func startRelaydWith(t *testing.T, o relaydOptions) *relayd {
+	t.Helper()
+	rd := &relayd{up: &smtptest.Server{OnData: o.onData}, passwords: map[string]string{}}
 	upAddr := rd.up.Start(t)
-	rd.Relay = servertest.Start(t, servertest.Options{Tokens: tokens, Dispatcher: func(p servertest.Parts) server.Dispatcher {
+	rd.Relay = servertest.Start(t, servertest.Options{Tokens: o.tokens, Dispatcher: func(p servertest.Parts) server.Dispatcher {
 		tr, err := upstream.New("smtp://"+upAddr+"?tls=none", upstream.Options{Hostname: "relay.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		disp := relay.NewDispatcher(relay.DispatcherConfig{}, p.Spool, tr, p.Clock, p.Log)
+		disp := relay.NewDispatcher(relay.DispatcherConfig{Concurrency: o.concurrency}, p.Spool, tr, p.Clock, p.Log)
 		in := relay.NewIntake(relay.IntakeConfig{Hostname: "relay.test", Hold: 30 * time.Second},
 			p.Spool, p.Creds, p.Clock, p.Log, disp.Notify)
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -94,6 +94,8 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
   relayctl pause --credential shop --reason "bad template"
   relayctl drop --credential shop --older-than 10m --dry-run
   relayctl credential add shop --description "web shop" --hold 5m
+  relayctl credential disable shop --reason "runaway script"
+  relayctl password-rotate shop --grace 1h
   relayctl --admin 10.0.0.5:8025 --token "$TOKEN" -o json credential ls`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -116,6 +118,7 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newResumeCommand(g, nil),
 		newAuditCommand(g),
 		newCredentialCommand(g),
+		newRotateCommand(g, nil),
 	)
 	return root
 }

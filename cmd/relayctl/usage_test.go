@@ -1,10 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/spf13/cobra"
@@ -28,7 +28,27 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"status", "-o", "yaml"}, `want table or json, got "yaml"`, "relayctl status --help"},
 		{[]string{"credential", "add"}, "missing NAME", "relayctl credential add --help"},
 		{[]string{"credential", "add", "a", "b"}, `unexpected argument "b"`, "relayctl credential add --help"},
-		{[]string{"credential", "add", "a", "--hold", "soon"}, `want a duration such as 0s, 30s or 5m, got "soon"`, "relayctl credential add --help"},
+		{[]string{"credential", "add", "a", "--hold", "soon"}, `want a duration such as 0s, 30s or 5m, or "default" for relayd's --hold, got "soon"`, "relayctl credential add --help"},
+		{[]string{"credential", "add", "a", "--allow-sender", "nobody"}, `got "nobody"`, "relayctl credential add --help"},
+		{[]string{"credential", "add", "a", "--allow-sender", "a@b.example,@"}, `got "@"`, "relayctl credential add --help"},
+		{[]string{"credential", "add", "a", "--max-size", "big"}, `want a size such as 10MiB`, "relayctl credential add --help"},
+		{[]string{"credential", "add", "a", "--max-size", "-1"}, `want a size such as 10MiB`, "relayctl credential add --help"},
+		{[]string{"credential", "add", "a", "--rate-limit", "-1"}, "must not be negative", "relayctl credential add --help"},
+		{[]string{"credential", "add", "a", "--rate-limit", "lots"}, `want a whole number, got "lots"`, "relayctl credential add --help"},
+		{[]string{"credential", "show"}, "missing NAME", "relayctl credential show --help"},
+		{[]string{"credential", "show", "a", "b"}, `unexpected argument "b"`, "relayctl credential show --help"},
+		{[]string{"credential", "set", "a"}, "nothing to change", "relayctl credential set --help"},
+		{[]string{"credential", "set"}, "missing NAME", "relayctl credential set --help"},
+		{[]string{"credential", "set", "a", "--allow-sender", "x@example.com", "--allow-any-sender"}, "give one or the other", "relayctl credential set --help"},
+		{[]string{"credential", "set", "a", "--hold", "-1s"}, "must not be negative", "relayctl credential set --help"},
+		{[]string{"credential", "disable"}, "missing NAME", "relayctl credential disable --help"},
+		{[]string{"credential", "disable", "a", "b"}, `unexpected argument "b"`, "relayctl credential disable --help"},
+		{[]string{"credential", "enable", "a", "--release=maybe"}, "invalid argument", "relayctl credential enable --help"},
+		{[]string{"credential", "rm"}, "missing NAME", "relayctl credential rm --help"},
+		{[]string{"credential", "rm", "a", "b"}, `unexpected argument "b"`, "relayctl credential rm --help"},
+		{[]string{"password-rotate"}, "missing NAME", "relayctl password-rotate --help"},
+		{[]string{"password-rotate", "a", "--grace", "soon"}, `want a duration such as 0s, 30s or 5m, got "soon"`, "relayctl password-rotate --help"},
+		{[]string{"password-rotate", "a", "--grace", "-1h"}, "must not be negative", "relayctl password-rotate --help"},
 		{[]string{"credential", "add", "a", "--hold", "-5s"}, "must not be negative", "relayctl credential add --help"},
 		{[]string{"credential", "ls", "x"}, `unexpected argument "x"`, "relayctl credential ls --help"},
 		{[]string{"drop"}, "no messages selected", "relayctl drop --help"},
@@ -93,20 +113,25 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestCredentialAddFlags checks flag parsing alone: the options the
-// command hands to its behaviour, with relayd never contacted.
+// TestCredentialAddFlags checks flag parsing alone: the request add
+// would send, with relayd never contacted.
 func TestCredentialAddFlags(t *testing.T) {
-	d := func(s string) *time.Duration {
-		v, _ := time.ParseDuration(s)
-		return &v
-	}
+	str := func(s string) *string { return &s }
 	tests := []struct {
 		args []string
-		want credentialAddOptions
+		want admin.AddCredentialRequest
 	}{
-		{[]string{"shop"}, credentialAddOptions{Name: "shop"}},
-		{[]string{"shop", "--hold", "0s"}, credentialAddOptions{Name: "shop", Hold: d("0s")}},
-		{[]string{"--hold=2m", "shop", "--description", "web shop"}, credentialAddOptions{Name: "shop", Description: "web shop", Hold: d("2m")}},
+		{[]string{"shop"}, admin.AddCredentialRequest{Name: "shop"}},
+		{[]string{"shop", "--hold", "0s"}, admin.AddCredentialRequest{Name: "shop", Hold: str("0s")}},
+		{[]string{"--hold=2m", "shop", "--description", "web shop"},
+			admin.AddCredentialRequest{Name: "shop", Description: "web shop", Hold: str("2m0s")}},
+		{[]string{"shop", "--hold", "default"}, admin.AddCredentialRequest{Name: "shop", Hold: str("default")}},
+		{[]string{"shop", "--allow-sender", "a@example.com,@example.org", "--allow-sender", "b@example.net",
+			"--max-size", "10MiB", "--rate-limit", "60"},
+			admin.AddCredentialRequest{Name: "shop", AllowedSenders: []string{"a@example.com", "@example.org", "b@example.net"},
+				MaxMessageSize: 10 << 20, RateLimit: 60}},
+		{[]string{"shop", "--max-size", "1500", "--rate-limit", "0"}, admin.AddCredentialRequest{Name: "shop", MaxMessageSize: 1500}},
+		{[]string{"shop", "--max-size", "2KB"}, admin.AddCredentialRequest{Name: "shop", MaxMessageSize: 2000}},
 	}
 	for _, tt := range tests {
 		var got *credentialAddOptions
@@ -119,14 +144,52 @@ func TestCredentialAddFlags(t *testing.T) {
 			t.Errorf("%v: %v", tt.args, err)
 			continue
 		}
-		holdOK := (got.Hold == nil) == (tt.want.Hold == nil) && (got.Hold == nil || *got.Hold == *tt.want.Hold)
-		if got.Name != tt.want.Name || got.Description != tt.want.Description || !holdOK {
-			t.Errorf("%v: options = %+v (hold %v), want %+v (hold %v)", tt.args, got, got.Hold, tt.want, tt.want.Hold)
+		if req := got.Settings.addRequest(got.Name); !reflect.DeepEqual(req, tt.want) {
+			t.Errorf("%v: request = %s, want %s", tt.args, jsonText(req), jsonText(tt.want))
 		}
 		if got.out.format != formatJSON || got.client == nil {
 			t.Errorf("%v: common options not filled: %+v", tt.args, got.common)
 		}
 	}
+}
+
+// TestCredentialSetFlags: set sends only the settings given, so that
+// relayd keeps the others; the empty list of --allow-any-sender is sent
+// as [], not left out.
+func TestCredentialSetFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // the request's JSON
+	}{
+		{[]string{"shop", "--rate-limit", "0"}, `{"rate_limit":0}`},
+		{[]string{"shop", "--hold", "default", "--reason", "done"}, `{"hold":"default","reason":"done"}`},
+		{[]string{"shop", "--description", ""}, `{"description":""}`},
+		{[]string{"shop", "--allow-any-sender"}, `{"allowed_senders":[]}`},
+		{[]string{"shop", "--allow-sender", "@example.com", "--max-size", "0"}, `{"allowed_senders":["@example.com"],"max_message_size":0}`},
+	}
+	for _, tt := range tests {
+		var got *credentialSetOptions
+		cmd := newCredentialSetCommand(&globals{output: formatTable}, func(o *credentialSetOptions) error {
+			got = o
+			return nil
+		})
+		cmd.SetArgs(tt.args)
+		if err := cmd.Execute(); err != nil {
+			t.Errorf("%v: %v", tt.args, err)
+			continue
+		}
+		if req := jsonText(got.Settings.updateRequest(got.Reason)); req != tt.want || got.Name != "shop" {
+			t.Errorf("%v: request %s for %q, want %s", tt.args, req, got.Name, tt.want)
+		}
+	}
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 func TestGlobalFlags(t *testing.T) {

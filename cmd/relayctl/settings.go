@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/holdrelay/relay/admin"
 	"github.com/spf13/pflag"
+
+	"github.com/holdrelay/relay/admin"
+	"github.com/holdrelay/relay/internal/size"
 )
 
 // settingsOptions are a credential's settings as add and set take them.
@@ -169,25 +171,13 @@ func (f sizeFlag) Set(v string) error {
 }
 
 // parseSize reads a size the way relayd's --max-message-size does, and
-// 0 as well.
+// 0 as well (relayd's limit alone).
 func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<40)/mult {
+	n, err := size.Parse(s)
+	if err != nil {
 		return 0, fmt.Errorf("want a size such as 10MiB, 500KB or 1048576 (0: relayd's limit alone), got %q", s)
 	}
-	return n * mult, nil
+	return n, nil
 }
 
 // formatSize writes a size the way people give it: "10MiB", "1500 bytes".

@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/holdrelay/relay/internal/size"
 	"gopkg.in/yaml.v3"
 )
 
@@ -237,23 +238,11 @@ func (c *config) trustedNetworks() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// parseSize reads "25MiB", "10MB", "512KiB" or a plain byte count.
+// parseSize reads a positive size with the units of internal/size.
 func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
+	n, err := size.Parse(s)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%q: the size must be positive", s)
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("%q is not a size (e.g. 25MiB, 10MB, 1048576)", s)
-	}
-	return n * mult, nil
+	return n, err
 }

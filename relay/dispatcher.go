@@ -20,6 +20,7 @@ type DispatcherConfig struct {
 	RetryMin    time.Duration // first retry delay; 0 = 1m
 	RetryMax    time.Duration // longest retry delay; 0 = 1h
 	Retention   time.Duration // keep finished records this long; 0 = 168h
+	Metrics     *Metrics      // counts attempts by outcome, when set
 }
 
 func (c *DispatcherConfig) setDefaults() {
@@ -258,6 +259,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
 		d.log.Error("recording delivery outcome failed", "id", c.ID, "err", err)
 		return
 	}
+	d.cfg.Metrics.attempt(m.State.String())
 	attrs := []any{"id", m.ID, "state", m.State, "attempt", m.Attempts}
 	if m.LastError != "" {
 		attrs = append(attrs, "last_error", m.LastError)

@@ -34,6 +34,8 @@ type IntakeConfig struct {
 	InsecureAuth bool
 	// TLS, when set, enables STARTTLS and the implicit-TLS listener.
 	TLS *tls.Config
+	// Metrics, when set, counts accepts, refusals and failed logins.
+	Metrics *Metrics
 }
 
 func (c *IntakeConfig) setDefaults() {
@@ -192,6 +194,18 @@ func (in *Intake) track(s *session, open bool) {
 		in.sessions[s] = struct{}{}
 	} else {
 		delete(in.sessions, s)
+	}
+}
+
+// observe counts what a MAIL, RCPT or DATA answered.
+func (in *Intake) observe(err error) {
+	var se *smtp.SMTPError
+	switch {
+	case err == nil:
+	case errors.As(err, &se) && se.Code == 250:
+		in.cfg.Metrics.accept()
+	case errors.As(err, &se):
+		in.cfg.Metrics.refuse(se.Code)
 	}
 }
 

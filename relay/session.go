@@ -82,10 +82,12 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 func (s *session) authenticate(username, password string) error {
 	if !s.in.throttle.allow(s.remote, username) {
 		s.in.log.Warn("auth throttled", "remote", s.remote)
+		s.in.cfg.Metrics.authFailed("throttled")
 		return errThrottled
 	}
 	cred, login, err := s.in.creds.Authenticate(username, password)
 	if err != nil {
+		s.in.cfg.Metrics.authFailed("credentials")
 		s.in.throttle.failed(s.remote, username)
 		s.in.log.Info("auth failed", "remote", s.remote)
 		return smtp.ErrAuthFailed
@@ -98,7 +100,8 @@ func (s *session) authenticate(username, password string) error {
 	return nil
 }
 
-func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
+	defer func() { s.in.observe(err) }()
 	if s.login != nil {
 		// The password this session logged in with may have been rotated
 		// away or its credential disabled since: then it sends no more.
@@ -131,7 +134,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) (err error) {
+	defer func() { s.in.observe(err) }()
 	if !isASCII(to) {
 		return errNonASCII
 	}
@@ -146,13 +150,14 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-func (s *session) Data(r io.Reader) error {
+func (s *session) Data(r io.Reader) (err error) {
+	defer func() { s.in.observe(err) }()
 	// The Received header goes first, and the message is read straight in
 	// after it: one copy of a message of up to 25 MiB, not three.
 	var buf bytes.Buffer
 	buf.Write(s.in.received(s, s.in.clock.Now()))
 	trace := buf.Len()
-	_, err := buf.ReadFrom(r)
+	_, err = buf.ReadFrom(r)
 	if err != nil {
 		var se *smtp.SMTPError
 		switch {

@@ -40,6 +40,7 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+	MetricsListen   string
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -62,6 +63,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.MaxQueueAge, "max-queue-age", 120*time.Hour, "give up retrying a message this long after it was received")
 	fs.DurationVar(&c.Retention, "retention", 168*time.Hour, "keep records of delivered, failed and dropped messages this long")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let sessions and deliveries finish")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9125 (off unless given; no authentication)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 }

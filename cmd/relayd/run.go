@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,7 @@ type daemon struct {
 	dispatcher *relay.Dispatcher
 	admin      *server.Server
 	transport  upstream.Transport
+	metrics    http.Handler
 }
 
 func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
@@ -93,18 +95,19 @@ func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logge
 	nets, _ := cfg.trustedNetworks()
 	size, _ := parseSize(cfg.MaxMessageSize)
 	clk := clock.Real{}
+	metrics, metricsHandler := newMetrics(sp)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
-		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention,
+		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
 	}, sp, tr, clk, log)
 	in := relay.NewIntake(relay.IntakeConfig{
 		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxRecipients: cfg.MaxRecipients,
-		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg,
+		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg, Metrics: metrics,
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
 		Tokens: tokens, Log: log,
 	})
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr}, nil
+	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler}, nil
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -126,6 +129,19 @@ func (d *daemon) run(ctx context.Context) error {
 			smtpsL.Close()
 		}
 		return fmt.Errorf("--admin-listen: %w", err)
+	}
+	var metricsSrv *http.Server
+	if d.cfg.MetricsListen != "" {
+		ml, err := net.Listen("tcp", d.cfg.MetricsListen)
+		if err != nil {
+			smtpL.Close()
+			adminL.Close()
+			if smtpsL != nil {
+				smtpsL.Close()
+			}
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		metricsSrv = serveMetrics(ml, d.metrics)
 	}
 
 	// Each server reports here when it stops; an early stop ends the daemon.
@@ -178,6 +194,9 @@ func (d *daemon) run(ctx context.Context) error {
 	d.intake.Shutdown(sctx)
 	<-dispDone
 	d.admin.Shutdown(sctx)
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(sctx)
+	}
 	for ; serving > 0; serving-- {
 		if err := <-errc; err != nil && runErr == nil {
 			runErr = err

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/holdrelay/relay/relay"
+	"github.com/holdrelay/relay/spool"
+)
+
+// spoolCollector reports the spool's counters at each scrape: they are
+// kept in the spool file, so reading them costs the same on any spool.
+type spoolCollector struct {
+	sp       *spool.Spool
+	messages *prometheus.Desc
+	pauses   *prometheus.Desc
+}
+
+func newSpoolCollector(sp *spool.Spool) *spoolCollector {
+	return &spoolCollector{
+		sp: sp,
+		messages: prometheus.NewDesc("relay_messages", "Messages in the spool, by state (finished ones until their retention ends).",
+			[]string{"state"}, nil),
+		pauses: prometheus.NewDesc("relay_pauses", "Pauses in force (global or per credential).", nil, nil),
+	}
+}
+
+func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.messages
+	ch <- c.pauses
+}
+
+func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
+	if counts, err := c.sp.Counts(); err == nil {
+		for _, st := range spool.States {
+			ch <- prometheus.MustNewConstMetric(c.messages, prometheus.GaugeValue, float64(counts[st]), st.String())
+		}
+	}
+	if ps, err := c.sp.Pauses(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.pauses, prometheus.GaugeValue, float64(len(ps)))
+	}
+}
+
+// newMetrics registers the relay's metrics, the spool's gauges and the Go
+// runtime's, and returns the counters and the /metrics handler.
+func newMetrics(sp *spool.Spool) (*relay.Metrics, http.Handler) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newSpoolCollector(sp))
+	m := relay.NewMetrics(reg)
+	return m, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// serveMetrics serves /metrics on l until the server is shut down.
+func serveMetrics(l net.Listener, h http.Handler) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	go srv.Serve(l)
+	return srv
+}

@@ -1,0 +1,59 @@
+package relay
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the relay's Prometheus counters. A nil *Metrics counts
+// nothing, so tests and embedders need not set one up.
+type Metrics struct {
+	accepted     prometheus.Counter
+	refused      *prometheus.CounterVec // by SMTP reply code
+	authFailures *prometheus.CounterVec // by reason: password, throttled
+	attempts     *prometheus.CounterVec // by the state an attempt left the message in
+}
+
+// NewMetrics makes the relay's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_smtp_accepted_total", Help: "Messages accepted (fsynced, answered 250)."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_smtp_refused_total", Help: "SMTP commands refused by the relay's own rules, by reply code."},
+			[]string{"code"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_auth_failures_total", Help: "Failed logins: wrong credentials, or refused by the throttle."},
+			[]string{"reason"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_delivery_attempts_total", Help: "Delivery attempts, by the state they left the message in."},
+			[]string{"result"}),
+	}
+	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts)
+	return m
+}
+
+func (m *Metrics) accept() {
+	if m != nil {
+		m.accepted.Inc()
+	}
+}
+
+func (m *Metrics) refuse(code int) {
+	if m != nil {
+		m.refused.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *Metrics) authFailed(reason string) {
+	if m != nil {
+		m.authFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) attempt(result string) {
+	if m != nil {
+		m.attempts.WithLabelValues(result).Inc()
+	}
+}

@@ -15,6 +15,7 @@ const (
 	AlreadyFinished Outcome = "finished"  // failed or dropped before the action
 	Unchanged       Outcome = "unchanged" // already as asked, or not applicable
 	Paused          Outcome = "paused"    // held by a pause: resume it instead
+	Disabled        Outcome = "disabled"  // its credential is disabled: enable it instead
 	NotFound        Outcome = "not_found" // no such ID
 )
 
@@ -87,7 +88,8 @@ func (a holdAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	case m.State == Held && m.HeldBy == HeldByOperator:
 		return Unchanged, nil
 	case m.State == Sending:
-		if !dry {
+		// A drop already asked for wins: a hold never undoes it.
+		if !dry && (m.Intent == nil || !m.Intent.Drop) {
 			m.Intent = &Intent{Actor: a.ev.Actor, Reason: a.ev.Reason}
 			return InFlight, t.put(m)
 		}
@@ -110,6 +112,9 @@ func (a flushAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	if o, ok := finished(m); ok {
 		return o, nil
 	}
+	if _, frozen := t.frozenReason(m.Credential); frozen {
+		return Disabled, nil
+	}
 	switch {
 	case m.State == Queued || m.State == Sending:
 		return Unchanged, nil
@@ -131,6 +136,9 @@ func (releaseAction) states() []State { return []State{Held} }
 func (a releaseAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	if o, ok := finished(m); ok {
 		return o, nil
+	}
+	if _, frozen := t.frozenReason(m.Credential); frozen && m.State == Held {
+		return Disabled, nil
 	}
 	switch {
 	case m.State != Held:

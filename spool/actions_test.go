@@ -353,3 +353,59 @@ func TestDropAfterAnInterruptedAttemptSaysMaybeDelivered(t *testing.T) {
 	}
 	mustCheck(t, s)
 }
+
+func TestFrozenMailIsNotFlushedNorBlocksOthers(t *testing.T) {
+	s, _ := openTest(t)
+	var frozen []ID
+	for i := 0; i < 3; i++ {
+		frozen = append(frozen, acceptAs(t, s, "shop", "s@x", "r@y", time.Hour).ID)
+	}
+	s.Freeze("shop", op)
+	s.HoldWait(Selector{Credential: "shop", All: true}, op, false, func([]ID) error { return nil })
+	for name, f := range map[string]func(Selector, Event, bool) (Result, error){"flush": s.Flush, "release": s.Release} {
+		res, err := f(Selector{Credential: "shop"}, op, false)
+		if err != nil || res.Count(Disabled) != 3 || res.Count(Changed) != 0 {
+			t.Errorf("%s of a disabled credential's mail: %v %v", name, res.Counts(), err)
+		}
+	}
+	// Even if frozen mail sits at the head of the queue, others go past it.
+	s.update(func(t *txn) error {
+		for _, id := range frozen {
+			m, _ := t.get(id)
+			t.transition(&m, op, func(m *Message) { m.State, m.HeldBy, m.Release = Queued, "", t0 })
+		}
+		return nil
+	})
+	bill := acceptAs(t, s, "bill", "b@x", "r@y", 0)
+	got, err := s.Claim(t0.Add(time.Minute), 2)
+	if err != nil || len(got) != 1 || got[0].ID != bill.ID {
+		t.Fatalf("claim behind frozen mail: %d messages, %v", len(got), err)
+	}
+}
+
+func TestHoldDoesNotUndoADrop(t *testing.T) {
+	s, _ := openTest(t)
+	m := accept(t, s, 0)
+	s.Claim(t0, 1)
+	s.Drop(Selector{IDs: []ID{m.ID}}, op, false)
+	res, _ := s.HoldWait(Selector{IDs: []ID{m.ID}}, op, false, func([]ID) error {
+		_, err := s.Finish(m.ID, Attempt{Rcpts: []Recipient{{Addr: "rcpt@example.com"}}, State: Deferred, Retry: t0.Add(time.Hour), Now: t0})
+		return err
+	})
+	if got, _ := s.Get(m.ID); got.State != Dropped {
+		t.Fatalf("a hold after a drop left the message %s", got.State)
+	}
+	if res.Count(AlreadyFinished) != 1 {
+		t.Errorf("hold's report: %v", res.Counts())
+	}
+}
+
+func TestRepeatedIDsCountOnce(t *testing.T) {
+	s, _ := openTest(t)
+	m := accept(t, s, time.Hour)
+	dry, _ := s.Drop(Selector{IDs: []ID{m.ID, m.ID}}, op, true)
+	real, _ := s.Drop(Selector{IDs: []ID{m.ID, m.ID}}, op, false)
+	if dry.Count(Changed) != 1 || real.Count(Changed) != 1 || real.Count(AlreadyFinished) != 0 {
+		t.Errorf("dry %v, real %v", dry.Counts(), real.Counts())
+	}
+}

@@ -96,8 +96,11 @@ func (s *Spool) settleInFlight(res Result, want State, abort func([]ID) error) (
 		case m.State == Sending:
 			// Only a failed abort leaves it sending; say so rather than guess.
 			res.add(InFlight, id)
-		default:
+		case m.State.Finished():
 			res.add(AlreadyFinished, id)
+		default:
+			res.add(Unchanged, id) // e.g. a hold that met a drop already asked for
+
 		}
 	}
 	return res, nil
@@ -139,6 +142,9 @@ func (s *Spool) apply(sel Selector, a action, dry bool) (Result, error) {
 		return Result{}, err
 	}
 	explicit := len(sel.IDs) > 0
+	if explicit {
+		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	}
 	var res Result
 	for len(ids) > 0 {
 		chunk := ids[:min(applyChunk, len(ids))]

@@ -11,6 +11,9 @@ import (
 // release of many messages at once is spread over several transactions.
 const maxPromote = 5000
 
+// maxSkip bounds how many unclaimable due messages one Claim looks past.
+const maxSkip = 10000
+
 // Claimed is a message the dispatcher has taken for a delivery attempt,
 // with a copy of its body.
 type Claimed struct {
@@ -30,7 +33,12 @@ func (s *Spool) Claim(now time.Time, limit int) ([]Claimed, error) {
 			return nil
 		}
 		for _, b := range []*bolt.Bucket{t.ready, t.due} {
-			for _, id := range dueIDs(b, now, limit-len(out)) {
+			// Look past messages that cannot be claimed (a pause or a
+			// freeze covers them), so they never block the rest.
+			for _, id := range dueIDs(b, now, limit-len(out)+maxSkip) {
+				if len(out) == limit {
+					break
+				}
 				c, ok, err := t.claim(id, now)
 				if err != nil {
 					return err

@@ -105,12 +105,13 @@ const (
 	OutcomeFinished       = "finished"  // already failed or dropped
 	OutcomeUnchanged      = "unchanged" // already as asked, or nothing to do
 	OutcomePaused         = "paused"    // held by a pause: resume it instead
+	OutcomeDisabled       = "disabled"  // its credential is disabled: enable it instead
 	OutcomeNotFound       = "not_found" // no message has that ID
 )
 
 // Outcomes lists every outcome in print order.
 var Outcomes = []string{OutcomeChanged, OutcomeMaybeDelivered, OutcomeInFlight, OutcomeDelivered, OutcomeFinished,
-	OutcomeUnchanged, OutcomePaused, OutcomeNotFound}
+	OutcomeUnchanged, OutcomePaused, OutcomeDisabled, OutcomeNotFound}
 
 // PauseRequest is the body of POST /v1/pause.
 type PauseRequest struct {

@@ -25,7 +25,7 @@ var (
 		spool.NotFound}
 	holdOutcomes = []spool.Outcome{spool.Changed, spool.InFlight, spool.AlreadyDelivered, spool.AlreadyFinished,
 		spool.Unchanged, spool.NotFound}
-	goOutcomes = []spool.Outcome{spool.Changed, spool.AlreadyDelivered, spool.AlreadyFinished, spool.Unchanged,
+	goOutcomes = []spool.Outcome{spool.Changed, spool.AlreadyDelivered, spool.AlreadyFinished, spool.Unchanged, spool.Disabled,
 		spool.Paused, spool.NotFound}
 )
 

@@ -47,16 +47,19 @@ func (s *Server) disableCredential(w http.ResponseWriter, r *http.Request) error
 	if ev.Reason == "" {
 		ev.Reason = "credential disabled"
 	}
+	// Logins stop and the spool freezes before anything is counted: with
+	// a runaway's million messages, counting takes a while, and nothing
+	// more may get in meanwhile. A delivery that ends in between counts as
+	// already delivered rather than delivered during the disable.
 	delivered := spool.Selector{Credential: name, States: []spool.State{spool.Delivered}}
-	before, err := s.o.Spool.Count(delivered)
-	if err != nil {
-		return fmt.Errorf("disable %s: %w", name, err)
-	}
 	var res spool.Result
-	var after map[spool.State]int
-	err = s.o.Creds.SetDisabled(name, true)
+	var before, after map[spool.State]int
+	err := s.o.Creds.SetDisabled(name, true)
 	if err == nil {
 		err = s.o.Spool.Freeze(name, ev)
+	}
+	if err == nil {
+		before, err = s.o.Spool.Count(delivered)
 	}
 	if err == nil {
 		res, err = stopper((*spool.Spool).HoldWait)(s, r.Context(), spool.Selector{Credential: name, All: true}, ev, false)

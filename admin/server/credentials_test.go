@@ -324,8 +324,10 @@ func TestDisableWithoutDispatcher(t *testing.T) {
 	if late.State != spool.Held {
 		t.Errorf("a message accepted after disable is %s, want held", late.State)
 	}
-	if _, err := c.Release(ctx, admin.ActionRequest{Selector: admin.Selector{IDs: []string{late.ID.String()}}}); err != nil {
-		t.Fatal(err)
+	// Releasing a disabled credential's mail is refused, not pretended.
+	rel, err := c.Release(ctx, admin.ActionRequest{Selector: admin.Selector{IDs: []string{late.ID.String()}}})
+	if err != nil || rel.Counts[admin.OutcomeDisabled] != 1 || rel.Counts[admin.OutcomeChanged] != 0 {
+		t.Fatalf("release while disabled = %+v, %v", rel, err)
 	}
 	r.Clock.Advance(time.Minute)
 	if claimed, _ := r.Spool.Claim(r.Clock.Now(), 10); len(claimed) != 1 || claimed[0].ID != other.ID {
@@ -333,11 +335,14 @@ func TestDisableWithoutDispatcher(t *testing.T) {
 	}
 
 	en, err := c.EnableCredential(ctx, "shop", admin.EnableCredentialRequest{})
-	if err != nil || en.Released != 0 || en.Held != 1 || en.Credential.Disabled {
+	if err != nil || en.Released != 0 || en.Held != 2 || en.Credential.Disabled {
 		t.Errorf("enable = %+v, %v", en, err)
 	}
+	if _, err := c.Release(ctx, admin.ActionRequest{Selector: admin.Selector{IDs: []string{late.ID.String()}}}); err != nil {
+		t.Fatal(err)
+	}
 	if claimed, _ := r.Spool.Claim(r.Clock.Now(), 10); len(claimed) != 1 || claimed[0].ID != late.ID {
-		t.Errorf("claimed %v after enable, want the released message", claimed)
+		t.Errorf("claimed %v after enable and release, want the released message", claimed)
 	}
 }
 

@@ -41,6 +41,10 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) error {
 	}
 	held, err := s.o.Spool.Pause(p)
 	if err != nil {
+		// The pause record may be in force though holding failed: a
+		// change that must be on record.
+		s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: "pause (incomplete)", Selector: pauseSelector(req.Credential),
+			Reason: req.Reason, Counts: nonZero(map[string]int{admin.OutcomeChanged: held})})
 		return fmt.Errorf("pause: %w", err)
 	}
 	// Wake the dispatcher so that it learns when the pause ends.
@@ -70,6 +74,9 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, spool.ErrNotFound):
 		return notFound("no such pause: credential %s is not paused", req.Credential)
 	case err != nil:
+		// The pause may be gone though releasing failed: on record.
+		s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: "resume (incomplete)", Selector: pauseSelector(req.Credential),
+			Reason: req.Reason, Counts: nonZero(map[string]int{admin.OutcomeChanged: released})})
 		return fmt.Errorf("resume: %w", err)
 	}
 	s.o.Dispatcher.Notify(now)

@@ -39,7 +39,7 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPatch, "/v1/credentials/{name}", operatorOnly, s.updateCredential)
 	handle(http.MethodDelete, "/v1/credentials/{name}", operatorOnly, s.removeCredential)
 	handle(http.MethodPost, "/v1/credentials/{name}/disable", operatorOnly, slow(s.disableCredential))
-	handle(http.MethodPost, "/v1/credentials/{name}/enable", operatorOnly, s.enableCredential)
+	handle(http.MethodPost, "/v1/credentials/{name}/enable", operatorOnly, slow(s.enableCredential))
 	handle(http.MethodPost, "/v1/credentials/{name}/rotate", operatorOnly, s.rotatePassword)
 	handle(http.MethodGet, "/v1/messages", anyRole, s.listMessages)
 	handle(http.MethodGet, "/v1/messages/{id}", anyRole, s.getMessage)
@@ -49,10 +49,12 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/v1/hold", anyRole, slow(s.action(hold)))
 	handle(http.MethodPost, "/v1/drop", anyRole, slow(s.action(drop)))
 	handle(http.MethodPost, "/v1/purge", anyRole, slow(s.action(purge)))
-	handle(http.MethodPost, "/v1/flush", operatorOnly, s.action(flush))
-	handle(http.MethodPost, "/v1/release", operatorOnly, s.action(release))
-	handle(http.MethodPost, "/v1/pause", operatorOnly, s.pause)
-	handle(http.MethodPost, "/v1/resume", operatorOnly, s.resume)
+	// Every bulk change may take long on a large spool: none is cut off
+	// by the ordinary write timeout in the middle of an incident.
+	handle(http.MethodPost, "/v1/flush", operatorOnly, slow(s.action(flush)))
+	handle(http.MethodPost, "/v1/release", operatorOnly, slow(s.action(release)))
+	handle(http.MethodPost, "/v1/pause", operatorOnly, slow(s.pause))
+	handle(http.MethodPost, "/v1/resume", operatorOnly, slow(s.resume))
 	handle(http.MethodGet, "/v1/audit", anyRole, s.listAudit)
 
 	// A pattern without a method is less specific than one with, so these

@@ -164,6 +164,8 @@ func outcomeLabel(action, outcome string) string {
 		return "dropped, maybe delivered"
 	case admin.OutcomeFinished:
 		return "already finished"
+	case admin.OutcomeDisabled:
+		return "credential disabled (enable it)"
 	case admin.OutcomePaused:
 		return "paused (resume it)"
 	case admin.OutcomeNotFound:

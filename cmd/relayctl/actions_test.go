@@ -349,12 +349,12 @@ func TestActionRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"drop", "not-an-id"}, 1, `Error: invalid message ID "not-an-id"`},
+		{[]string{"drop", "not-an-id"}, 2, `Error: invalid message ID "not-an-id"`},
 		{[]string{"hold", "--state", "lost"}, 2, `unknown state "lost"`},
 		{[]string{"flush", "--from", "nobody"}, 2, `want an address (name@example.com) or a domain (@example.com), got "nobody"`},
 		{[]string{"release", "--older-than", "soon"}, 2, `want a duration`},
-		{[]string{"drop", "--credential", "Shop!"}, 1, `Error: invalid credential name "Shop!"`},
-		{[]string{"hold", "--all", "--reason", "two\nlines"}, 1, `Error: reason: no control characters`},
+		{[]string{"drop", "--credential", "Shop!"}, 2, `Error: invalid credential name "Shop!"`},
+		{[]string{"hold", "--all", "--reason", "two\nlines"}, 2, `Error: reason: no control characters`},
 	}
 	for _, tt := range tests {
 		out, errOut, code := relayctl(t, append([]string{"--admin", rd.Socket}, tt.args...)...)

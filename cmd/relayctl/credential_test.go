@@ -51,16 +51,17 @@ func TestCredentialAddRefused(t *testing.T) {
 	mustRun(t, "--admin", r.Socket, "credential", "add", "shop")
 	tests := []struct {
 		args []string
+		code int // 1: refused; 2: the command line was wrong
 		want string
 	}{
-		{[]string{"credential", "add", "shop"}, "Error: credential \"shop\" already exists\n"},
-		{[]string{"credential", "add", "Shop!"}, "Error: invalid credential name \"Shop!\""},
-		{[]string{"credential", "add", "x", "--description", "two\nlines"}, "Error: description"},
+		{[]string{"credential", "add", "shop"}, 1, "Error: credential \"shop\" already exists\n"},
+		{[]string{"credential", "add", "Shop!"}, 2, "Error: invalid credential name \"Shop!\""},
+		{[]string{"credential", "add", "x", "--description", "two\nlines"}, 2, "Error: description"},
 	}
 	for _, tt := range tests {
 		out, errOut, code := relayctl(t, append([]string{"--admin", r.Socket}, tt.args...)...)
-		if code != 1 || out != "" || !strings.HasPrefix(errOut, tt.want) {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and %q", tt.args, code, out, errOut, tt.want)
+		if code != tt.code || out != "" || !strings.HasPrefix(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and %q", tt.args, code, out, errOut, tt.code, tt.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestPauseResume(t *testing.T) {
 			t.Errorf("%s of a paused message: %+v", action, res.Counts)
 		}
 	}
-	if out := mustRun(t, "--admin", rd.Socket, "flush", during); !strings.Contains(out, "paused (resume it)  1\n") {
+	if out := mustRun(t, "--admin", rd.Socket, "flush", during); !regexp.MustCompile(`(?m)^paused \(resume it\) +1$`).MatchString(out) {
 		t.Errorf("flush of a paused message:\n%s", out)
 	}
 

@@ -73,7 +73,7 @@ func runPurge(ctx context.Context, o *purgeOptions) error {
 		if err != nil {
 			return err
 		}
-		n := count.Counts[admin.OutcomeChanged] + count.Counts[admin.OutcomeInFlight]
+		n := count.Counts[admin.OutcomeChanged] + count.Counts[admin.OutcomeMaybeDelivered] + count.Counts[admin.OutcomeInFlight]
 		if n == 0 {
 			return o.out.print(count, func(w io.Writer) {
 				fmt.Fprintf(w, "Nothing to purge: no pending message matches (selector %s).\n", sel)

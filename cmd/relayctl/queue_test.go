@@ -210,10 +210,12 @@ func TestQueueShowRaw(t *testing.T) {
 func TestQueueShowRefusals(t *testing.T) {
 	rd := startRelayd(t)
 	tests := []struct {
-		id, want string
+		id   string
+		code int
+		want string
 	}{
-		{"0000000000001", `Error: no message 0000000000001 `},
-		{"nope", `Error: invalid message ID "nope": want 13 characters`},
+		{"0000000000001", 1, `Error: no message 0000000000001 `},
+		{"nope", 2, `Error: invalid message ID "nope": want 13 characters`},
 	}
 	for _, tt := range tests {
 		for _, raw := range []string{"", "--raw"} {
@@ -222,8 +224,8 @@ func TestQueueShowRefusals(t *testing.T) {
 				args = append(args, raw)
 			}
 			out, errOut, code := relayctl(t, args...)
-			if code != 1 || out != "" || !strings.HasPrefix(errOut, tt.want) {
-				t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and %q", args, code, out, errOut, tt.want)
+			if code != tt.code || out != "" || !strings.HasPrefix(errOut, tt.want) {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and %q", args, code, out, errOut, tt.code, tt.want)
 			}
 		}
 	}

@@ -31,6 +31,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "Error:", err)
+	// relayd refusing what the command line said (a malformed ID, a bad
+	// name or setting) is a usage error too, as the contract counts it.
+	var apiErr *admin.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == admin.CodeInvalid {
+		return exitUsage
+	}
 	if !errors.As(err, new(usageError)) {
 		return exitFailure
 	}

@@ -61,7 +61,7 @@ func statusTable(w io.Writer, st admin.Status) {
 	if len(st.Pauses) > 0 {
 		fmt.Fprintf(w, "\nPAUSED\tSINCE\tUNTIL\tREASON\n")
 		for _, p := range st.Pauses {
-			until := "resumed"
+			until := "-"
 			if p.Until != nil {
 				until = when(*p.Until)
 			}

@@ -180,7 +180,9 @@ func (t *txn) settle(m *Message, now time.Time) {
 	case in != nil:
 		m.State, m.HeldBy, m.Reason = Held, HeldByOperator, in.Reason
 	default:
-		if p := t.pausedFor(m.Credential); p != nil {
+		if reason, frozen := t.frozenReason(m.Credential); frozen {
+			m.State, m.HeldBy, m.Reason = Held, HeldByOperator, reason
+		} else if p := t.pausedFor(m.Credential); p != nil {
 			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
 		}
 	}

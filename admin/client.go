@@ -49,7 +49,9 @@ func NewClient(addr, token string) (*Client, error) {
 	if ep.network == "unix" {
 		base = "http://relayd" // any host will do: the dialer ignores it
 	}
-	return &Client{ep: ep, token: token, base: base, http: &http.Client{Transport: tr}}, nil
+	// Redirects are refused: they could carry the bearer token elsewhere.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{ep: ep, token: token, base: base, http: &http.Client{Transport: tr, CheckRedirect: noRedirect}}, nil
 }
 
 // Addr returns the address the client talks to, in --admin form.
@@ -77,9 +79,27 @@ func (c *Client) AddCredential(ctx context.Context, req AddCredentialRequest) (C
 	return cc, err
 }
 
+// Without a deadline from the caller, a request gives up after these: a
+// wedged relayd must not hang relayctl in the middle of an incident. A
+// change may legitimately wait for deliveries in flight (up to the
+// server's 10 minutes), so it gets longer.
+const (
+	readTimeout   = time.Minute
+	changeTimeout = 15 * time.Minute
+)
+
 // do sends in (if not nil) as JSON and decodes a 2xx answer into out.
 // Other answers become *APIError.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		d := changeTimeout
+		if method == http.MethodGet {
+			d = readTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err

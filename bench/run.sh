@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# bench/run.sh: relayd measured side by side with Postfix on this machine.
+#
+#   make bench                 # or: bench/run.sh
+#   QUICK=1 make bench         # smaller counts, no 1,000,000-message spool (a smoke run)
+#   POSTFIX=0 make bench       # relayd alone (no root needed)
+#
+# It builds relayd, relayctl and relayload into a scratch directory, installs
+# Postfix if smtp-source/smtp-sink are missing (apt-get, as root), runs a
+# throw-away Postfix instance bound to 127.0.0.1 with its own config and queue
+# directories on the same disk as relayd's spool, feeds both servers with the
+# same load, and prints one markdown table: our figure, Postfix's, the ratio,
+# the target. Everything it starts (relayd, smtp-sink, Postfix) it stops on
+# exit, error or Ctrl-C. Every wait is bounded.
+#
+# Knobs (environment): BENCH_DIR (where the scratch directory goes, default
+# /var/tmp: never a tmpfs, where fsync costs nothing), BASE_PORT (default 2790; uses the next
+# 10 ports), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
+# N20 (20,000: at SESSIONS sessions, end to end, and the release test), NBULK
+# (100,000), NBIG (1,000,000), POSTFIX (1), QUICK (0), KEEP (0: keep the
+# scratch directory).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+QUICK=${QUICK:-0}
+POSTFIX=${POSTFIX:-1}
+SIZE=${SIZE:-10240}
+SESSIONS=${SESSIONS:-20}
+BULKSIZE=1024
+if [ "$QUICK" = 1 ]; then
+	N1=${N1:-500} N20=${N20:-5000} NBULK=${NBULK:-20000} NBIG=${NBIG:-0}
+else
+	N1=${N1:-2000} N20=${N20:-20000} NBULK=${NBULK:-100000} NBIG=${NBIG:-1000000}
+fi
+NOTHER=$((NBULK / 10))
+BASE_PORT=${BASE_PORT:-2790}
+P_RELAYD=$BASE_PORT          # relayd's SMTP listener
+P_POSTFIX=$((BASE_PORT + 1)) # Postfix's smtpd
+P_SINK=$((BASE_PORT + 2))    # smtp-sink, the upstream of both
+P_DEAD=$((BASE_PORT + 3))    # nothing listens: deliveries fail fast and are retried later
+LIMIT=${LIMIT:-600}          # seconds any one step may take
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null && SUDO=sudo
+fi
+
+# ---------------------------------------------------------------- scratch, cleanup
+
+PATH=$PATH:/usr/sbin
+W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/relay-bench.XXXXXX")
+mkdir -p "$W/bin"
+chmod 755 "$W"
+PIDS=()       # relayd and smtp-sink processes we started
+PFX_CONF=     # our Postfix instance, once started
+SYS_POSTFIX=0 # a system Postfix that the package install started (we stop it again)
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait_gone "$p" 35 || kill -9 "$p" 2>/dev/null || true
+	done
+	if [ -n "$PFX_CONF" ]; then
+		$SUDO postfix -c "$PFX_CONF" stop >/dev/null 2>&1 || true
+		local master
+		master=$(cat "$W/postfix/queue/pid/master.pid" 2>/dev/null | tr -d ' ' || true)
+		if [ -n "$master" ] && wait_gone "$master" 10; then :; elif [ -n "$master" ]; then $SUDO kill "$master" 2>/dev/null || true; fi
+	fi
+	if [ "$SYS_POSTFIX" = 1 ]; then
+		$SUDO postfix stop >/dev/null 2>&1 || true
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		log "kept $W"
+	else
+		$SUDO rm -rf "$W"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_gone PID SECONDS: true once PID has exited.
+wait_gone() {
+	local pid=$1 end=$((SECONDS + $2))
+	while kill -0 "$pid" 2>/dev/null; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.02
+	done
+	wait "$pid" 2>/dev/null || true
+	return 0
+}
+
+# banner PORT: true when an SMTP server answers 220 on 127.0.0.1:PORT.
+banner() {
+	local line
+	exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
+	read -r -t 2 line <&3 || true
+	exec 3<&- 3>&-
+	[[ $line == 220* ]]
+}
+
+# wait_banner PORT SECONDS
+wait_banner() {
+	local end=$((SECONDS + $2))
+	until banner "$1"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.01
+	done
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ---------------------------------------------------------------- tools
+
+need_postfix() {
+	[ "$POSTFIX" = 1 ] || return 0
+	if command -v smtp-source >/dev/null && command -v smtp-sink >/dev/null && command -v postfix >/dev/null; then
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ] && [ -z "$SUDO" ]; then
+		die "Postfix is not installed and we are not root: install the Debian package postfix, or run with POSTFIX=0"
+	fi
+	log "installing postfix (Debian package; smtp-source and smtp-sink ship in it)"
+	local before=0
+	pgrep -x master >/dev/null && before=1
+	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+	$SUDO apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO -E apt-get install -y -qq postfix >/dev/null
+	# "No configuration" leaves no main.cf, so no system instance should run;
+	# if one was started by the install, it is ours to stop.
+	if [ $before = 0 ] && pgrep -x master >/dev/null; then SYS_POSTFIX=1; fi
+	command -v smtp-source >/dev/null || PATH=$PATH:/usr/sbin
+}
+
+build() {
+	log "building relayd, relayctl, relayload"
+	go build -o "$W/bin/relayd" ./cmd/relayd
+	go build -o "$W/bin/relayctl" ./cmd/relayctl
+	go build -o "$W/bin/relayload" ./cmd/relayload
+}
+
+# ---------------------------------------------------------------- relayd
+
+RD_PID= RD_DATA= RD_PASS=
+
+# relayd_start NAME HOLD UPSTREAM_PORT [DATA]: a relayd on P_RELAYD with its
+# defaults, but for the hold window, the upstream and a trusted network for
+# smtp-source (which cannot AUTH). Logs at the default level, to a file.
+relayd_start() {
+	RD_DATA=${4:-$W/relayd-$1}
+	mkdir -p "$RD_DATA"
+	"$W/bin/relayd" --data "$RD_DATA" --smtp-listen "127.0.0.1:$P_RELAYD" --hold "$2" \
+		--upstream "smtp://127.0.0.1:$3?tls=none" --trusted-networks 127.0.0.1/32 \
+		>>"$RD_DATA/stdout" 2>>"$RD_DATA/relayd.log" &
+	RD_PID=$!
+	PIDS+=("$RD_PID")
+	wait_banner "$P_RELAYD" 60 || die "relayd did not start; see $RD_DATA/relayd.log"
+	RD_PASS=$(awk '/password:/ { p = $2 } END { print p }' "$RD_DATA/stdout")
+}
+
+relayd_stop() {
+	kill "$RD_PID" 2>/dev/null || true
+	wait_gone "$RD_PID" 60 || die "relayd did not stop"
+}
+
+relayctl() { "$W/bin/relayctl" --admin "unix:$RD_DATA/admin.sock" "$@"; }
+
+rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+hwm_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------- Postfix
+
+PFX=$W/postfix
+
+postfix_start() {
+	mkdir -p "$PFX/etc" "$PFX/queue" "$PFX/data"
+	cp /etc/postfix/master.cf "$PFX/etc/"
+	[ -f /etc/postfix/dynamicmaps.cf ] && cp /etc/postfix/dynamicmaps.cf "$PFX/etc/"
+	[ -d /etc/postfix/dynamicmaps.cf.d ] && cp -r /etc/postfix/dynamicmaps.cf.d "$PFX/etc/"
+	cat >"$PFX/etc/main.cf" <<EOF
+# Throw-away instance for bench/run.sh: loopback only, its own queue.
+compatibility_level = 3.6
+queue_directory = $PFX/queue
+data_directory = $PFX/data
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = bench.localhost
+mydestination =
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$P_SINK
+alias_maps =
+alias_database =
+local_recipient_maps =
+smtp_tls_security_level = none
+maillog_file_prefixes = $PFX
+maillog_file = $PFX/maillog
+EOF
+	local pc="postconf -c $PFX/etc"
+	# smtpd on our port instead of 25; no chroot (the queue is private).
+	$SUDO $pc -M# smtp/inet
+	$SUDO $pc -M "127.0.0.1:$P_POSTFIX/inet = 127.0.0.1:$P_POSTFIX inet n - n - - smtpd"
+	$SUDO $pc -F '*/*/chroot = n'
+	$SUDO chown -R postfix "$PFX/data"
+	PFX_CONF=$PFX/etc
+	$SUDO postfix -c "$PFX_CONF" check || die "postfix check failed; see $PFX/maillog"
+	$SUDO postfix -c "$PFX_CONF" start >/dev/null || die "postfix did not start; see $PFX/maillog"
+	wait_banner "$P_POSTFIX" 30 || die "postfix smtpd does not answer on $P_POSTFIX"
+}
+
+# postfix_mode hold|relay|dead: accepted mail goes on hold, is relayed to the
+# sink, or is relayed to a port where nothing listens.
+postfix_mode() {
+	local pc="$SUDO postconf -c $PFX_CONF -e"
+	case $1 in
+	hold) $pc "smtpd_recipient_restrictions = check_client_access static:HOLD, permit_mynetworks, reject_unauth_destination" "relayhost = [127.0.0.1]:$P_SINK" ;;
+	relay) $pc "smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination" "relayhost = [127.0.0.1]:$P_SINK" ;;
+	dead) $pc "smtpd_recipient_restrictions = check_client_access static:HOLD, permit_mynetworks, reject_unauth_destination" "relayhost = [127.0.0.1]:$P_DEAD" ;;
+	esac
+	$SUDO postfix -c "$PFX_CONF" reload >/dev/null
+	sleep 1
+}
+
+postfix_empty() {
+	$SUDO postsuper -c "$PFX_CONF" -d ALL >/dev/null 2>&1 || true
+}
+
+# ---------------------------------------------------------------- load
+
+# sink N: an smtp-sink on P_SINK that exits after N messages.
+SINK_PID=
+sink() {
+	local user=()
+	[ "$(id -u)" = 0 ] && user=(-u nobody)
+	port_free "$P_SINK" || die "port $P_SINK is busy"
+	smtp-sink "${user[@]}" -M "$1" "127.0.0.1:$P_SINK" 1000 &
+	SINK_PID=$!
+	PIDS+=("$SINK_PID")
+	wait_banner "$P_SINK" 10 || die "smtp-sink did not start"
+}
+
+# feed PORT SESSIONS COUNT [SIZE]: smtp-source, one connection per
+# message; prints the seconds it took.
+feed() {
+	local t0 t1
+	t0=$(now)
+	timeout "$LIMIT" smtp-source -s "$2" -m "$3" -l "${4:-$SIZE}" -f load@example.com -t sink@example.net \
+		-M bench.localhost "127.0.0.1:$1" >/dev/null || die "smtp-source against port $1 failed"
+	t1=$(now)
+	secs "$t0" "$t1"
+}
+
+# load PORT SESSIONS COUNT [relayload flags]: prints relayload's key=value line.
+load() {
+	local port=$1 s=$2 n=$3
+	shift 3
+	"$W/bin/relayload" --addr "127.0.0.1:$port" --concurrency "$s" --count "$n" --size "$SIZE" \
+		--timeout "${LIMIT}s" "$@" || die "relayload against port $port failed"
+}
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+# ---------------------------------------------------------------- results
+
+ROWS=()
+# row MEASURE OURS POSTFIX RATIO TARGET VERDICT
+row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); }
+
+# ratio A B: A/B as "12.3×" (or "—")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "—"; else printf "%.1f×\n", a / b }'; }
+# verdict OK: "met" or "missed"
+verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "**missed**"; fi; }
+num() { awk -v x="$1" 'BEGIN { s = sprintf("%.0f", x); n = length(s); o = ""; for (i = 1; i <= n; i++) { o = o substr(s, i, 1); if ((n - i) % 3 == 0 && i < n) o = o "," } print o }'; }
+
+# ---------------------------------------------------------------- run
+
+machine() {
+	local cpu mem fs
+	cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+	mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+	fs=$(df -T "$W" | awk 'NR == 2 { print $2 " on " $1 }')
+	echo "$(nproc) CPUs ($cpu), $mem RAM, $fs, Linux $(uname -r), $(go version | awk '{ print $3 }')"
+}
+
+main() {
+	[ "$(stat -f -c %T "$W")" = tmpfs ] && die "$W is on tmpfs, where fsync is free: set BENCH_DIR to a disk"
+	for p in $P_RELAYD $P_POSTFIX $P_SINK $P_DEAD; do port_free "$p" || die "port $p is busy (set BASE_PORT)"; done
+	need_postfix
+	build
+	local load1
+	load1=$(cut -d' ' -f1 /proc/loadavg)
+	awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }' && log "warning: load average $load1 before the run: other work skews the figures"
+
+	local pfxver="Postfix"
+	if [ "$POSTFIX" = 1 ]; then
+		pfxver="Postfix $(postconf -d -h mail_version)"
+		log "starting $pfxver (private instance in $PFX)"
+		postfix_start
+		postfix_mode hold
+	fi
+	local PF=$POSTFIX
+
+	# --- accepting, both into their hold (relayd: hold window 1h; Postfix: the hold queue)
+	log "accept: relayload, $SESSIONS and 1 sessions, a new connection per message"
+	relayd_start accept 1h "$P_DEAD"
+	local r1 r20 p1= p20= s1 s20 ps1= ps20=
+	r1=$(load "$P_RELAYD" 1 "$N1" --new-conn-per-message --user default --password "$RD_PASS")
+	[ "$PF" = 1 ] && p1=$(load "$P_POSTFIX" 1 "$N1" --new-conn-per-message)
+	r20=$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")
+	[ "$PF" = 1 ] && p20=$(load "$P_POSTFIX" "$SESSIONS" "$N20" --new-conn-per-message)
+	log "accept: smtp-source, 1 session"
+	s1=$(feed "$P_RELAYD" 1 "$N1")
+	[ "$PF" = 1 ] && ps1=$(feed "$P_POSTFIX" 1 "$N1")
+	relayd_stop
+	[ "$PF" = 1 ] && postfix_empty
+
+	# --- release: the smtp-source run at SESSIONS sessions fills both with N20 held messages
+	log "accept: smtp-source, $SESSIONS sessions ($N20 messages, kept for the release test)"
+	relayd_start release 1h "$P_SINK"
+	s20=$(feed "$P_RELAYD" "$SESSIONS" "$N20")
+	[ "$PF" = 1 ] && ps20=$(feed "$P_POSTFIX" "$SESSIONS" "$N20")
+	log "release: $N20 held messages until the sink has them all"
+	relayctl hold --all --reason bench >/dev/null
+	local t0 rel prel=
+	sink "$N20"
+	t0=$(now)
+	relayctl flush --all >/dev/null
+	wait_gone "$SINK_PID" "$LIMIT" || die "relayd: release not delivered within ${LIMIT}s"
+	rel=$(secs "$t0" "$(now)")
+	relayd_stop
+	if [ "$PF" = 1 ]; then
+		sink "$N20"
+		t0=$(now)
+		$SUDO postsuper -c "$PFX_CONF" -H ALL >/dev/null 2>&1
+		$SUDO postqueue -c "$PFX_CONF" -f
+		wait_gone "$SINK_PID" "$LIMIT" || die "postfix: release not delivered within ${LIMIT}s"
+		prel=$(secs "$t0" "$(now)")
+		postfix_empty
+	fi
+
+	# --- end to end, hold 0s: accepted and delivered to the sink
+	log "end to end: $N20 messages, $SESSIONS sessions, hold 0s"
+	local ea ed pea= ped=
+	relayd_start e2e 0s "$P_SINK"
+	sink "$N20"
+	t0=$(now)
+	ea=$(feed "$P_RELAYD" "$SESSIONS" "$N20")
+	wait_gone "$SINK_PID" "$LIMIT" || die "relayd: not all delivered within ${LIMIT}s"
+	ed=$(secs "$t0" "$(now)")
+	relayd_stop
+	if [ "$PF" = 1 ]; then
+		postfix_mode relay
+		sink "$N20"
+		t0=$(now)
+		pea=$(feed "$P_POSTFIX" "$SESSIONS" "$N20")
+		wait_gone "$SINK_PID" "$LIMIT" || die "postfix: not all delivered within ${LIMIT}s"
+		ped=$(secs "$t0" "$(now)")
+		postfix_empty
+	fi
+
+	# --- bulk actions by selector: NBULK messages of one credential, NOTHER of another
+	log "bulk: $NBULK + $NOTHER messages of $BULKSIZE bytes"
+	relayd_start bulk 1h "$P_DEAD"
+	SIZE=$BULKSIZE load "$P_RELAYD" "$SESSIONS" "$NBULK" --user default --password "$RD_PASS" >/dev/null
+	SIZE=$BULKSIZE load "$P_RELAYD" "$SESSIONS" "$NOTHER" >/dev/null # trusted network: no credential
+	relayd_stop
+	local bulk_src=$RD_DATA
+	declare -A bulk pbulk
+	for a in drop hold flush; do
+		rm -rf "$W/relayd-bulk-$a"
+		cp -a "$bulk_src" "$W/relayd-bulk-$a"
+		rm -f "$W/relayd-bulk-$a/admin.sock"
+		relayd_start "bulk-$a" 1h "$P_DEAD"
+		t0=$(now)
+		relayctl "$a" --credential default --reason bench >/dev/null
+		bulk[$a]=$(secs "$t0" "$(now)")
+		relayd_stop
+		rm -rf "$W/relayd-bulk-$a"
+	done
+	if [ "$PF" = 1 ]; then
+		# Postfix has no selector by client or credential: ALL of one queue.
+		postfix_mode dead
+		feed "$P_POSTFIX" "$SESSIONS" "$NBULK" "$BULKSIZE" >/dev/null
+		t0=$(now)
+		$SUDO postsuper -c "$PFX_CONF" -H ALL >/dev/null 2>&1 # flush: out of hold, deliverable
+		$SUDO postqueue -c "$PFX_CONF" -f
+		pbulk[flush]=$(secs "$t0" "$(now)")
+		t0=$(now)
+		$SUDO postsuper -c "$PFX_CONF" -h ALL >/dev/null 2>&1
+		pbulk[hold]=$(secs "$t0" "$(now)")
+		t0=$(now)
+		$SUDO postsuper -c "$PFX_CONF" -d ALL >/dev/null 2>&1
+		pbulk[drop]=$(secs "$t0" "$(now)")
+	fi
+
+	# --- a spool of NBIG messages: RSS, accept rate, start-up
+	local big_fill= big_rss= big_hwm= big_start= big_acc=
+	if [ "$NBIG" -gt 0 ]; then
+		log "big spool: filling $NBIG messages of $BULKSIZE bytes (a few minutes)"
+		relayd_start big 1h "$P_DEAD"
+		t0=$(now)
+		SIZE=$BULKSIZE load "$P_RELAYD" "$SESSIONS" "$NBIG" --user default --password "$RD_PASS" >/dev/null
+		big_fill=$(secs "$t0" "$(now)")
+		relayd_stop
+		log "big spool: start-up, then accepting with $NBIG spooled"
+		t0=$(now)
+		relayd_start big 1h "$P_DEAD"
+		big_start=$(secs "$t0" "$(now)")
+		big_acc=$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")
+		big_rss=$(rss_mb "$RD_PID")
+		big_hwm=$(hwm_mb "$RD_PID")
+		relayd_stop
+	fi
+
+	# --- the table
+	local v
+	row "accept, 1 session (relayload, AUTH, msgs/s)" "$(num "$(field rate "$r1")")" "$(num "$(field rate "$p1")")" "$(ratio "$(field rate "$r1")" "$(field rate "$p1")")" "" ""
+	v=$(verdict "$(field p50 "$r1") < 1")
+	row "250 latency p50 / p99, 1 session (ms)" "$(field p50 "$r1") / $(field p99 "$r1")" "$(field p50 "$p1") / $(field p99 "$p1")" "" "p50 < 1 ms" "$v"
+	row "accept, $SESSIONS sessions (relayload, AUTH, msgs/s)" "$(num "$(field rate "$r20")")" "$(num "$(field rate "$p20")")" "$(ratio "$(field rate "$r20")" "$(field rate "$p20")")" "" ""
+	row "250 latency p50 / p99, $SESSIONS sessions (ms)" "$(field p50 "$r20") / $(field p99 "$r20")" "$(field p50 "$p20") / $(field p99 "$p20")" "" "" ""
+	local a1 pa1= a20 pa20=
+	a1=$(rate "$N1" "$s1")
+	[ -n "$ps1" ] && pa1=$(rate "$N1" "$ps1")
+	row "accept, 1 session (smtp-source, msgs/s)" "$(num "$a1")" "$(num "$pa1")" "$(ratio "$a1" "$pa1")" "" ""
+	a20=$(rate "$N20" "$s20")
+	[ -n "$ps20" ] && pa20=$(rate "$N20" "$ps20")
+	v=—
+	[ -n "$pa20" ] && v=$(verdict "$a20 >= 10 * $pa20")
+	row "**accept, $SESSIONS sessions (smtp-source, msgs/s)**" "$(num "$a20")" "$(num "$pa20")" "$(ratio "$a20" "$pa20")" "≥ 10× Postfix" "$v"
+	local ed_rate ped_rate=
+	ed_rate=$(rate "$N20" "$ed")
+	[ -n "$ped" ] && ped_rate=$(rate "$N20" "$ped")
+	row "accept while delivering, hold 0s (smtp-source, msgs/s)" "$(num "$(rate "$N20" "$ea")")" "$([ -n "$pea" ] && num "$(rate "$N20" "$pea")")" "$([ -n "$pea" ] && ratio "$(rate "$N20" "$ea")" "$(rate "$N20" "$pea")" || echo —)" "" ""
+	v=—
+	[ -n "$ped_rate" ] && v=$(verdict "$ed_rate >= 5 * $ped_rate")
+	row "**end to end, hold 0s: delivered to smtp-sink (msgs/s)**" "$(num "$ed_rate")" "$(num "$ped_rate")" "$(ratio "$ed_rate" "$ped_rate")" "≥ 5× Postfix" "$v"
+	row "**release $(num "$N20") held → all delivered (s)**" "$rel" "$prel" "$(ratio "$prel" "$rel")" "< 4 s" "$(verdict "$rel < 4")"
+	for a in drop hold flush; do
+		row "**\`$a\` $(num "$NBULK") by selector (s)**" "${bulk[$a]}" "${pbulk[$a]:-}" "$(ratio "${pbulk[$a]:-}" "${bulk[$a]}")" "< 1 s" "$(verdict "${bulk[$a]} < 1")"
+	done
+	if [ "$NBIG" -gt 0 ]; then
+		local big_rate empty_rate
+		big_rate=$(field rate "$big_acc")
+		empty_rate=$(field rate "$r20")
+		row "fill: $(num "$NBIG") × 1 KiB, $SESSIONS sessions, one connection each (s)" "$big_fill" "" "" "" ""
+		row "**RSS with $(num "$NBIG") spooled (MB, peak in parentheses)**" "$big_rss ($big_hwm)" "" "" "< 150 MB" "$(verdict "$big_rss < 150")"
+		row "**accept with $(num "$NBIG") spooled (relayload, $SESSIONS sessions, msgs/s)**" "$(num "$big_rate") ($(awk -v a="$big_rate" -v b="$empty_rate" 'BEGIN { printf "%+.0f %%", 100 * (a - b) / b }') vs empty)" "" "" "within 20 %" "$(verdict "$big_rate >= 0.8 * $empty_rate")"
+		row "**start-up with $(num "$NBIG") spooled, to the SMTP greeting (s)**" "$big_start" "" "" "< 2 s" "$(verdict "$big_start < 2")"
+	fi
+
+	echo
+	echo "relayd $(git -C "$ROOT" describe --tags --always --dirty 2>/dev/null || echo dev) vs $pfxver, $(date -u +%Y-%m-%d)"
+	echo "Machine: $(machine)"
+	echo "Messages of $SIZE bytes (bulk and big spool: $BULKSIZE), one new connection per message unless noted; every 250 after an fsync."
+	echo
+	echo "| measurement | relayd | $pfxver | relayd vs Postfix | target | |"
+	echo "|---|---|---|---|---|---|"
+	printf '%s\n' "${ROWS[@]}"
+}
+
+main "$@"

@@ -3,7 +3,7 @@
 #
 #   make bench                 # or: bench/run.sh
 #   QUICK=1 make bench         # smaller counts, no 1,000,000-message spool (a smoke run)
-#   POSTFIX=0 make bench       # relayd alone (no root needed)
+#   POSTFIX=0 make bench       # relayd alone (smtp-source and smtp-sink are still used)
 #
 # It builds relayd, relayctl and relayload into a scratch directory, installs
 # Postfix if smtp-source/smtp-sink are missing (apt-get, as root), runs a
@@ -14,8 +14,8 @@
 # exit, error or Ctrl-C. Every wait is bounded.
 #
 # Knobs (environment): BENCH_DIR (where the scratch directory goes, default
-# /var/tmp: never a tmpfs, where fsync costs nothing), BASE_PORT (default 2790; uses the next
-# 10 ports), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
+# /var/tmp: never a tmpfs, where fsync costs nothing), BASE_PORT (default
+# 2790, and the 3 after it), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
 # N20 (20,000: at SESSIONS sessions, end to end, and the release test), NBULK
 # (100,000), NBIG (1,000,000), POSTFIX (1), QUICK (0), KEEP (0: keep the
 # scratch directory).
@@ -105,7 +105,7 @@ wait_gone() {
 # banner PORT: true when an SMTP server answers 220 on 127.0.0.1:PORT.
 banner() {
 	local line
-	exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
+	{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
 	read -r -t 2 line <&3 || true
 	exec 3<&- 3>&-
 	[[ $line == 220* ]]
@@ -124,20 +124,21 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---------------------------------------------------------------- tools
 
+# need_postfix installs Postfix, whose package has smtp-source and smtp-sink,
+# unless they are there already.
 need_postfix() {
-	[ "$POSTFIX" = 1 ] || return 0
 	if command -v smtp-source >/dev/null && command -v smtp-sink >/dev/null && command -v postfix >/dev/null; then
 		return 0
 	fi
 	if [ "$(id -u)" != 0 ] && [ -z "$SUDO" ]; then
-		die "Postfix is not installed and we are not root: install the Debian package postfix, or run with POSTFIX=0"
+		die "Postfix (with smtp-source and smtp-sink) is not installed and we are not root: install the Debian package postfix"
 	fi
 	log "installing postfix (Debian package; smtp-source and smtp-sink ship in it)"
 	local before=0
 	pgrep -x master >/dev/null && before=1
 	echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 	$SUDO apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive $SUDO -E apt-get install -y -qq postfix >/dev/null
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
 	# "No configuration" leaves no main.cf, so no system instance should run;
 	# if one was started by the install, it is ours to stop.
 	if [ $before = 0 ] && pgrep -x master >/dev/null; then SYS_POSTFIX=1; fi
@@ -177,8 +178,8 @@ relayd_stop() {
 
 relayctl() { "$W/bin/relayctl" --admin "unix:$RD_DATA/admin.sock" "$@"; }
 
-rss_mb() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-hwm_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+# mem PID FIELD: a /proc/PID/status field (VmRSS, RssAnon, RssFile, VmHWM) in MB.
+mem() { awk -v f="$2:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- Postfix
 
@@ -405,7 +406,7 @@ main() {
 	fi
 
 	# --- a spool of NBIG messages: RSS, accept rate, start-up
-	local big_fill= big_rss= big_hwm= big_start= big_acc=
+	local big_crash= big_fill= big_rss0= big_rss= big_anon= big_file= big_start= big_acc=
 	if [ "$NBIG" -gt 0 ]; then
 		log "big spool: filling $NBIG messages of $BULKSIZE bytes (a few minutes)"
 		relayd_start big 1h "$P_DEAD"
@@ -417,9 +418,17 @@ main() {
 		t0=$(now)
 		relayd_start big 1h "$P_DEAD"
 		big_start=$(secs "$t0" "$(now)")
+		big_rss0=$(mem "$RD_PID" VmRSS)
 		big_acc=$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")
-		big_rss=$(rss_mb "$RD_PID")
-		big_hwm=$(hwm_mb "$RD_PID")
+		big_rss=$(mem "$RD_PID" VmRSS)
+		big_anon=$(mem "$RD_PID" RssAnon)
+		big_file=$(mem "$RD_PID" RssFile)
+		log "big spool: start-up after kill -9"
+		kill -9 "$RD_PID"
+		wait_gone "$RD_PID" 10 || true
+		t0=$(now)
+		relayd_start big 1h "$P_DEAD"
+		big_crash=$(secs "$t0" "$(now)")
 		relayd_stop
 	fi
 
@@ -446,18 +455,25 @@ main() {
 	v=—
 	[ -n "$ped_rate" ] && v=$(verdict "$ed_rate >= 5 * $ped_rate")
 	row "**end to end, hold 0s: delivered to smtp-sink (msgs/s)**" "$(num "$ed_rate")" "$(num "$ped_rate")" "$(ratio "$ed_rate" "$ped_rate")" "≥ 5× Postfix" "$v"
-	row "**release $(num "$N20") held → all delivered (s)**" "$rel" "$prel" "$(ratio "$prel" "$rel")" "< 4 s" "$(verdict "$rel < 4")"
+	# The time targets are for 20,000 and 100,000 messages: no verdict on other counts.
+	v=—
+	[ "$N20" = 20000 ] && v=$(verdict "$rel < 4")
+	row "**release $(num "$N20") held → all delivered (s)**" "$rel" "$prel" "$(ratio "$prel" "$rel")" "< 4 s for 20,000" "$v"
 	for a in drop hold flush; do
-		row "**\`$a\` $(num "$NBULK") by selector (s)**" "${bulk[$a]}" "${pbulk[$a]:-}" "$(ratio "${pbulk[$a]:-}" "${bulk[$a]}")" "< 1 s" "$(verdict "${bulk[$a]} < 1")"
+		v=—
+		[ "$NBULK" = 100000 ] && v=$(verdict "${bulk[$a]} < 1")
+		row "**\`$a\` $(num "$NBULK") by selector (s)**" "${bulk[$a]}" "${pbulk[$a]:-}" "$(ratio "${pbulk[$a]:-}" "${bulk[$a]}")" "< 1 s for 100,000" "$v"
 	done
 	if [ "$NBIG" -gt 0 ]; then
 		local big_rate empty_rate
 		big_rate=$(field rate "$big_acc")
 		empty_rate=$(field rate "$r20")
-		row "fill: $(num "$NBIG") × 1 KiB, $SESSIONS sessions, one connection each (s)" "$big_fill" "" "" "" ""
-		row "**RSS with $(num "$NBIG") spooled (MB, peak in parentheses)**" "$big_rss ($big_hwm)" "" "" "< 150 MB" "$(verdict "$big_rss < 150")"
+		row "fill: $(num "$NBIG") × 1 KiB, relayload, $SESSIONS sessions reusing their connections (s)" "$big_fill" "" "" "" ""
+		row "**RSS with $(num "$NBIG") spooled, after start-up (MB)**" "$big_rss0" "" "" "< 150 MB" "$(verdict "$big_rss0 < 150")"
+		row "**RSS with $(num "$NBIG") spooled, after accepting $(num "$N20") more (MB)**" "$big_rss: $big_anon anonymous + $big_file spool pages mapped" "" "" "< 150 MB" "$(verdict "$big_rss < 150")"
 		row "**accept with $(num "$NBIG") spooled (relayload, $SESSIONS sessions, msgs/s)**" "$(num "$big_rate") ($(awk -v a="$big_rate" -v b="$empty_rate" 'BEGIN { printf "%+.0f %%", 100 * (a - b) / b }') vs empty)" "" "" "within 20 %" "$(verdict "$big_rate >= 0.8 * $empty_rate")"
 		row "**start-up with $(num "$NBIG") spooled, to the SMTP greeting (s)**" "$big_start" "" "" "< 2 s" "$(verdict "$big_start < 2")"
+		row "start-up after kill -9, with $(num "$NBIG") spooled (s)" "$big_crash" "" "" "" ""
 	fi
 
 	echo

@@ -19,6 +19,12 @@ type Incoming struct {
 	Release time.Time
 	// Headers are the main headers, kept for support after the body goes.
 	Headers []Header
+	// Batch, Categories, UniqueArgs and SendAt are kept as the message's
+	// metadata; the intake has already folded SendAt into Release.
+	Batch      string
+	Categories []string
+	UniqueArgs map[string]string
+	SendAt     time.Time
 }
 
 // Accept stores a new message durably and returns its record. When it
@@ -38,6 +44,10 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		Received:   in.Received,
 		Release:    in.Release,
 		State:      Waiting,
+		Batch:      in.Batch,
+		Categories: in.Categories,
+		UniqueArgs: in.UniqueArgs,
+		SendAt:     in.SendAt,
 	}
 	for i, a := range in.To {
 		m.Rcpts[i] = Recipient{Addr: a}
@@ -53,21 +63,43 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		}
 		m.ID = id
 		ev := Event{Time: m.Received, State: m.State, Actor: "smtp"}
+		if err := t.registerBatch(m.Batch, m.Received); err != nil {
+			return err
+		}
 		if reason, ok := t.frozenReason(m.Credential); ok {
 			m.State, m.HeldBy, m.Reason = Held, HeldByOperator, reason
 			ev.State, ev.Reason = Held, reason
-		} else if p := t.pausedFor(m.Credential); p != nil {
+		} else if p := t.pausedFor(&m); p != nil {
 			// Checked in the same transaction as the pause is written, so
 			// no message slips past a pause being set.
 			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
 			ev.State, ev.Reason = Held, m.Reason
 		}
-		return t.insert(&m, body, in.Headers, ev)
+		if err := t.insert(&m, body, in.Headers, ev); err != nil {
+			return err
+		}
+		if b, ok := t.cancelled(&m); ok {
+			// Accepted (the client did nothing wrong) and dropped at once,
+			// as SendGrid does with a cancelled batch's later sends.
+			drop := Event{Time: m.Received, Actor: b.Actor, Reason: "batch " + b.ID + " cancelled"}
+			return t.transition(&m, drop, func(m *Message) {
+				m.State, m.HeldBy, m.Reason, m.Finished = Dropped, "", drop.Reason, drop.Time
+			})
+		}
+		return nil
 	}, len(body))
 	if err != nil {
 		return Message{}, err
 	}
 	return m.clone(), nil
+}
+
+// registerBatch records a batch the first time a message names it.
+func (t *txn) registerBatch(id string, now time.Time) error {
+	if id == "" || t.batches.Get([]byte(id)) != nil {
+		return nil
+	}
+	return t.putBatch(&Batch{ID: id, Created: now})
 }
 
 // nextID issues a new ID; see the package doc.

@@ -178,7 +178,7 @@ type pauseRelease struct {
 func (pauseRelease) states() []State { return []State{Held} }
 
 func (a pauseRelease) do(t *txn, m *Message, dry bool) (Outcome, error) {
-	if m.State != Held || m.HeldBy != HeldByPause || t.pausedFor(m.Credential) != nil {
+	if m.State != Held || m.HeldBy != HeldByPause || t.pausedFor(m) != nil {
 		return Unchanged, nil
 	}
 	return Changed, t.transition(m, a.ev, func(m *Message) { schedule(m, a.now) })

@@ -24,7 +24,7 @@ func check(t *txn) error {
 		lastID = binary.BigEndian.Uint64(v)
 	}
 	counts := map[State]uint64{}
-	want := map[string]map[string]bool{"due": {}, "ready": {}, "done": {}, "states": {}, "bycred": {}}
+	want := map[string]map[string]bool{"due": {}, "ready": {}, "done": {}, "states": {}, "bycred": {}, "bybatch": {}, "bycat": {}}
 	err := t.msgs.ForEach(func(k, v []byte) error {
 		m, err := decodeMessage(v)
 		if err != nil {
@@ -40,6 +40,15 @@ func check(t *txn) error {
 		counts[m.State]++
 		want["states"][string(stateKey(m.State, m.ID))] = true
 		want["bycred"][string(credKey(m.Credential, m.ID))] = true
+		if m.Batch != "" {
+			want["bybatch"][string(groupKey(m.Batch, m.ID))] = true
+			if t.batches.Get([]byte(m.Batch)) == nil {
+				bad("%s: batch %q is not registered", m.ID, m.Batch)
+			}
+		}
+		for _, c := range m.Categories {
+			want["bycat"][string(groupKey(c, m.ID))] = true
+		}
 		if (m.State == Held) != (m.HeldBy != "") {
 			bad("%s: %s with holder %q", m.ID, m.State, m.HeldBy)
 		}
@@ -61,7 +70,8 @@ func check(t *txn) error {
 	if err != nil {
 		return err
 	}
-	for name, b := range map[string]*bolt.Bucket{"due": t.due, "ready": t.ready, "done": t.done, "states": t.states, "bycred": t.bycred} {
+	for name, b := range map[string]*bolt.Bucket{"due": t.due, "ready": t.ready, "done": t.done, "states": t.states, "bycred": t.bycred,
+		"bybatch": t.bybatch, "bycat": t.bycat} {
 		n := 0
 		b.ForEach(func(k, _ []byte) error {
 			n++

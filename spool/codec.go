@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -50,7 +52,67 @@ func encodeMessage(m *Message) ([]byte, error) {
 		b = appendString(b, m.Intent.Actor)
 		b = appendString(b, m.Intent.Reason)
 	}
-	return append(b, boolByte(m.Interrupted)), nil
+	b = append(b, boolByte(m.Interrupted))
+	return appendScheduling(b, m), nil
+}
+
+// appendScheduling adds the optional tail that records written before
+// batches existed lack: a 1, then batch, categories, unique args (sorted
+// by key) and send time. Records without it decode with those fields empty.
+func appendScheduling(b []byte, m *Message) []byte {
+	if m.Batch == "" && len(m.Categories) == 0 && len(m.UniqueArgs) == 0 && m.SendAt.IsZero() {
+		return b
+	}
+	b = append(b, 1)
+	b = appendString(b, m.Batch)
+	b = binary.AppendUvarint(b, uint64(len(m.Categories)))
+	for _, c := range m.Categories {
+		b = appendString(b, c)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.UniqueArgs)))
+	for _, k := range slices.Sorted(maps.Keys(m.UniqueArgs)) {
+		b = appendString(b, k)
+		b = appendString(b, m.UniqueArgs[k])
+	}
+	return appendTime(b, m.SendAt)
+}
+
+func (d *decoder) scheduling(m *Message) {
+	if d.err != nil || len(d.b) == 0 {
+		return
+	}
+	if d.byte() != 1 {
+		d.err = errCorrupt
+		return
+	}
+	m.Batch = d.string()
+	if n := d.count(); n > 0 {
+		m.Categories = make([]string, n)
+		for i := range m.Categories {
+			m.Categories[i] = d.string()
+		}
+	}
+	if n := d.count(); n > 0 {
+		m.UniqueArgs = make(map[string]string, n)
+		for range n {
+			k := d.string()
+			m.UniqueArgs[k] = d.string()
+		}
+	}
+	m.SendAt = d.time()
+}
+
+// count reads a number of items; each takes at least one byte, so a count
+// above what is left is corrupt.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.err = errCorrupt
+	}
+	if d.err != nil {
+		return 0
+	}
+	return int(n)
 }
 
 func boolByte(v bool) byte {
@@ -94,6 +156,7 @@ func decodeMessage(b []byte) (Message, error) {
 		m.Intent = &Intent{Drop: d.byte() == 1, Actor: d.string(), Reason: d.string()}
 	}
 	m.Interrupted = d.byte() == 1
+	d.scheduling(&m)
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}

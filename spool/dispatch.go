@@ -78,7 +78,7 @@ func (t *txn) claim(id ID, now time.Time) (Claimed, bool, error) {
 	if err != nil {
 		return Claimed{}, false, err
 	}
-	if _, frozen := t.frozenReason(m.Credential); frozen || t.pausedFor(m.Credential) != nil {
+	if _, frozen := t.frozenReason(m.Credential); frozen || t.pausedFor(&m) != nil {
 		return Claimed{}, false, nil
 	}
 	ev := Event{Time: now, Actor: "dispatcher"}
@@ -177,12 +177,14 @@ func (t *txn) settle(m *Message, now time.Time) {
 	case in != nil && in.Drop:
 		m.State, m.Reason, m.Finished = Dropped, in.Reason, now
 	case m.State == Failed:
+	case t.isCancelled(m):
+		m.State, m.Reason, m.Finished = Dropped, "batch "+m.Batch+" cancelled", now
 	case in != nil:
 		m.State, m.HeldBy, m.Reason = Held, HeldByOperator, in.Reason
 	default:
 		if reason, frozen := t.frozenReason(m.Credential); frozen {
 			m.State, m.HeldBy, m.Reason = Held, HeldByOperator, reason
-		} else if p := t.pausedFor(m.Credential); p != nil {
+		} else if p := t.pausedFor(m); p != nil {
 			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
 		}
 	}

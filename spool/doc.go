@@ -23,6 +23,9 @@
 //	audit   seq            -> JSON AuditEntry: every administrative change
 //	frozen  name           -> JSON: credentials disabled, whose mail is held
 //	creds   name           -> opaque credential record (owned by package auth)
+//	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it
+//	bybatch batch 0x00 ID  -> empty: messages by batch
+//	bycat   category 0x00 ID -> empty: messages by category (one per category)
 //
 // # Invariants
 //
@@ -35,8 +38,10 @@
 //     No other message appears in due or ready.
 //   - Pending messages (not delivered, failed or dropped) have a body;
 //     finished ones have none and exactly one done entry, at Finished.
-//   - Every message has exactly one bycred entry; bodies, headers and
-//     events exist only for messages that have a record.
+//   - Every message has exactly one bycred entry, one bybatch entry if
+//     it names a batch (which is registered), and one bycat entry per
+//     category; bodies, headers and events exist only for messages that
+//     have a record.
 //   - A message is held exactly when it names its holder (operator or
 //     pause), and only a sending message carries an Intent.
 //   - No ID is greater than lastid.
@@ -68,7 +73,9 @@
 //
 // A pause is a record that Accept and Claim read in their own
 // transactions: no message of a paused credential is claimed, and new
-// ones arrive held.
+// ones arrive held. A batch's status works the same way: a paused batch
+// is a pause, and a cancelled batch's new messages are dropped in the
+// transaction that accepts them.
 //
 // # States
 //

@@ -2,6 +2,8 @@ package spool
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -32,6 +34,12 @@ type Message struct {
 	// upstream may have the message although the spool never learnt it,
 	// so a later drop cannot honestly say it was never delivered.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Batch, Categories, UniqueArgs and SendAt come from the client's
+	// X-SMTPAPI or X-Relay-* headers (see package relay/smtpapi).
+	Batch      string            `json:"batch,omitempty"`
+	Categories []string          `json:"categories,omitempty"`
+	UniqueArgs map[string]string `json:"unique_args,omitempty"`
+	SendAt     time.Time         `json:"send_at,omitzero"` // the scheduled time asked for, if any
 }
 
 // Who holds a held message.
@@ -107,6 +115,8 @@ func (m *Message) Pending() []string {
 func (m *Message) clone() Message {
 	c := *m
 	c.Rcpts = append([]Recipient(nil), m.Rcpts...)
+	c.Categories = slices.Clone(m.Categories)
+	c.UniqueArgs = maps.Clone(m.UniqueArgs)
 	if m.Intent != nil {
 		in := *m.Intent
 		c.Intent = &in

@@ -10,7 +10,8 @@ import (
 // Pause stops delivery for one credential, or for all: messages stay
 // accepted but are held (HeldByPause) until Resume.
 type Pause struct {
-	Credential string    `json:"credential"` // "" = every credential
+	Credential string    `json:"credential"`      // "" = every credential
+	Batch      string    `json:"batch,omitempty"` // set for a paused batch (see Batch)
 	Reason     string    `json:"reason,omitempty"`
 	Actor      string    `json:"actor"`
 	Since      time.Time `json:"since"`
@@ -30,7 +31,10 @@ func pauseKey(cred string) []byte {
 
 func (p *Pause) describe() string {
 	who := "all delivery"
-	if p.Credential != "" {
+	switch {
+	case p.Batch != "":
+		who = "batch " + p.Batch
+	case p.Credential != "":
 		who = "credential " + p.Credential
 	}
 	s := "paused: " + who
@@ -52,17 +56,20 @@ func (t *txn) pause(cred string) *Pause {
 	return &p
 }
 
-// pausedFor returns the pause that stops a credential's mail, if any. A
-// pause lasts until it is removed: Resume, or the dispatcher when Until
-// has passed, so that records and states always agree.
-func (t *txn) pausedFor(cred string) *Pause {
+// pausedFor returns the pause that stops a message, if any: the global
+// one, its credential's, or its batch's. A pause lasts until it is
+// removed: Resume, or the dispatcher when Until has passed, so that
+// records and states always agree.
+func (t *txn) pausedFor(m *Message) *Pause {
 	if p := t.pause(""); p != nil {
 		return p
 	}
-	if cred == "" {
-		return nil
+	if m.Credential != "" {
+		if p := t.pause(m.Credential); p != nil {
+			return p
+		}
 	}
-	return t.pause(cred)
+	return t.batchBlock(m)
 }
 
 // Pauses lists the pauses in force, the global one first.

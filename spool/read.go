@@ -104,8 +104,8 @@ func (s *Spool) List(sel Selector, before ID, limit int) (msgs []Message, next I
 	err = s.view(func(t *txn) error {
 		msgs, next = nil, 0
 		b, prefix := t.msgs, []byte(nil)
-		if sel.Credential != "" {
-			b, prefix = t.bycred, append([]byte(sel.Credential), 0)
+		if g, p := t.groupPrefix(sel); g != nil {
+			b, prefix = g, p
 		}
 		c := b.Cursor()
 		seek := append(append([]byte(nil), prefix...), before.key()...)

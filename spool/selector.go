@@ -18,13 +18,15 @@ type Selector struct {
 	States     []State
 	OlderThan  time.Time // received before
 	NewerThan  time.Time // received after
+	Batch      string    // exact batch ID
+	Category   string    // one of the message's categories, exactly
 }
 
 // Empty reports whether the selector names no messages at all: bulk
 // actions refuse it unless All is set.
 func (s Selector) Empty() bool {
 	return len(s.IDs) == 0 && !s.All && s.Credential == "" && s.From == "" && s.To == "" &&
-		len(s.States) == 0 && s.OlderThan.IsZero() && s.NewerThan.IsZero()
+		len(s.States) == 0 && s.OlderThan.IsZero() && s.NewerThan.IsZero() && s.Batch == "" && s.Category == ""
 }
 
 // Match reports whether m meets every criterion but IDs.
@@ -33,6 +35,10 @@ func (s Selector) Match(m *Message) bool {
 	case s.Credential != "" && m.Credential != s.Credential:
 		return false
 	case len(s.States) > 0 && !slices.Contains(s.States, m.State):
+		return false
+	case s.Batch != "" && m.Batch != s.Batch:
+		return false
+	case s.Category != "" && !slices.Contains(m.Categories, s.Category):
 		return false
 	case !s.OlderThan.IsZero() && !m.Received.Before(s.OlderThan):
 		return false
@@ -79,9 +85,8 @@ func (t *txn) candidates(sel Selector, states []State) []ID {
 		states = keep
 	}
 	var ids []ID
-	if sel.Credential != "" {
-		prefix := append([]byte(sel.Credential), 0)
-		c := t.bycred.Cursor()
+	if b, prefix := t.groupPrefix(sel); b != nil {
+		c := b.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			ids = append(ids, idFromKey(k[len(prefix):]))
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,9 +34,13 @@ var (
 	bucketPauses  = []byte("pauses")
 	bucketAudit   = []byte("audit")
 	bucketFrozen  = []byte("frozen")
+	bucketBatches = []byte("batches")
+	bucketByBatch = []byte("bybatch")
+	bucketByCat   = []byte("bycat")
 
 	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
-		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen}
+		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen,
+		bucketBatches, bucketByBatch, bucketByCat}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")
@@ -56,6 +61,8 @@ type Spool struct {
 	closed bool
 	writes chan *write
 	loop   chan struct{} // closed when the commit loop has exited
+
+	fault atomic.Pointer[commitFault] // tests only: see commitFault
 }
 
 type write struct {
@@ -177,6 +184,9 @@ func (s *Spool) commitLoop() {
 
 // commitGroup commits the group in one transaction. A write whose fn fails
 // gets its error and is left out; the others are tried again without it.
+// When the commit itself fails (disk full, I/O error), bbolt has rolled
+// the transaction back and every write of the group gets ErrStorage: none
+// of them happened, and the next group starts from the last good commit.
 func (s *Spool) commitGroup(group []*write) {
 	for len(group) > 0 {
 		failed := -1
@@ -192,9 +202,12 @@ func (s *Spool) commitGroup(group []*write) {
 					return err
 				}
 			}
-			return nil
+			return s.injectedFault()
 		})
 		if failed < 0 {
+			if err != nil {
+				err = storageError(err)
+			}
 			for _, w := range group {
 				w.done <- err
 			}

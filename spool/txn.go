@@ -28,6 +28,9 @@ type txn struct {
 	pauses  *bolt.Bucket
 	audit   *bolt.Bucket
 	frozen  *bolt.Bucket
+	batches *bolt.Bucket
+	bybatch *bolt.Bucket
+	bycat   *bolt.Bucket
 
 	// deltas holds counter changes until flush, so that a bulk change of
 	// 100,000 messages writes each counter once, not 100,000 times.
@@ -50,6 +53,9 @@ func wrap(tx *bolt.Tx) *txn {
 		pauses:  tx.Bucket(bucketPauses),
 		audit:   tx.Bucket(bucketAudit),
 		frozen:  tx.Bucket(bucketFrozen),
+		batches: tx.Bucket(bucketBatches),
+		bybatch: tx.Bucket(bucketByBatch),
+		bycat:   tx.Bucket(bucketByCat),
 		deltas:  map[State]int64{},
 	}
 }
@@ -93,6 +99,9 @@ func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 		}
 	}
 	if err := t.bycred.Put(credKey(m.Credential, m.ID), nil); err != nil {
+		return err
+	}
+	if err := t.groupIndex(m, true); err != nil {
 		return err
 	}
 	if err := t.index(m); err != nil {
@@ -202,6 +211,9 @@ func (t *txn) remove(m *Message) error {
 		}
 	}
 	if err := t.bycred.Delete(credKey(m.Credential, m.ID)); err != nil {
+		return err
+	}
+	if err := t.groupIndex(m, false); err != nil {
 		return err
 	}
 	prefix := m.ID.key()

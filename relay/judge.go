@@ -12,7 +12,7 @@ import (
 // judge turns an attempt's per-recipient outcomes into the message's next
 // state. Recipients that got 2xx are delivered and never sent again; 5xx
 // fail them for good; anything else leaves them pending for a retry, until
-// the message is older than MaxAge.
+// the message is older than MaxAge (counted from its send time, if later).
 func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg DispatcherConfig) spool.Attempt {
 	byAddr := make(map[string]upstream.Outcome, len(outs))
 	for _, o := range outs {
@@ -45,7 +45,7 @@ func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg Dispatch
 	}
 	out := spool.Attempt{Rcpts: rcpts, Now: now}
 	switch {
-	case pending > 0 && now.Sub(m.Received) >= cfg.MaxAge:
+	case pending > 0 && now.Sub(ageFrom(&m)) >= cfg.MaxAge:
 		for i := range rcpts {
 			if rcpts[i].State == spool.RcptPending {
 				rcpts[i].State = spool.RcptFailed
@@ -67,6 +67,15 @@ func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg Dispatch
 		out.State = spool.Delivered
 	}
 	return out
+}
+
+// ageFrom is when a message's retry age starts: a scheduled message is
+// not stale just because it was spooled long before its send time.
+func ageFrom(m *spool.Message) time.Time {
+	if m.SendAt.After(m.Received) {
+		return m.SendAt
+	}
+	return m.Received
 }
 
 func anyFailed(rcpts []spool.Recipient) bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/relay/smtpapi"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -171,6 +172,10 @@ func (s *session) Data(r io.Reader) (err error) {
 	if err := s.checkMessage(buf.Bytes()[trace:]); err != nil {
 		return err
 	}
+	full, opts, err := s.in.scheduling(buf.Bytes(), trace)
+	if err != nil {
+		return err
+	}
 	// A login that died during DATA sends nothing: once the change that
 	// killed it has closed this session, no message of it can arrive.
 	s.committing.Lock()
@@ -180,7 +185,7 @@ func (s *session) Data(r io.Reader) (err error) {
 			return errLoginDead
 		}
 	}
-	m, err := s.in.accept(s, buf.Bytes(), trace)
+	m, err := s.in.accept(s, full, trace, opts)
 	if err != nil {
 		s.in.log.Error("spool refused a message", "remote", s.remote, "err", err)
 		return errSpool
@@ -233,9 +238,13 @@ func (s *session) credentialName() string {
 
 // accept writes the message (whose first trace bytes are our Received
 // header) to the spool and wakes the dispatcher.
-func (in *Intake) accept(s *session, full []byte, trace int) (spool.Message, error) {
+func (in *Intake) accept(s *session, full []byte, trace int, opts smtpapi.Options) (spool.Message, error) {
 	now := in.clock.Now()
 	h := parseHeader(full[trace:])
+	release := now.Add(in.holdFor(s.cred))
+	if opts.SendAt.After(release) {
+		release = opts.SendAt
+	}
 	m, err := in.spool.Accept(spool.Incoming{
 		Credential: s.credentialName(),
 		From:       s.from,
@@ -243,14 +252,18 @@ func (in *Intake) accept(s *session, full []byte, trace int) (spool.Message, err
 		Subject:    h.subject,
 		MessageID:  h.messageID,
 		Received:   now,
-		Release:    now.Add(in.holdFor(s.cred)),
+		Release:    release,
 		Headers:    h.main,
+		Batch:      opts.Batch,
+		Categories: opts.Categories,
+		UniqueArgs: opts.UniqueArgs,
+		SendAt:     opts.SendAt,
 	}, full)
 	if err != nil {
 		return m, err
 	}
 	in.notify(m.Release)
-	in.log.Info("accepted", "id", m.ID, "credential", m.Credential, "from", m.From,
-		"rcpts", len(m.Rcpts), "size", m.Size, "release", m.Release)
+	in.log.Info("accepted", append([]any{"id", m.ID, "credential", m.Credential, "from", m.From,
+		"rcpts", len(m.Rcpts), "size", m.Size, "release", m.Release, "state", m.State}, metaAttrs(&m)...)...)
 	return m, nil
 }

@@ -26,6 +26,11 @@ type Message struct {
 	Reason    string     `json:"reason,omitempty"`     // why it was last held or dropped
 	Pending   string     `json:"pending,omitempty"`    // "drop" or "hold": asked while it was being sent
 	PendingBy string     `json:"pending_by,omitempty"` // who asked for Pending
+	// Scheduling metadata from the X-SMTPAPI or X-Relay-* headers.
+	Batch      string            `json:"batch,omitempty"`
+	Categories []string          `json:"categories,omitempty"`
+	UniqueArgs map[string]string `json:"unique_args,omitempty"`
+	SendAt     *time.Time        `json:"send_at,omitempty"` // the scheduled time asked for
 }
 
 // Recipient is one envelope recipient and where its delivery stands.

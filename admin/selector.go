@@ -19,6 +19,8 @@ type Selector struct {
 	States     []string `json:"states,omitempty"` // any of these, named as in States
 	OlderThan  string   `json:"older_than,omitempty"`
 	NewerThan  string   `json:"newer_than,omitempty"`
+	Batch      string   `json:"batch,omitempty"`    // batch ID (X-SMTPAPI batch_id or X-Relay-Batch)
+	Category   string   `json:"category,omitempty"` // one of the message's X-SMTPAPI categories
 }
 
 // Empty reports whether s names no message at all: no IDs, no criteria,
@@ -29,7 +31,7 @@ func (s Selector) Empty() bool {
 
 func (s Selector) hasCriteria() bool {
 	return len(s.IDs) > 0 || s.Credential != "" || s.From != "" || s.To != "" ||
-		len(s.States) > 0 || s.OlderThan != "" || s.NewerThan != ""
+		len(s.States) > 0 || s.OlderThan != "" || s.NewerThan != "" || s.Batch != "" || s.Category != ""
 }
 
 // maxShownIDs bounds the IDs String spells out: an audit entry for a drop
@@ -63,6 +65,8 @@ func (s Selector) String() string {
 	add("state", strings.Join(s.States, ","))
 	add("older-than", s.OlderThan)
 	add("newer-than", s.NewerThan)
+	add("batch", s.Batch)
+	add("category", s.Category)
 	return strings.Join(parts, " ")
 }
 
@@ -84,5 +88,7 @@ func (s Selector) Query() url.Values {
 	set("state", strings.Join(s.States, ","))
 	set("older_than", s.OlderThan)
 	set("newer_than", s.NewerThan)
+	set("batch", s.Batch)
+	set("category", s.Category)
 	return q
 }

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ type Batch struct {
 	Updated time.Time `json:"updated,omitzero"`
 	Actor   string    `json:"actor,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
+	// Messages is how many messages on record name the batch; filled in
+	// by GetBatch and Batches, never stored.
+	Messages int `json:"-"`
 }
 
 // BatchStatus is SendGrid's word for what is asked of a batch.
@@ -86,9 +90,20 @@ func (s *Spool) GetBatch(id string) (Batch, error) {
 			return fmt.Errorf("%s: %w", id, ErrNoBatch)
 		}
 		b = *p
+		b.Messages = t.batchSize(id)
 		return nil
 	})
 	return b, err
+}
+
+func (t *txn) batchSize(id string) int {
+	n := 0
+	prefix := append([]byte(id), 0)
+	c := t.bybatch.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
 }
 
 // Batches lists known batches in ID order; with onlyStatus, only those
@@ -103,6 +118,7 @@ func (s *Spool) Batches(onlyStatus bool) ([]Batch, error) {
 				return fmt.Errorf("decode batch: %w", err)
 			}
 			if !onlyStatus || b.Status != BatchActive {
+				b.Messages = t.batchSize(b.ID)
 				out = append(out, b)
 			}
 			return nil

@@ -22,7 +22,8 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
-	err    error // the cause, for classification and the log
+	field  string // the request field at fault, for SendGrid's error shape
+	err    error  // the cause, for classification and the log
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -81,6 +82,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		msg = "relayd is shutting down"
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relayd"`)
+	}
+	if sendGridPath(r) {
+		var ae *apiError
+		field := ""
+		if errors.As(err, &ae) {
+			field = ae.field
+		}
+		s.writeSendGridError(w, status, field, msg)
+		return
 	}
 	s.writeJSON(w, status, admin.Error{Error: admin.ErrorBody{Code: code, Message: msg}})
 }

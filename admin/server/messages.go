@@ -143,6 +143,13 @@ func wireMessage(m spool.Message, now time.Time) admin.Message {
 		LastError:  m.LastError,
 		HeldBy:     m.HeldBy,
 		Reason:     m.Reason,
+		Batch:      m.Batch,
+		Categories: m.Categories,
+		UniqueArgs: m.UniqueArgs,
+	}
+	if !m.SendAt.IsZero() {
+		at := m.SendAt
+		out.SendAt = &at
 	}
 	for _, rc := range m.Rcpts {
 		out.To = append(out.To, admin.Recipient{Addr: rc.Addr, State: rc.State.String(), Reply: rc.Reply})

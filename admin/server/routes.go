@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/holdrelay/relay/admin"
+	"github.com/holdrelay/relay/spool"
 )
 
 // handlerFunc is an admin handler: it writes a success itself and returns
@@ -56,6 +57,22 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/v1/pause", operatorOnly, slow(s.pause))
 	handle(http.MethodPost, "/v1/resume", operatorOnly, slow(s.resume))
 	handle(http.MethodGet, "/v1/audit", anyRole, s.listAudit)
+	// Batches: stopping one (pause, cancel) is for support too; letting
+	// it go again is the operator's call, as for messages.
+	handle(http.MethodGet, "/v1/batches", anyRole, s.listBatches)
+	handle(http.MethodPost, "/v1/batches", anyRole, s.createBatch)
+	handle(http.MethodGet, "/v1/batches/{id}", anyRole, s.getBatch)
+	handle(http.MethodPost, "/v1/batches/{id}/pause", anyRole, slow(s.batchChange(spool.BatchPaused)))
+	handle(http.MethodPost, "/v1/batches/{id}/cancel", anyRole, slow(s.batchChange(spool.BatchCancelled)))
+	handle(http.MethodPost, "/v1/batches/{id}/resume", operatorOnly, slow(s.batchChange(spool.BatchActive)))
+	// SendGrid's scheduled-send endpoints (see sendgrid.go).
+	handle(http.MethodPost, "/v3/mail/batch", anyRole, s.sgCreateBatch)
+	handle(http.MethodGet, "/v3/mail/batch/{batch_id}", anyRole, s.sgValidateBatch)
+	handle(http.MethodPost, "/v3/user/scheduled_sends", anyRole, slow(s.sgCreateScheduledSend))
+	handle(http.MethodGet, "/v3/user/scheduled_sends", anyRole, s.sgListScheduledSends)
+	handle(http.MethodGet, "/v3/user/scheduled_sends/{batch_id}", anyRole, s.sgGetScheduledSend)
+	handle(http.MethodPatch, "/v3/user/scheduled_sends/{batch_id}", anyRole, slow(s.sgUpdateScheduledSend))
+	handle(http.MethodDelete, "/v3/user/scheduled_sends/{batch_id}", operatorOnly, slow(s.sgDeleteScheduledSend))
 
 	// A pattern without a method is less specific than one with, so these
 	// catch only the methods a path does not serve.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/relay/smtpapi"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -20,7 +21,7 @@ const maxPattern = 320
 // back from now, relayd's clock: the client's may be wrong or elsewhere.
 // A bad value is a 400 that names it.
 func spoolSelector(ws admin.Selector, now time.Time) (spool.Selector, error) {
-	sel := spool.Selector{All: ws.All, Credential: ws.Credential, From: ws.From, To: ws.To}
+	sel := spool.Selector{All: ws.All, Credential: ws.Credential, From: ws.From, To: ws.To, Batch: ws.Batch, Category: ws.Category}
 	for _, text := range ws.IDs {
 		id, err := spool.ParseID(text)
 		if err != nil {
@@ -37,6 +38,12 @@ func spoolSelector(ws admin.Selector, now time.Time) (spool.Selector, error) {
 	}
 	if ws.Credential != "" && !auth.ValidName(ws.Credential) {
 		return sel, invalid("invalid credential name %q", ws.Credential)
+	}
+	if ws.Batch != "" && !smtpapi.ValidBatchID(ws.Batch) {
+		return sel, invalid("invalid batch ID %q: 1 to %d letters, digits, '.', '_' or '-'", ws.Batch, smtpapi.MaxBatchID)
+	}
+	if ws.Category != "" && !smtpapi.ValidCategory(ws.Category) {
+		return sel, invalid("invalid category %q", ws.Category)
 	}
 	for field, p := range map[string]string{"from": ws.From, "to": ws.To} {
 		if err := checkPattern(field, p); err != nil {
@@ -82,7 +89,7 @@ func ago(field, d string, now time.Time) (time.Time, error) {
 // admin.Selector.Query. Other parameters are refused, as unknown JSON
 // fields are: a misspelt criterion must not list everything.
 func selectorQuery(q url.Values, extra ...string) (admin.Selector, error) {
-	known := append([]string{"all", "credential", "from", "to", "state", "older_than", "newer_than"}, extra...)
+	known := append([]string{"all", "credential", "from", "to", "state", "older_than", "newer_than", "batch", "category"}, extra...)
 	for name, values := range q {
 		switch {
 		case !slices.Contains(known, name):
@@ -94,6 +101,7 @@ func selectorQuery(q url.Values, extra ...string) (admin.Selector, error) {
 	ws := admin.Selector{
 		Credential: q.Get("credential"), From: q.Get("from"), To: q.Get("to"),
 		OlderThan: q.Get("older_than"), NewerThan: q.Get("newer_than"),
+		Batch: q.Get("batch"), Category: q.Get("category"),
 	}
 	if v := q.Get("all"); v != "" {
 		all, err := strconv.ParseBool(v)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/holdrelay/relay/admin"
@@ -226,6 +229,18 @@ func detailsTable(w io.Writer, d admin.MessageDetails) {
 	fmt.Fprintf(w, "release:\t%s\n", release)
 	if d.Finished != nil {
 		fmt.Fprintf(w, "finished:\t%s\n", when(*d.Finished))
+	}
+	if d.SendAt != nil {
+		fmt.Fprintf(w, "send at:\t%s\n", when(*d.SendAt))
+	}
+	if d.Batch != "" {
+		fmt.Fprintf(w, "batch:\t%s\n", d.Batch)
+	}
+	if len(d.Categories) > 0 {
+		fmt.Fprintf(w, "categories:\t%s\n", clean(strings.Join(d.Categories, ", ")))
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.UniqueArgs)) {
+		fmt.Fprintf(w, "unique arg:\t%s=%s\n", clean(k), clean(d.UniqueArgs[k]))
 	}
 	fmt.Fprintf(w, "attempts:\t%d\n", d.Attempts)
 	fmt.Fprintf(w, "last error:\t%s\n", dash(clean(d.LastError)))

@@ -102,6 +102,7 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
   relayctl credential add shop --description "web shop" --hold 5m
   relayctl credential disable shop --reason "runaway script"
   relayctl password-rotate shop --grace 1h
+  relayctl batch pause spring-sale --reason "wrong price"
   relayctl --admin 10.0.0.5:8025 --token "$TOKEN" -o json credential ls`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -123,6 +124,7 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newPauseCommand(g, nil),
 		newResumeCommand(g, nil),
 		newAuditCommand(g),
+		newBatchCommand(g),
 		newCredentialCommand(g),
 		newRotateCommand(g, nil),
 	)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/holdrelay/relay/admin"
+	"github.com/holdrelay/relay/internal/names"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -23,6 +24,8 @@ type selectorOptions struct {
 	States     []string
 	OlderThan  *time.Duration
 	NewerThan  *time.Duration
+	Batch      string
+	Category   string
 }
 
 // selectorHelp is the part of --help that explains selectors.
@@ -30,7 +33,8 @@ const selectorHelp = `Selectors combine with AND: --credential NAME, --from ADDR
 --to ADDRESS|@DOMAIN (any recipient), --state STATE (repeatable, or
 comma-separated: waiting, held, queued, sending, deferred, delivered,
 failed, dropped), --older-than and --newer-than DURATION (received that
-long ago, by relayd's clock). --all selects every message.`
+long ago, by relayd's clock), --batch ID and --category NAME (from the
+X-SMTPAPI or X-Relay-Batch headers). --all selects every message.`
 
 func addSelectorFlags(fs *pflag.FlagSet, s *selectorOptions) {
 	fs.BoolVar(&s.All, "all", false, "select every message (changes refuse to run with no selector otherwise)")
@@ -40,11 +44,14 @@ func addSelectorFlags(fs *pflag.FlagSet, s *selectorOptions) {
 	fs.Var(stateFlag{&s.States}, "state", "messages in this state; repeat or separate with commas")
 	fs.Var(durationFlag{&s.OlderThan}, "older-than", "messages received more than DURATION ago, e.g. 10m")
 	fs.Var(durationFlag{&s.NewerThan}, "newer-than", "messages received less than DURATION ago, e.g. 10m")
+	fs.Var(batchFlag{&s.Batch}, "batch", "messages of this batch (X-SMTPAPI batch_id or X-Relay-Batch)")
+	fs.Var(categoryFlag{&s.Category}, "category", "messages with this X-SMTPAPI category")
 }
 
 // wire returns the selector relayd takes, with ids if any.
 func (s selectorOptions) wire(ids []string) admin.Selector {
-	sel := admin.Selector{IDs: ids, All: s.All, Credential: s.Credential, From: s.From, To: s.To, States: s.States}
+	sel := admin.Selector{IDs: ids, All: s.All, Credential: s.Credential, From: s.From, To: s.To, States: s.States,
+		Batch: s.Batch, Category: s.Category}
 	if s.OlderThan != nil {
 		sel.OlderThan = short(s.OlderThan.String())
 	}
@@ -73,7 +80,7 @@ func requireSelection(cmd *cobra.Command, sel admin.Selector) error {
 		return nil
 	}
 	return usageErrorf("%s: no messages selected: give message IDs or selectors "+
-		"(--credential, --from, --to, --state, --older-than, --newer-than), or --all for every message", cmd.CommandPath())
+		"(--credential, --from, --to, --state, --older-than, --newer-than, --batch, --category), or --all for every message", cmd.CommandPath())
 }
 
 // stateFlag collects --state values: repeated, comma-separated, or both.
@@ -144,5 +151,45 @@ func (f durationFlag) Set(s string) error {
 		return errors.New("must not be negative")
 	}
 	*f.d = &d
+	return nil
+}
+
+// batchFlag is --batch: a batch ID as relayd accepts it.
+type batchFlag struct{ p *string }
+
+func (f batchFlag) Type() string { return "id" }
+
+func (f batchFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f batchFlag) Set(v string) error {
+	if !names.BatchID(v) {
+		return fmt.Errorf("want 1 to %d letters, digits, '.', '_' or '-', got %q", names.MaxBatchID, v)
+	}
+	*f.p = v
+	return nil
+}
+
+// categoryFlag is --category: printable text, as X-SMTPAPI allows.
+type categoryFlag struct{ p *string }
+
+func (f categoryFlag) Type() string { return "name" }
+
+func (f categoryFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f categoryFlag) Set(v string) error {
+	if !names.Category(v) {
+		return fmt.Errorf("want 1 to %d bytes of printable text, got %q", names.MaxCategory, v)
+	}
+	*f.p = v
 	return nil
 }

@@ -65,6 +65,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"pause", "--for", "0s"}, "want a positive duration", "relayctl pause --help"},
 		{[]string{"resume", "--for", "1m"}, "unknown flag: --for", "relayctl resume --help"},
 		{[]string{"audit", "ls", "--limit", "1001"}, "--limit 1001: want 1 to 1000", "relayctl audit ls --help"},
+		{[]string{"batch", "pause"}, "missing ID", "relayctl batch pause --help"},
+		{[]string{"batch", "cancel", "a b"}, `batch ID "a b"`, "relayctl batch cancel --help"},
+		{[]string{"batch", "create", "a", "b"}, `unexpected argument "b"`, "relayctl batch create --help"},
+		{[]string{"batch", "pause", "x", "--dry-run"}, "unknown flag: --dry-run", "relayctl batch pause --help"},
+		{[]string{"drop", "--batch", "a/b"}, "want 1 to 100 letters", "relayctl drop --help"},
+		{[]string{"queue", "ls", "--category", ""}, "printable text", "relayctl queue ls --help"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

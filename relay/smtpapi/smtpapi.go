@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/holdrelay/relay/internal/names"
 )
 
 // Options is what a message's headers asked for.
@@ -47,9 +49,9 @@ func errorf(format string, args ...any) error {
 
 // Limits; see the package doc.
 const (
-	MaxBatchID      = 100
+	MaxBatchID      = names.MaxBatchID
 	MaxCategories   = 100
-	MaxCategory     = 255
+	MaxCategory     = names.MaxCategory
 	MaxUniqueArgs   = 64 << 10
 	MaxAhead        = 366 * 24 * time.Hour
 	maxHeaderValue  = 1 << 20
@@ -143,32 +145,10 @@ func checkBatchID(what, id string) error {
 }
 
 // ValidBatchID reports whether id is acceptable as a batch ID.
-func ValidBatchID(id string) bool {
-	if id == "" || len(id) > MaxBatchID {
-		return false
-	}
-	for _, c := range []byte(id) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func ValidBatchID(id string) bool { return names.BatchID(id) }
 
 // ValidCategory reports whether c is acceptable as a category.
-func ValidCategory(c string) bool {
-	if c == "" || len(c) > MaxCategory || !utf8.ValidString(c) {
-		return false
-	}
-	for _, r := range c {
-		if r < ' ' || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+func ValidCategory(c string) bool { return names.Category(c) }
 
 // clip keeps an echoed value short and printable in a reply line.
 func clip(s string) string {

@@ -146,7 +146,7 @@ func outcomeOrder(counts map[string]int) []string {
 // verbs name what "changed" means for each action, in the audit log too.
 var verbs = map[string]string{
 	"flush": "flushed", "drop": "dropped", "hold": "held", "release": "released",
-	"purge": "dropped", "pause": "held", "batch cancel": "dropped", "resume": "released", "credential enable": "released",
+	"purge": "dropped", "pause": "held", "batch cancel": "dropped", "batch pause": "held", "batch resume": "released", "resume": "released", "credential enable": "released",
 }
 
 // outcomeLabel words an outcome for people.

@@ -12,6 +12,7 @@ type Status struct {
 	Hold        string         `json:"hold"`        // the global hold window, Go duration text
 	Upstream    string         `json:"upstream"`    // without secrets
 	Pauses      []Pause        `json:"pauses"`      // never null; empty when delivery runs
+	Batches     []Batch        `json:"batches"`     // paused or cancelled batches; never null
 	Credentials int            `json:"credentials"` // how many exist
 	Version     string         `json:"version"`
 	Started     time.Time      `json:"started"`

@@ -19,6 +19,10 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	batches, err := s.o.Spool.Batches(true)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
 	st := admin.Status{
 		Counts:      make(map[string]int, len(spool.States)),
 		Hold:        s.o.Hold.String(),
@@ -30,6 +34,10 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, p := range pauses {
 		st.Pauses = append(st.Pauses, wirePause(p))
+	}
+	st.Batches = make([]admin.Batch, 0, len(batches))
+	for _, b := range batches {
+		st.Batches = append(st.Batches, wireBatch(b))
 	}
 	for _, state := range spool.States {
 		st.Counts[state.String()] = counts[state]

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,6 +29,9 @@ func TestBatchCommands(t *testing.T) {
 	later := rd.sendInBatch(t, "spring")
 	rd.states(t, map[string]spool.State{a: spool.Held, later: spool.Held, other: spool.Waiting})
 
+	if st := mustRun(t, "--admin", rd.Socket, "status"); !regexp.MustCompile(`(?m)^spring +paused +2 +wrong price$`).MatchString(st) {
+		t.Errorf("status does not show the paused batch:\n%s", st)
+	}
 	out = mustRun(t, "--admin", rd.Socket, "batch", "ls")
 	if !strings.Contains(out, "spring") || !strings.Contains(out, "paused") || !strings.Contains(out, "wrong price") ||
 		!strings.Contains(out, "summer") {

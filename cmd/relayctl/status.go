@@ -68,6 +68,12 @@ func statusTable(w io.Writer, st admin.Status) {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", pausedWhat(p.Credential), when(p.Since), until, dash(clean(p.Reason)))
 		}
 	}
+	if len(st.Batches) > 0 {
+		fmt.Fprintf(w, "\nBATCH\tSTATUS\tMESSAGES\tREASON\n")
+		for _, b := range st.Batches {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", b.ID, b.Status, b.Messages, dash(clean(b.Reason)))
+		}
+	}
 	fmt.Fprintf(w, "\nSTATE\tMESSAGES\n")
 	for _, s := range stateOrder(st.Counts) {
 		fmt.Fprintf(w, "%s\t%d\n", s, st.Counts[s])

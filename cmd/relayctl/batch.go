@@ -85,6 +85,16 @@ registered when the first one arrives.`,
 	}
 }
 
+// batchClient checks a command's batch ID, then connects.
+func batchClient(g *globals, cmd *cobra.Command, id string) (common, *admin.Client, error) {
+	if err := checkBatchArg(id); err != nil {
+		return common{}, nil, err
+	}
+	o := g.common(cmd)
+	c, err := o.client()
+	return o, c, err
+}
+
 func checkBatchArg(id string) error {
 	if !names.BatchID(id) {
 		return usageErrorf("batch ID %q: want 1 to %d letters, digits, '.', '_' or '-'", id, names.MaxBatchID)
@@ -135,11 +145,7 @@ of its messages are in each state. relayctl queue ls --batch ID lists them.`,
   relayctl queue ls --batch spring-sale --state held`,
 		Args: argNames("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkBatchArg(args[0]); err != nil {
-				return err
-			}
-			o := g.common(cmd)
-			c, err := o.client()
+			o, c, err := batchClient(g, cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -179,11 +185,7 @@ func newBatchChangeCommand(g *globals, verb, short, long string, call batchCall)
 		Example: example,
 		Args:    argNames("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkBatchArg(args[0]); err != nil {
-				return err
-			}
-			o := g.common(cmd)
-			c, err := o.client()
+			o, c, err := batchClient(g, cmd, args[0])
 			if err != nil {
 				return err
 			}

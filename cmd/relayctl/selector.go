@@ -39,13 +39,13 @@ X-SMTPAPI or X-Relay-Batch headers). --all selects every message.`
 func addSelectorFlags(fs *pflag.FlagSet, s *selectorOptions) {
 	fs.BoolVar(&s.All, "all", false, "select every message (changes refuse to run with no selector otherwise)")
 	fs.StringVar(&s.Credential, "credential", "", "messages sent with this credential")
-	fs.Var(patternFlag{&s.From}, "from", "messages from this sender: an address, or @domain")
-	fs.Var(patternFlag{&s.To}, "to", "messages to this recipient (any of them): an address, or @domain")
+	fs.Var(patternFlag(&s.From), "from", "messages from this sender: an address, or @domain")
+	fs.Var(patternFlag(&s.To), "to", "messages to this recipient (any of them): an address, or @domain")
 	fs.Var(stateFlag{&s.States}, "state", "messages in this state; repeat or separate with commas")
 	fs.Var(durationFlag{&s.OlderThan}, "older-than", "messages received more than DURATION ago, e.g. 10m")
 	fs.Var(durationFlag{&s.NewerThan}, "newer-than", "messages received less than DURATION ago, e.g. 10m")
-	fs.Var(batchFlag{&s.Batch}, "batch", "messages of this batch (X-SMTPAPI batch_id or X-Relay-Batch)")
-	fs.Var(categoryFlag{&s.Category}, "category", "messages with this X-SMTPAPI category")
+	fs.Var(batchFlag(&s.Batch), "batch", "messages of this batch (X-SMTPAPI batch_id or X-Relay-Batch)")
+	fs.Var(categoryFlag(&s.Category), "category", "messages with this X-SMTPAPI category")
 }
 
 // wire returns the selector relayd takes, with ids if any.
@@ -108,24 +108,57 @@ func (f stateFlag) Set(v string) error {
 	return nil
 }
 
-// patternFlag is --from or --to: an address, or @domain.
-type patternFlag struct{ p *string }
+// checkedFlag is a string flag whose value is checked when it is set, so
+// that a bad one is a usage error: --from and --to (an address or
+// @domain), --batch, --category.
+type checkedFlag struct {
+	p     *string
+	typ   string
+	check func(v string) error
+}
 
-func (f patternFlag) Type() string { return "address" }
+func (f checkedFlag) Type() string { return f.typ }
 
-func (f patternFlag) String() string {
+func (f checkedFlag) String() string {
 	if f.p == nil {
 		return ""
 	}
 	return *f.p
 }
 
-func (f patternFlag) Set(v string) error {
-	if !strings.Contains(v, "@") || strings.ContainsAny(v, " \t\r\n") {
-		return fmt.Errorf("want an address (name@example.com) or a domain (@example.com), got %q", v)
+func (f checkedFlag) Set(v string) error {
+	if err := f.check(v); err != nil {
+		return err
 	}
 	*f.p = v
 	return nil
+}
+
+func patternFlag(p *string) checkedFlag {
+	return checkedFlag{p, "address", func(v string) error {
+		if !strings.Contains(v, "@") || strings.ContainsAny(v, " \t\r\n") {
+			return fmt.Errorf("want an address (name@example.com) or a domain (@example.com), got %q", v)
+		}
+		return nil
+	}}
+}
+
+func batchFlag(p *string) checkedFlag {
+	return checkedFlag{p, "id", func(v string) error {
+		if !names.BatchID(v) {
+			return fmt.Errorf("want 1 to %d letters, digits, '.', '_' or '-', got %q", names.MaxBatchID, v)
+		}
+		return nil
+	}}
+}
+
+func categoryFlag(p *string) checkedFlag {
+	return checkedFlag{p, "name", func(v string) error {
+		if !names.Category(v) {
+			return fmt.Errorf("want 1 to %d bytes of printable text, got %q", names.MaxCategory, v)
+		}
+		return nil
+	}}
 }
 
 // durationFlag is an optional duration flag: it stays nil unless given, so
@@ -151,45 +184,5 @@ func (f durationFlag) Set(s string) error {
 		return errors.New("must not be negative")
 	}
 	*f.d = &d
-	return nil
-}
-
-// batchFlag is --batch: a batch ID as relayd accepts it.
-type batchFlag struct{ p *string }
-
-func (f batchFlag) Type() string { return "id" }
-
-func (f batchFlag) String() string {
-	if f.p == nil {
-		return ""
-	}
-	return *f.p
-}
-
-func (f batchFlag) Set(v string) error {
-	if !names.BatchID(v) {
-		return fmt.Errorf("want 1 to %d letters, digits, '.', '_' or '-', got %q", names.MaxBatchID, v)
-	}
-	*f.p = v
-	return nil
-}
-
-// categoryFlag is --category: printable text, as X-SMTPAPI allows.
-type categoryFlag struct{ p *string }
-
-func (f categoryFlag) Type() string { return "name" }
-
-func (f categoryFlag) String() string {
-	if f.p == nil {
-		return ""
-	}
-	return *f.p
-}
-
-func (f categoryFlag) Set(v string) error {
-	if !names.Category(v) {
-		return fmt.Errorf("want 1 to %d bytes of printable text, got %q", names.MaxCategory, v)
-	}
-	*f.p = v
 	return nil
 }

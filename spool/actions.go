@@ -120,12 +120,30 @@ func (a flushAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		return Unchanged, nil
 	case m.State == Held && m.HeldBy == HeldByPause:
 		return Paused, nil
-	case dry:
+	}
+	if p := t.pausedFor(m); p != nil {
+		return Paused, t.pauseHolds(m, p, a.ev, dry)
+	}
+	if dry {
 		return Changed, nil
 	}
 	return Changed, t.transition(m, a.ev, func(m *Message) {
 		m.Release = a.ev.Time
 		schedule(m, a.ev.Time)
+	})
+}
+
+// pauseHolds hands a message an operator let go of to the pause that
+// still covers it (a hold made during a pause, then released): it stays
+// held, and goes when the pause is lifted. Otherwise it would sit queued
+// though no claim may take it, and block the queue for others.
+func (t *txn) pauseHolds(m *Message, p *Pause, ev Event, dry bool) error {
+	if dry {
+		return nil
+	}
+	ev.Reason = p.describe()
+	return t.transition(m, ev, func(m *Message) {
+		m.State, m.HeldBy, m.Reason = Held, HeldByPause, ev.Reason
 	})
 }
 
@@ -145,7 +163,11 @@ func (a releaseAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		return Unchanged, nil
 	case m.HeldBy == HeldByPause:
 		return Paused, nil
-	case dry:
+	}
+	if p := t.pausedFor(m); p != nil {
+		return Paused, t.pauseHolds(m, p, a.ev, dry)
+	}
+	if dry {
 		return Changed, nil
 	}
 	return Changed, t.transition(m, a.ev, func(m *Message) { schedule(m, a.ev.Time) })
@@ -178,7 +200,15 @@ type pauseRelease struct {
 func (pauseRelease) states() []State { return []State{Held} }
 
 func (a pauseRelease) do(t *txn, m *Message, dry bool) (Outcome, error) {
-	if m.State != Held || m.HeldBy != HeldByPause || t.pausedFor(m) != nil {
+	if m.State != Held || m.HeldBy != HeldByPause {
+		return Unchanged, nil
+	}
+	if p := t.pausedFor(m); p != nil {
+		// Still held, now by the other pause: say which.
+		if why := p.describe(); why != m.Reason && !dry {
+			m.Reason = why
+			return Unchanged, t.put(m)
+		}
 		return Unchanged, nil
 	}
 	return Changed, t.transition(m, a.ev, func(m *Message) { schedule(m, a.now) })

@@ -191,3 +191,63 @@ func TestTenThousandScheduledMessagesPausedAndResumed(t *testing.T) {
 		t.Fatalf("after resume the batch is due at %v, want its send time %v", due, at)
 	}
 }
+
+// An operator's hold made during a pause, then released (or flushed),
+// leaves the message with the pause, not queued where no claim may take
+// it; resuming the pause then lets it go.
+func TestReleaseDuringAPauseLeavesTheMessageWithThePause(t *testing.T) {
+	s, _ := openTest(t)
+	m := acceptBatch(t, s, "b1", nil, t0)
+	ev := Event{Time: t0, Actor: "test"}
+	s.SetBatchStatus("b1", BatchPaused, ev)
+	s.HoldBatch("b1")
+	if res, _ := s.Hold(Selector{Batch: "b1"}, op, false); res.Count(Changed) != 1 {
+		t.Fatalf("hold: %v", res.Counts())
+	}
+	for _, do := range []func(Selector, Event, bool) (Result, error){s.Release, s.Flush} {
+		if res, err := do(Selector{Batch: "b1"}, op, false); err != nil || res.Count(Paused) != 1 {
+			t.Fatalf("release/flush under the batch pause: %v %v", res.Counts(), err)
+		}
+		if got, _ := s.Get(m.ID); got.State != Held || got.HeldBy != HeldByPause || got.Reason != "paused: batch b1" {
+			t.Fatalf("after release: %s by %q (%q)", got.State, got.HeldBy, got.Reason)
+		}
+		s.Hold(Selector{Batch: "b1"}, op, false)
+	}
+	s.Release(Selector{Batch: "b1"}, op, false)
+	s.SetBatchStatus("b1", BatchActive, ev)
+	if n, _ := s.ReleaseBatch("b1", ev); n != 1 {
+		t.Fatalf("resume released %d", n)
+	}
+}
+
+// A message held by two pauses names the one still holding it after the
+// other is lifted.
+func TestResumeNamesThePauseStillHolding(t *testing.T) {
+	s, _ := openTest(t)
+	m := acceptBatch(t, s, "b1", nil, t0)
+	if _, err := s.Pause(Pause{Credential: "app", Actor: "test", Since: t0}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetBatchStatus("b1", BatchPaused, Event{Time: t0, Actor: "test"})
+	if n, _ := s.Resume("app", t0, "test", ""); n != 0 {
+		t.Fatalf("resume of the credential released %d held by the batch", n)
+	}
+	if got, _ := s.Get(m.ID); got.State != Held || got.Reason != "paused: batch b1" {
+		t.Fatalf("after the credential's resume: %s %q", got.State, got.Reason)
+	}
+}
+
+func TestExpireForgetsEmptyActiveBatches(t *testing.T) {
+	s, _ := openTest(t)
+	m := acceptBatch(t, s, "old", nil, t0)
+	s.CreateBatch("empty", t0)
+	s.SetBatchStatus("paused", BatchPaused, Event{Time: t0, Actor: "test"})
+	s.Drop(Selector{IDs: []ID{m.ID}}, op, false)
+	if _, err := s.Expire(t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	bs, _ := s.Batches(false)
+	if len(bs) != 1 || bs[0].ID != "paused" {
+		t.Fatalf("after expiry: %+v, want only the paused batch", bs)
+	}
+}

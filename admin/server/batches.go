@@ -166,6 +166,14 @@ func (s *Server) setBatch(r *http.Request, id string, to spool.BatchStatus, reas
 		}
 		return out, nil
 	}
+	if c.role != RoleOperator && to != spool.BatchCancelled {
+		// Lifting a cancel, even into a pause, lets mail through that
+		// would have been dropped: the operator's call, as resume is.
+		if b, err := s.o.Spool.GetBatch(id); err == nil && b.Status == spool.BatchCancelled {
+			return out, &apiError{status: http.StatusForbidden, code: admin.CodeForbidden,
+				msg: fmt.Sprintf("batch %s is cancelled: only the %s role may change that", id, RoleOperator)}
+		}
+	}
 	if _, err := s.o.Spool.SetBatchStatus(id, to, ev); err != nil {
 		return out, fmt.Errorf("batch %s: %w", id, err)
 	}

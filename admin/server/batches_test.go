@@ -147,6 +147,12 @@ func TestBatchRefusals(t *testing.T) {
 	}
 	_, err = helpdesk.ResumeBatch(ctx, b.ID, admin.BatchChangeRequest{})
 	apiError(t, err, 403, admin.CodeForbidden)
+	// Nor turn a cancel back into a pause, which would let mail through later.
+	if _, err := helpdesk.CancelBatch(ctx, b.ID, admin.BatchChangeRequest{}); err != nil {
+		t.Fatalf("support cancelling: %v", err)
+	}
+	_, err = helpdesk.PauseBatch(ctx, b.ID, admin.BatchChangeRequest{})
+	apiError(t, err, 403, admin.CodeForbidden)
 }
 
 // sendgrid calls the SendGrid endpoints over TCP as a SendGrid client

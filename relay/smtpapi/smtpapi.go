@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +122,11 @@ func parseSendAt(v string, now time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, errorf("X-Relay-Send-At: %q is neither RFC 3339 (2026-12-01T09:00:00Z) nor unix seconds", clip(v))
 	}
-	return checkSendAt("X-Relay-Send-At", at.Unix(), now)
+	unix := at.Unix()
+	if at.Nanosecond() != 0 {
+		unix++ // never before the time asked for
+	}
+	return checkSendAt("X-Relay-Send-At", unix, now)
 }
 
 func checkSendAt(what string, unix int64, now time.Time) (time.Time, error) {
@@ -173,13 +178,9 @@ var refusedKeys = map[string]string{
 }
 
 func (o *Options) parseJSON(v string, now time.Time) error {
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(strings.NewReader(v))
-	if err := dec.Decode(&raw); err != nil {
-		return errorf("X-SMTPAPI: not a JSON object: %s", clip(err.Error()))
-	}
-	if dec.More() {
-		return errorf("X-SMTPAPI: text after the JSON object")
+	raw, err := object(v)
+	if err != nil {
+		return err
 	}
 	for key, val := range raw {
 		var err error
@@ -207,9 +208,41 @@ func (o *Options) parseJSON(v string, now time.Time) error {
 	return nil
 }
 
+// object reads a JSON object strictly: nothing before or after it, and no
+// key twice (encoding/json would keep the last one, a silent guess).
+func object(v string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(strings.NewReader(v))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errorf("X-SMTPAPI: not a JSON object")
+	}
+	raw := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, errorf("X-SMTPAPI: not a JSON object: %s", clip(err.Error()))
+		}
+		key, _ := tok.(string)
+		if _, dup := raw[key]; dup {
+			return nil, errorf("X-SMTPAPI: key %q given twice", clip(key))
+		}
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, errorf("X-SMTPAPI: not a JSON object: %s", clip(err.Error()))
+		}
+		raw[key] = val
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, errorf("X-SMTPAPI: not a JSON object: %s", clip(err.Error()))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errorf("X-SMTPAPI: text after the JSON object")
+	}
+	return raw, nil
+}
+
 func (o *Options) sendAt(val json.RawMessage, now time.Time) error {
 	var n json.Number
-	if err := json.Unmarshal(val, &n); err != nil {
+	if len(val) == 0 || (val[0] != '-' && (val[0] < '0' || val[0] > '9')) || json.Unmarshal(val, &n) != nil {
 		return errorf("X-SMTPAPI: send_at must be a unix timestamp in seconds")
 	}
 	unix, err := n.Int64()

@@ -42,6 +42,7 @@ func TestPlainRelayHeaders(t *testing.T) {
 		{"2026-12-01T09:00:00Z", "2026-12-01T09:00:00Z"},
 		{"2026-12-01T10:00:00+01:00", "2026-12-01T09:00:00Z"},
 		{"1796115600", "2026-12-01T09:00:00Z"},
+		{"2026-12-01T08:59:59.5Z", "2026-12-01T09:00:00Z"}, // never early
 	} {
 		msg := "x-relay-batch:  nightly.2026-12-01 \nX-Relay-Send-At: " + tc.send + "\nSubject: s\n\nbody\n"
 		o, out, err := Extract([]byte(msg), now)
@@ -70,6 +71,11 @@ func TestMalformedHeadersSayWhatIsWrong(t *testing.T) {
 		{"X-SMTPAPI: {not json", "not a JSON object"},
 		{"X-SMTPAPI: [1,2]", "not a JSON object"},
 		{"X-SMTPAPI: {} {}", "text after"},
+		{`X-SMTPAPI: {"batch_id": "a"}}`, "text after"},
+		{`X-SMTPAPI: {"batch_id": "a"}]`, "text after"},
+		{"X-SMTPAPI: null", "not a JSON object"},
+		{`X-SMTPAPI: {"send_at": 1796299200, "send_at": 1796299300}`, `key "send_at" given twice`},
+		{`X-SMTPAPI: {"send_at": "1796299200"}`, "send_at must be a unix timestamp"},
 		{`X-SMTPAPI: {"send_at": "tomorrow"}`, "send_at must be a unix timestamp"},
 		{`X-SMTPAPI: {"send_at": 1.5}`, "whole number"},
 		{`X-SMTPAPI: {"send_at": 1796299200000}`, "more than 366 days ahead"},

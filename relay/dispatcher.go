@@ -253,7 +253,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
 		// operator's drop or hold is carried out by Finish).
 		o.Retry = now
 	}
-	m, err := d.spool.Finish(c.ID, o)
+	m, err := d.finish(ctx, c.ID, o) // tries again while the disk is full
 	if err != nil {
 		// The message stays sending until the next start requeues it.
 		d.log.Error("recording delivery outcome failed", "id", c.ID, "err", err)

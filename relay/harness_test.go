@@ -51,6 +51,10 @@ type harnessConfig struct {
 	// front, when set, is put between the relay and the upstream: it gets
 	// the upstream's address and returns the one to deliver to.
 	front func(upAddr string) string
+	// spoolDir puts the spool file there instead of in a temp dir.
+	spoolDir string
+	// logTo, when set, gets the relay's log (text, debug level).
+	logTo io.Writer
 }
 
 func newHarness(t testing.TB, hc harnessConfig) *harness {
@@ -61,13 +65,19 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	}
 	upAddr := h.upstream.Start(t)
 	var err error
-	h.spool, err = spool.Open(filepath.Join(t.TempDir(), "spool.db"))
+	if hc.spoolDir == "" {
+		hc.spoolDir = t.TempDir()
+	}
+	h.spool, err = spool.Open(filepath.Join(hc.spoolDir, "spool.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if hc.logTo != nil {
+		log = slog.New(slog.NewTextHandler(hc.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	h.creds, err = auth.New(h.spool, auth.Options{Params: auth.TestParams, Now: h.clock.Now, Logger: log})
 	if err != nil {

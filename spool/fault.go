@@ -31,3 +31,16 @@ func (s *Spool) injectedFault() error {
 	}
 	return nil
 }
+
+// InjectCommitFault makes every commit fail, as a write error would, with
+// the error fn returns, until it is called again with nil; fn returning
+// nil lets a commit through. FOR TESTS ONLY: it lets the relay's tests see
+// what a write error does (ErrStorage everywhere) without filling a disk.
+func (s *Spool) InjectCommitFault(fn func() error) {
+	if fn == nil {
+		s.fault.Store(nil)
+		return
+	}
+	f := commitFault(fn)
+	s.fault.Store(&f)
+}

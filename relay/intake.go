@@ -25,9 +25,13 @@ type IntakeConfig struct {
 	MaxMessageBytes int64         // 0 = 25 MiB
 	MaxRecipients   int           // 0 = 100
 	MaxLineLength   int           // 0 = 2000 (RFC 5321's 1000, doubled as go-smtp does)
-	ReadTimeout     time.Duration // per command and per DATA read; 0 = 5m (RFC 5321 4.5.3.2)
+	ReadTimeout     time.Duration // per command, and for a whole DATA transfer; 0 = 5m (RFC 5321 4.5.3.2)
 	WriteTimeout    time.Duration // 0 = 1m
-	Hold            time.Duration // the global hold window
+	// Abuse limits (see limits.go); 0 takes the default, negative is none.
+	MaxConnections      int           // open SMTP connections in all; 0 = 1000
+	MaxConnectionsPerIP int           // open SMTP connections from one address; 0 = 100
+	MaxSessionDuration  time.Duration // a whole SMTP session; 0 = 1h
+	Hold                time.Duration // the global hold window
 	// TrustedNetworks may send without AUTH.
 	TrustedNetworks []netip.Prefix
 	// InsecureAuth offers AUTH over plaintext to non-loopback clients.
@@ -57,6 +61,15 @@ func (c *IntakeConfig) setDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = time.Minute
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 1000
+	}
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = 100
+	}
+	if c.MaxSessionDuration == 0 {
+		c.MaxSessionDuration = time.Hour
+	}
 }
 
 // Intake is the SMTP side of the relay.
@@ -74,6 +87,7 @@ type Intake struct {
 
 	throttle *throttle
 	rates    *rateLimiter
+	limits   *connLimits
 
 	mu       sync.Mutex
 	sessions map[*session]struct{} // open sessions, to close at the shutdown deadline
@@ -89,7 +103,7 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 	}
 	in := &Intake{cfg: cfg, spool: sp, creds: creds, clock: clk, log: log, notify: notify,
 		loopback: netip.Addr.IsLoopback, sessions: map[*session]struct{}{}, done: make(chan struct{}),
-		throttle: newThrottle(clk), rates: newRateLimiter(clk)}
+		throttle: newThrottle(clk), rates: newRateLimiter(clk), limits: newConnLimits(cfg, log)}
 	creds.OnChange(in.revalidate)
 	s := smtp.NewServer(smtp.BackendFunc(in.newSession))
 	s.Domain = cfg.Hostname
@@ -107,9 +121,11 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 	return in
 }
 
-// Serve accepts SMTP connections on l until Shutdown. With implicitTLS, l
-// is wrapped in TLS first (the smtps listener).
+// Serve accepts SMTP connections on l until Shutdown, within the
+// connection limits. With implicitTLS, l is wrapped in TLS first (the
+// smtps listener).
 func (in *Intake) Serve(l net.Listener, implicitTLS bool) error {
+	l = &limitListener{Listener: l, lim: in.limits, greet: !implicitTLS, domain: in.cfg.Hostname}
 	if implicitTLS {
 		if in.cfg.TLS == nil {
 			return errors.New("implicit TLS listener needs a certificate")

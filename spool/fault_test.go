@@ -22,45 +22,55 @@ func TestFailedCommitFailsEveryWriterOfTheGroup(t *testing.T) {
 	before := accept(t, s, time.Minute)
 
 	const writers = 20
-	release := make(chan struct{})
-	var calls int
+	reached, release := make(chan struct{}), make(chan struct{})
+	var calls int // commits tried; written by the commit loop only
 	fault := commitFault(func() error {
 		calls++
 		if calls == 1 {
-			<-release // hold the first group while the others queue up
+			close(reached)
+			<-release // hold the loop while the writers queue up
 		}
 		return fmt.Errorf("write spool.db: %w", syscall.EIO)
 	})
 	s.fault.Store(&fault)
 
-	errs := make(chan error, writers)
+	incoming := func(i int) Incoming {
+		return Incoming{Credential: "app", From: "a@example.com", To: []string{fmt.Sprintf("r%d@example.com", i)},
+			Received: t0, Release: t0.Add(time.Minute)}
+	}
+	errs := make(chan error, writers+1)
 	var wg sync.WaitGroup
-	for i := range writers {
+	start := func(i int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.Accept(Incoming{Credential: "app", From: "a@example.com", To: []string{fmt.Sprintf("r%d@example.com", i)},
-				Received: t0, Release: t0.Add(time.Minute)}, []byte("Subject: x\r\n\r\nbody\r\n"))
+			_, err := s.Accept(incoming(i), []byte("Subject: x\r\n\r\nbody\r\n"))
 			errs <- err
 		}()
 	}
+	start(0)
+	<-reached
+	for i := 1; i <= writers; i++ {
+		start(i)
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(s.writes) < writers-1 { // one is in the held group
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d writes queued", len(s.writes))
-		}
+	for len(s.writes) < writers && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+	queued := len(s.writes)
 	close(release)
 	wg.Wait()
 	close(errs)
+	if queued < writers {
+		t.Fatalf("only %d of %d writes queued", queued, writers)
+	}
 	for err := range errs {
 		if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EIO) {
 			t.Errorf("write in a failed commit returned %v, want ErrStorage wrapping EIO", err)
 		}
 	}
-	if calls > 3 {
-		t.Errorf("%d transactions for %d queued writes: the failed group was not committed as one", calls, writers)
+	if calls != 2 {
+		t.Errorf("%d commits tried, want 2: the first write alone, then the %d queued ones as one group", calls, writers)
 	}
 	if _, err := s.Claim(t0.Add(time.Hour), 10); !errors.Is(err, ErrStorage) {
 		t.Errorf("Claim during the fault: %v, want ErrStorage", err)

@@ -1,0 +1,149 @@
+package relay
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// limitListener bounds the SMTP connections a listener hands to go-smtp:
+// so many at once in all, and so many from one client address, so that
+// one client cannot take every session (or file descriptor) for itself.
+// A connection over a limit is answered 421 4.7.0 and closed before
+// go-smtp sees it. Each connection admitted also gets an absolute
+// deadline, the session's whole lifetime (see limitedConn).
+//
+// The counts are shared by every listener of the intake (smtp and smtps).
+type limitListener struct {
+	net.Listener
+	lim    *connLimits
+	greet  bool // answer refused connections with 421 (not on an implicit-TLS listener)
+	domain string
+}
+
+// connLimits counts open connections.
+type connLimits struct {
+	max, perIP int           // 0 = no limit
+	session    time.Duration // 0 = no limit
+	log        *slog.Logger
+	metrics    *Metrics
+
+	mu    sync.Mutex
+	total int
+	byIP  map[netip.Addr]int
+}
+
+func newConnLimits(cfg IntakeConfig, log *slog.Logger) *connLimits {
+	return &connLimits{max: cfg.MaxConnections, perIP: cfg.MaxConnectionsPerIP, session: cfg.MaxSessionDuration,
+		log: log, metrics: cfg.Metrics, byIP: map[netip.Addr]int{}}
+}
+
+// admit counts a new connection from ip, or says which limit it is over.
+func (l *connLimits) admit(ip netip.Addr) (over string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.max > 0 && l.total >= l.max:
+		return "Too many connections, try again later"
+	case l.perIP > 0 && l.byIP[ip] >= l.perIP:
+		return "Too many connections from your address, try again later"
+	}
+	l.total++
+	l.byIP[ip]++
+	return ""
+}
+
+func (l *connLimits) release(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
+	}
+}
+
+// open reports how many connections are counted, for tests.
+func (l *connLimits) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := remoteIP(c)
+		if over := l.lim.admit(ip); over != "" {
+			l.refuse(c, ip, over)
+			continue
+		}
+		lc := &limitedConn{Conn: c, lim: l.lim, ip: ip}
+		if l.lim.session > 0 {
+			lc.end = time.Now().Add(l.lim.session)
+			lc.Conn.SetReadDeadline(lc.end)
+		}
+		return lc, nil
+	}
+}
+
+// refuse answers a connection over a limit and closes it. The reply fits
+// in a fresh socket's send buffer, so the write does not block the accept
+// loop; the deadline is there all the same.
+func (l *limitListener) refuse(c net.Conn, ip netip.Addr, why string) {
+	l.lim.metrics.refuse(421)
+	l.lim.log.Debug("connection refused", "remote", ip, "reason", why)
+	if l.greet {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(c, "421 4.7.0 %s %s\r\n", l.domain, why)
+	}
+	c.Close()
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{} // a unix socket: all such clients count as one address
+}
+
+// limitedConn is an admitted connection. It gives its place back when
+// closed, and caps every read deadline go-smtp sets at the end of the
+// session's lifetime: go-smtp's ReadTimeout bounds each command (and,
+// since it sets no deadline during DATA, the whole DATA transfer), and
+// this bounds the session, so that a client dripping a command every few
+// minutes cannot hold it forever. Write deadlines are left alone, so that
+// go-smtp can still say goodbye (421 4.4.2) when the time is up.
+type limitedConn struct {
+	net.Conn
+	lim  *connLimits
+	ip   netip.Addr
+	end  time.Time // zero: no session limit
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(func() { c.lim.release(c.ip) })
+	return c.Conn.Close()
+}
+
+func (c *limitedConn) clamp(t time.Time) time.Time {
+	if !c.end.IsZero() && (t.IsZero() || t.After(c.end)) {
+		return c.end
+	}
+	return t
+}
+
+func (c *limitedConn) SetReadDeadline(t time.Time) error { return c.Conn.SetReadDeadline(c.clamp(t)) }
+
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetReadDeadline(c.clamp(t))
+}

@@ -32,6 +32,10 @@ type config struct {
 	TrustedNetworks []string
 	MaxMessageSize  string
 	MaxRecipients   int
+	MaxConns        int
+	MaxConnsPerIP   int
+	SMTPTimeout     time.Duration
+	MaxSession      time.Duration
 	InsecureAuth    bool
 	Hostname        string
 	Concurrency     int
@@ -57,6 +61,10 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.TrustedNetworks, "trusted-networks", nil, "CIDRs whose clients may relay without AUTH, comma-separated (default none)")
 	fs.StringVar(&c.MaxMessageSize, "max-message-size", "25MiB", "largest message accepted (bytes, or with KB, KiB, MB, MiB)")
 	fs.IntVar(&c.MaxRecipients, "max-recipients", 100, "most recipients per message")
+	fs.IntVar(&c.MaxConns, "max-connections", 1000, "most SMTP connections open at once; more get 421 4.7.0")
+	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 100, "most SMTP connections open at once from one client address; more get 421 4.7.0")
+	fs.DurationVar(&c.SMTPTimeout, "smtp-timeout", 5*time.Minute, "how long an SMTP client may take for each command, and for a whole DATA transfer")
+	fs.DurationVar(&c.MaxSession, "max-session-duration", time.Hour, "longest SMTP session, however busy; the client then reconnects")
 	fs.BoolVar(&c.InsecureAuth, "insecure-auth", false, "offer AUTH over plaintext to non-loopback clients (passwords travel in clear)")
 	fs.StringVar(&c.Hostname, "hostname", "", "name in the SMTP greeting, EHLO and Received headers (default: the system host name)")
 	fs.IntVar(&c.Concurrency, "delivery-concurrency", 16, "deliveries in flight at once")
@@ -206,6 +214,12 @@ func (c *config) resolve() error {
 	}
 	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--max-queue-age, --retention and --shutdown-timeout must be positive")
+	}
+	if c.MaxConns < 1 || c.MaxConnsPerIP < 1 {
+		return fmt.Errorf("--max-connections and --max-connections-per-ip must be at least 1")
+	}
+	if c.SMTPTimeout <= 0 || c.MaxSession <= 0 {
+		return fmt.Errorf("--smtp-timeout and --max-session-duration must be positive")
 	}
 	if _, err := c.trustedNetworks(); err != nil {
 		return err

@@ -101,6 +101,8 @@ func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logge
 	}, sp, tr, clk, log)
 	in := relay.NewIntake(relay.IntakeConfig{
 		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxRecipients: cfg.MaxRecipients,
+		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
+		ReadTimeout: cfg.SMTPTimeout, MaxSessionDuration: cfg.MaxSession,
 		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg, Metrics: metrics,
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{

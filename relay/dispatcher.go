@@ -51,11 +51,23 @@ type Dispatcher struct {
 
 	wake  chan struct{} // something became due sooner than the loop thought
 	freed chan struct{} // a delivery slot came free
-	busy  int           // deliveries running; owned by the Run goroutine
-	wg    sync.WaitGroup
+	busy  int           // transfers running; owned by the Run goroutine
+	// recording bounds the attempts whose transfer is over but whose
+	// outcome is still being written: a transfer frees its slot before
+	// that write, so the next one need not wait for an fsync.
+	recording chan struct{}
+	wg        sync.WaitGroup
 	// sleeping is true while the loop waits; tests use it to know the
 	// dispatcher has seen everything it was told.
 	sleeping atomic.Bool
+	// wakeAt is when the sleeping loop will look at the spool again anyway
+	// (unix nanoseconds; 0 while it is awake, MaxInt64 while every slot is
+	// busy), so that Notify wakes it only for something due sooner: an
+	// accept with a hold window does not cost a spool transaction.
+	wakeAt atomic.Int64
+	// idle is true once the loop has closed the upstream's idle sessions
+	// for want of work; the next claim clears it.
+	idle bool
 
 	// mu makes claiming a message and registering its flight one step, so
 	// that Abort never misses a message the spool already shows sending.
@@ -74,9 +86,10 @@ func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, 
 	cfg.setDefaults()
 	return &Dispatcher{
 		cfg: cfg, spool: sp, transport: t, clock: clk, log: log,
-		wake:     make(chan struct{}, 1),
-		freed:    make(chan struct{}, cfg.Concurrency),
-		inflight: map[spool.ID]*flight{},
+		wake:      make(chan struct{}, 1),
+		freed:     make(chan struct{}, cfg.Concurrency),
+		recording: make(chan struct{}, cfg.Concurrency),
+		inflight:  map[spool.ID]*flight{},
 	}
 }
 
@@ -104,9 +117,13 @@ func (d *Dispatcher) Abort(ctx context.Context, ids []spool.ID) error {
 	return nil
 }
 
-// Notify tells the dispatcher that a message is due at release. It never
-// blocks: a wake-up already pending covers this one.
-func (d *Dispatcher) Notify(time.Time) {
+// Notify tells the dispatcher that a message is due at release (a time of
+// the dispatcher's clock). It never blocks: a wake-up already pending, or
+// one the loop has planned for no later than release, covers this one.
+func (d *Dispatcher) Notify(release time.Time) {
+	if at := d.wakeAt.Load(); at != 0 && release.UnixNano() >= at {
+		return
+	}
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -132,7 +149,15 @@ func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 		cancel()
 		<-done
 	}
+	d.closeIdle()
 	return nil
+}
+
+// closeIdle lets go of the upstream sessions kept for reuse.
+func (d *Dispatcher) closeIdle() {
+	if c, ok := d.transport.(upstream.IdleCloser); ok {
+		c.CloseIdle()
+	}
 }
 
 func (d *Dispatcher) loop(ctx, deliveries context.Context) {
@@ -151,9 +176,11 @@ func (d *Dispatcher) loop(ctx, deliveries context.Context) {
 			d.log.Error("claim failed", "err", err)
 		}
 		var timer clock.Timer
+		wakeAt := int64(math.MaxInt64) // every slot busy: only a freed slot matters
 		switch {
 		case err != nil:
 			timer = d.clock.TimerAt(now.Add(time.Second))
+			wakeAt = 0
 		case claimedAll:
 			wake := janitor
 			if at, ok, _ := d.spool.NextDue(); ok {
@@ -166,12 +193,19 @@ func (d *Dispatcher) loop(ctx, deliveries context.Context) {
 				wake = minTime(at, janitor)
 			}
 			timer = d.clock.TimerAt(wake)
+			wakeAt = wake.UnixNano()
 		}
-		// With every slot busy, only a freed slot matters (timer is nil).
+		if d.busy == 0 && took == 0 && !d.idle {
+			// Nothing to deliver: kept upstream sessions would only wait
+			// for the upstream to time them out.
+			d.closeIdle()
+			d.idle = true
+		}
 		var fired <-chan time.Time
 		if timer != nil {
 			fired = timer.C()
 		}
+		d.wakeAt.Store(wakeAt)
 		d.sleeping.Store(true)
 		select {
 		case <-ctx.Done():
@@ -181,6 +215,7 @@ func (d *Dispatcher) loop(ctx, deliveries context.Context) {
 		case <-fired:
 		}
 		d.sleeping.Store(false)
+		d.wakeAt.Store(0)
 		if timer != nil {
 			timer.Stop()
 		}
@@ -207,6 +242,11 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claime
 		if free == 0 {
 			return took, false, nil
 		}
+		if at, ok, err := d.spool.NextDue(); err != nil || !ok || at.After(now) {
+			// Nothing is due: a read says so without the write
+			// transaction (and its fsync) a claim costs.
+			return took, true, err
+		}
 		d.mu.Lock()
 		var claimed []spool.Claimed
 		claimed, err = d.spool.Claim(now, free)
@@ -220,6 +260,9 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claime
 		}
 		d.mu.Unlock()
 		took += len(claimed)
+		if len(claimed) > 0 {
+			d.idle = false
+		}
 		if err != nil {
 			return took, true, err
 		}
@@ -236,11 +279,17 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
 		d.mu.Unlock()
 		f.cancel()
 		close(f.done)
-		d.freed <- struct{}{}
+		<-d.recording
 		d.wg.Done()
 	}()
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
 	outs := d.transport.Deliver(ctx, env, c.Body)
+	// The transfer is over: its slot may carry the next message while the
+	// outcome is written. The flight stays registered until then, so Abort
+	// still waits for the outcome (a drop is reported only if the spool
+	// says the message was not delivered).
+	d.recording <- struct{}{}
+	d.freed <- struct{}{}
 	now := d.clock.Now()
 	cfg := d.cfg
 	cancelled := ctx.Err() != nil
@@ -259,6 +308,11 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
 		d.log.Error("recording delivery outcome failed", "id", c.ID, "err", err)
 		return
 	}
+	if m.State == spool.Deferred || m.State == spool.Queued {
+		// Its slot was freed before this outcome was in: the loop may have
+		// planned its sleep without this release time.
+		d.Notify(m.Release)
+	}
 	d.cfg.Metrics.attempt(m.State.String())
 	attrs := []any{"id", m.ID, "state", m.State, "attempt", m.Attempts}
 	if m.LastError != "" {
@@ -267,7 +321,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
 	if m.State == spool.Deferred {
 		attrs = append(attrs, "retry", m.Release)
 	}
-	d.log.Info("delivery attempt", attrs...)
+	d.log.Info("delivery attempt", append(attrs, metaAttrs(&m)...)...)
 }
 
 // endPauses resumes the pauses whose time is up and returns when the

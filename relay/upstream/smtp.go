@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -46,6 +47,7 @@ type smtpTransport struct {
 	dialTimeout time.Duration
 	timeout     time.Duration
 	desc        string
+	pool        pool
 }
 
 func newSMTP(u *url.URL, opts Options) (*smtpTransport, error) {
@@ -150,29 +152,41 @@ func (t *smtpTransport) Deliver(ctx context.Context, env Envelope, body []byte) 
 	if len(out) == 0 {
 		return out
 	}
-	if ctx.Err() != nil {
-		return settle(out, 0, msgCancelled)
-	}
-	d := net.Dialer{Timeout: t.dialTimeout}
-	raw, err := d.DialContext(ctx, "tcp", t.addr)
-	if err != nil {
+	for {
 		if ctx.Err() != nil {
 			return settle(out, 0, msgCancelled)
 		}
-		return settle(out, 0, err.Error())
+		a := &attempt{t: t, ctx: ctx}
+		if s := t.pool.get(time.Now()); s != nil {
+			a.raw, a.conn, a.c, a.secure, a.born, a.reused = s.raw, s.conn, s.c, s.secure, s.born, true
+		} else {
+			d := net.Dialer{Timeout: t.dialTimeout}
+			raw, err := d.DialContext(ctx, "tcp", t.addr)
+			if err != nil {
+				if ctx.Err() != nil {
+					return settle(out, 0, msgCancelled)
+				}
+				return settle(out, 0, err.Error())
+			}
+			a.raw, a.born = raw, time.Now()
+		}
+		err := a.deliver(env, body, out)
+		if a.stale(err) {
+			// The upstream had closed the idle session: nothing of this
+			// message reached it, so a fresh connection may try again.
+			continue
+		}
+		if err != nil {
+			code, msg := a.failure(err)
+			settle(out, code, msg)
+		}
+		return out
 	}
-	defer raw.Close()
-	a := &attempt{t: t, ctx: ctx, raw: raw}
-	stop := a.watch()
-	defer stop()
-	err = a.run(env, body, out)
-	a.quit(err)
-	if err != nil {
-		code, msg := a.failure(err)
-		settle(out, code, msg)
-	}
-	return out
 }
+
+// CloseIdle closes the sessions kept for reuse. The dispatcher calls it
+// when it has nothing left to deliver, and at shutdown.
+func (t *smtpTransport) CloseIdle() { t.pool.closeIdle() }
 
 // phase is where an attempt stands with respect to the end-of-data dot,
 // which decides what cancellation may do.
@@ -185,16 +199,23 @@ const (
 	aborted                // the connection was closed because of cancellation
 )
 
-// attempt is one connection to the upstream carrying one transaction.
+// attempt is one transaction on a connection to the upstream: a new one,
+// or one kept from an earlier transaction (reused).
 type attempt struct {
 	t      *smtpTransport
 	ctx    context.Context
 	raw    net.Conn // under any TLS; closing it unblocks every read and write
+	conn   net.Conn // what c talks over: raw, or the TLS connection on it
 	c      *smtp.Client
-	secure bool // the session runs over TLS
+	secure bool      // the session runs over TLS
+	born   time.Time // when the connection was opened
+	reused bool      // the session came from the pool: no greeting, EHLO, TLS or AUTH
+	began  bool      // the upstream accepted MAIL FROM
+	clean  bool      // the upstream answered the end-of-data dot: no transaction is open
 
-	mu    sync.Mutex
-	phase phase
+	mu     sync.Mutex
+	phase  phase
+	closed bool // raw was closed because of cancellation
 }
 
 // localError is a stop decided by the relay while the session is healthy,
@@ -223,6 +244,7 @@ func (a *attempt) watch() (stop func()) {
 		if a.phase == talking {
 			a.phase = aborted // an answered DATA keeps its reply
 		}
+		a.closed = true
 		a.raw.Close()
 	})
 	return func() {
@@ -239,6 +261,7 @@ func (a *attempt) commit() bool {
 	defer a.mu.Unlock()
 	if a.phase == aborted || a.ctx.Err() != nil {
 		a.phase = aborted
+		a.closed = true
 		a.raw.Close()
 		return false
 	}
@@ -269,6 +292,39 @@ func (a *attempt) failure(err error) (code int, msg string) {
 	return 0, err.Error()
 }
 
+// deliver runs the transaction, then pools the session if it ended cleanly
+// and closes it otherwise.
+func (a *attempt) deliver(env Envelope, body []byte, out []Outcome) error {
+	stop := a.watch()
+	err := a.run(env, body, out)
+	stop()
+	a.mu.Lock()
+	reusable := a.clean && !a.closed && a.ctx.Err() == nil
+	a.mu.Unlock()
+	if reusable {
+		a.t.pool.put(&session{raw: a.raw, conn: a.conn, c: a.c, secure: a.secure, born: a.born}, time.Now())
+		return err
+	}
+	a.quit(err)
+	a.raw.Close()
+	return err
+}
+
+// stale reports whether err means that a reused session had been closed by
+// the upstream while it sat idle: an I/O error or a 421 before the upstream
+// accepted MAIL FROM, so before any of the message was sent.
+func (a *attempt) stale(err error) bool {
+	if err == nil || !a.reused || a.began || a.cancelled() {
+		return false
+	}
+	var se *smtp.SMTPError
+	var le *localError
+	if errors.As(err, &se) {
+		return se.Code == 421
+	}
+	return !errors.As(err, &le)
+}
+
 // quit says QUIT when the session is known to be healthy: after an I/O
 // error or cancellation it could only stall, and closing is enough.
 func (a *attempt) quit(err error) {
@@ -283,8 +339,10 @@ func (a *attempt) quit(err error) {
 }
 
 func (a *attempt) run(env Envelope, body []byte, out []Outcome) error {
-	if err := a.open(); err != nil {
-		return err
+	if !a.reused {
+		if err := a.open(); err != nil {
+			return err
+		}
 	}
 	accepted, err := a.envelope(env, len(body), out)
 	if err != nil || len(accepted) == 0 {
@@ -322,6 +380,7 @@ func (a *attempt) open() error {
 }
 
 func (a *attempt) client(conn net.Conn) *smtp.Client {
+	a.conn = conn
 	c := smtp.NewClient(conn)
 	c.CommandTimeout = a.t.timeout
 	c.SubmissionTimeout = a.t.timeout
@@ -369,6 +428,7 @@ func (a *attempt) envelope(env Envelope, size int, out []Outcome) ([]int, error)
 	if err := a.c.Mail(env.From, opts); err != nil {
 		return nil, err
 	}
+	a.began = true
 	var accepted []int
 	for i, rcpt := range env.To {
 		err := a.c.Rcpt(rcpt, nil)
@@ -391,7 +451,15 @@ func (a *attempt) data(body []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := a.write(w, body); err != nil {
+	if verbatim(body) {
+		// Nothing to escape: the body goes straight to the connection
+		// rather than byte by byte through the dot-stuffing writer, all
+		// but its last CRLF, which the writer's Close sends before the dot.
+		err = a.write(a.conn, body[:len(body)-2])
+	} else {
+		err = a.write(w, body)
+	}
+	if err != nil {
 		return "", err
 	}
 	a.raw.SetWriteDeadline(time.Now().Add(a.t.timeout))
@@ -401,6 +469,7 @@ func (a *attempt) data(body []byte) (string, error) {
 	resp, err := w.CloseWithResponse()
 	a.setPhase(answered)
 	var se *smtp.SMTPError
+	a.clean = err == nil || (errors.As(err, &se) && se.Code != 421)
 	switch {
 	case err == nil:
 		return resp.StatusText, nil
@@ -424,6 +493,18 @@ func (a *attempt) write(w io.Writer, body []byte) error {
 	}
 	return nil
 }
+
+// verbatim reports whether body is already what the DATA dot-stuffing
+// writer (net/textproto's) would send: CRLF line ends, ending in one, no
+// line that starts with a dot, and no CR CR (after which that writer would
+// turn the next LF into CR LF).
+func verbatim(body []byte) bool {
+	return bytes.HasSuffix(body, crlf) && body[0] != '.' &&
+		!bytes.Contains(body, []byte("\n.")) && !bytes.Contains(body, []byte("\r\r")) &&
+		bytes.Count(body, []byte("\n")) == bytes.Count(body, crlf)
+}
+
+var crlf = []byte("\r\n")
 
 // replyText renders an upstream reply on one line, enhanced code first.
 func replyText(se *smtp.SMTPError) string {

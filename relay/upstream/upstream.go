@@ -19,7 +19,12 @@
 //     for that reply (bounded by Options.Timeout) even if the context ends.
 //   - Credentials leave the process only over TLS, except with tls=none,
 //     which exists for loopback tests.
-//   - Deliver holds no goroutine and no connection after it returns.
+//   - Deliver holds no goroutine after it returns. An SMTP session whose
+//     transaction ended cleanly (the upstream answered the end-of-data dot)
+//     is kept for the next Deliver, at most 2 s idle, until CloseIdle; a
+//     session that was cancelled, failed on I/O or was left mid-transaction
+//     is closed, never reused. A kept session found closed by the upstream
+//     is replaced by a new connection before any of the message is sent.
 package upstream
 
 import (
@@ -58,7 +63,7 @@ func (o Outcome) Delivered() bool { return o.Code/100 == 2 }
 func (o Outcome) Permanent() bool { return o.Code/100 == 5 }
 
 // Transport delivers messages to one upstream. It is safe for concurrent use;
-// every Deliver opens its own connection.
+// concurrent Delivers use separate connections.
 type Transport interface {
 	// Deliver sends body to every recipient of env and returns exactly one Outcome per
 	// recipient, in env.To order. A failure that concerns the whole transaction (dial, greeting,
@@ -73,6 +78,12 @@ type Transport interface {
 	Deliver(ctx context.Context, env Envelope, body []byte) []Outcome
 	// String describes the upstream without secrets (no password), for logs and `relayctl status`.
 	String() string
+}
+
+// IdleCloser is implemented by transports that keep connections between
+// deliveries. CloseIdle closes those not in use; a later Deliver opens new ones.
+type IdleCloser interface {
+	CloseIdle()
 }
 
 // Options tune SMTP upstreams; the file upstream ignores them.

@@ -4,6 +4,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 ARGS    ?=
 FUZZTIME ?= 10s
+# make reliability: fuzz time per target, SIGKILLs, disk-full rounds.
+RELIABILITY_FUZZTIME ?= 1m
+RELIABILITY_KILLS    ?= 25
+RELIABILITY_DISKFULL ?= 20
 
 .PHONY: all build run test vet bench fuzz reliability clean
 
@@ -31,11 +35,18 @@ bench:
 	$(GO) test -run '^$$' -bench ListFirstPage -benchtime 200x -timeout 20m ./spool/
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./auth/
 
-# The long versions of the fault tests: 25 SIGKILLs under load with drops.
+# The long versions of the fault tests (README "Faults"): SIGKILLs under load
+# with drops, the disk filled and freed again and again (needs root to mount
+# a tmpfs and an ext4 image; skipped otherwise), then every fuzz target for
+# RELIABILITY_FUZZTIME. make test runs the short versions of all of these.
 reliability:
-	RELAY_CRASH_KILLS=25 $(GO) test -race -count=1 -run 'CrashLoop|Kill9' -timeout 20m -v ./cmd/relayd/
+	RELAY_CRASH_KILLS=$(RELIABILITY_KILLS) $(GO) test -race -count=1 -run 'CrashLoop|Kill9' -timeout 20m -v ./cmd/relayd/
+	RELAY_DISKFULL_ROUNDS=$(RELIABILITY_DISKFULL) $(GO) test -race -count=1 -run 'DiskFull' -timeout 20m -v ./cmd/relayd/
+	$(GO) test -race -count=$(RELIABILITY_DISKFULL) -run 'DiskFull|FailedCommit|OutcomeWrite' -timeout 20m ./spool/ ./relay/
+	$(MAKE) fuzz FUZZTIME=$(RELIABILITY_FUZZTIME)
 
-# Runs every fuzz target for FUZZTIME each.
+# Runs every fuzz target for FUZZTIME each. New inputs go to Go's fuzz cache;
+# the seed corpora are in each package's testdata/fuzz/FuzzXxx.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -277,3 +277,49 @@ func containsFold(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestBDATLineLimit: go-smtp does not apply the line limit inside BDAT
+// chunks; the intake does, so a line the upstream would refuse after our
+// 250 is refused now instead.
+func TestBDATLineLimit(t *testing.T) {
+	h := trustedHarness(t, IntakeConfig{})
+	c := rawSession(t, h)
+	c.cmd("MAIL FROM:<a@example.com>", "250 ")
+	c.cmd("RCPT TO:<b@example.net>", "250 ")
+	long := "Subject: x\r\n\r\n" + strings.Repeat("y", 5000) + "\r\n"
+	// The command first and the chunk later, so that go-smtp's line
+	// reader cannot see the chunk while it reads the command.
+	if _, err := fmt.Fprintf(c, "BDAT %d LAST\r\n", len(long)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the client's pace, not a wait for the server
+	if _, err := io.WriteString(c, long); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("500 5.5.2")
+	c.cmd("NOOP", "250 ")
+	if n, _ := h.spool.Counts(); n[spool.Waiting] != 0 {
+		t.Errorf("spooled %v, want nothing", n)
+	}
+}
+
+func TestHasLineLongerThan(t *testing.T) {
+	for _, tt := range []struct {
+		msg  string
+		max  int
+		want bool
+	}{
+		{"", 3, false},
+		{"abc", 3, false},
+		{"abcd", 3, true},
+		{"abc\r\n", 3, false},
+		{"abc\r\nabcd\r\n", 3, true},
+		{"abc\nabc\n", 3, false},
+		{"ab\r\r\n", 3, false},
+		{"abcd\r\n", 3, true},
+	} {
+		if got := hasLineLongerThan([]byte(tt.msg), tt.max); got != tt.want {
+			t.Errorf("hasLineLongerThan(%q, %d) = %v", tt.msg, tt.max, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
@@ -146,4 +147,26 @@ func (c *limitedConn) SetDeadline(t time.Time) error {
 		return err
 	}
 	return c.Conn.SetReadDeadline(c.clamp(t))
+}
+
+// hasLineLongerThan reports whether msg has a line of more than max
+// octets, not counting its CRLF. go-smtp enforces the limit on commands
+// and on DATA, but not inside BDAT chunks, where a longer line would only
+// be refused (or cut) by the upstream after the client got its 250.
+func hasLineLongerThan(msg []byte, max int) bool {
+	for len(msg) > 0 {
+		n := bytes.IndexByte(msg, '\n')
+		if n < 0 {
+			n = len(msg)
+		}
+		line := msg[:n]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) > max {
+			return true
+		}
+		msg = msg[min(n+1, len(msg)):]
+	}
+	return false
 }

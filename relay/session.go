@@ -169,6 +169,9 @@ func (s *session) Data(r io.Reader) (err error) {
 		}
 		return errSpool
 	}
+	if hasLineLongerThan(buf.Bytes()[trace:], s.in.cfg.MaxLineLength) {
+		return errLineTooLong // BDAT chunks bypass go-smtp's line limit
+	}
 	if err := s.checkMessage(buf.Bytes()[trace:]); err != nil {
 		return err
 	}

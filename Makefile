@@ -9,7 +9,7 @@ RELIABILITY_FUZZTIME ?= 1m
 RELIABILITY_KILLS    ?= 25
 RELIABILITY_DISKFULL ?= 20
 
-.PHONY: all build run test vet bench fuzz reliability clean
+.PHONY: all build run test vet bench bench-go fuzz reliability clean
 
 all: build
 
@@ -28,8 +28,14 @@ vet:
 test: vet
 	$(GO) test -race -count=1 ./...
 
-# Durable accept rate and 250 latency; see README "Performance".
+# relayd side by side with Postfix on this machine (bench/run.sh; installs
+# postfix if missing, as root): one table, see README "Performance".
+# QUICK=1 for a smoke run, POSTFIX=0 for relayd alone.
 bench:
+	bench/run.sh
+
+# The Go micro-benchmarks: accept over SMTP, bulk actions, listing, logins.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 5000x ./relay/
 	$(GO) test -run '^$$' -bench Bulk -benchtime 1x ./spool/
 	$(GO) test -run '^$$' -bench ListFirstPage -benchtime 200x -timeout 20m ./spool/

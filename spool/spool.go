@@ -75,7 +75,16 @@ type write struct {
 // one process can hold it: a second Open fails after a second. Messages
 // left sending by a crash are queued again.
 func Open(path string) (*Spool, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: time.Second,
+		// The hashmap freelist finds a run of free pages in constant time;
+		// the default array scans the whole list on every allocation,
+		// which a spool that deletes bodies all day makes long. The
+		// freelist is still written at every commit (NoFreelistSync
+		// would make every start rebuild it by reading the whole file:
+		// seconds with a million messages spooled).
+		FreelistType: bolt.FreelistMapType,
+	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open spool %s: locked by another process (is relayd already running?)", path)

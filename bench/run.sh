@@ -17,8 +17,9 @@
 # /var/tmp: never a tmpfs, where fsync costs nothing), BASE_PORT (default
 # 2790, and the 3 after it), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
 # N20 (20,000: at SESSIONS sessions, end to end, and the release test), NBULK
-# (100,000), NBIG (1,000,000), POSTFIX (1), QUICK (0), KEEP (0: keep the
-# scratch directory).
+# (100,000), NBIG (1,000,000), FILL_SESSIONS (64: sessions that fill the
+# bulk and big spools, set-up only), POSTFIX (1), QUICK (0), KEEP (0: keep
+# the scratch directory).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ QUICK=${QUICK:-0}
 POSTFIX=${POSTFIX:-1}
 SIZE=${SIZE:-10240}
 SESSIONS=${SESSIONS:-20}
+FILL_SESSIONS=${FILL_SESSIONS:-64}
 BULKSIZE=1024
 if [ "$QUICK" = 1 ]; then
 	N1=${N1:-500} N20=${N20:-5000} NBULK=${NBULK:-20000} NBIG=${NBIG:-0}
@@ -301,6 +303,7 @@ main() {
 	build
 	local load1
 	load1=$(cut -d' ' -f1 /proc/loadavg)
+	LOAD_BEFORE=$load1
 	awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }' && log "warning: load average $load1 before the run: other work skews the figures"
 
 	local pfxver="Postfix"
@@ -373,8 +376,8 @@ main() {
 	# --- bulk actions by selector: NBULK messages of one credential, NOTHER of another
 	log "bulk: $NBULK + $NOTHER messages of $BULKSIZE bytes"
 	relayd_start bulk 1h "$P_DEAD"
-	SIZE=$BULKSIZE load "$P_RELAYD" "$SESSIONS" "$NBULK" --user default --password "$RD_PASS" >/dev/null
-	SIZE=$BULKSIZE load "$P_RELAYD" "$SESSIONS" "$NOTHER" >/dev/null # trusted network: no credential
+	SIZE=$BULKSIZE load "$P_RELAYD" "$FILL_SESSIONS" "$NBULK" --user default --password "$RD_PASS" >/dev/null
+	SIZE=$BULKSIZE load "$P_RELAYD" "$FILL_SESSIONS" "$NOTHER" >/dev/null # trusted network: no credential
 	relayd_stop
 	local bulk_src=$RD_DATA
 	declare -A bulk pbulk
@@ -411,7 +414,7 @@ main() {
 		log "big spool: filling $NBIG messages of $BULKSIZE bytes (a few minutes)"
 		relayd_start big 1h "$P_DEAD"
 		t0=$(now)
-		SIZE=$BULKSIZE load "$P_RELAYD" "$SESSIONS" "$NBIG" --user default --password "$RD_PASS" >/dev/null
+		SIZE=$BULKSIZE load "$P_RELAYD" "$FILL_SESSIONS" "$NBIG" --user default --password "$RD_PASS" >/dev/null
 		big_fill=$(secs "$t0" "$(now)")
 		relayd_stop
 		log "big spool: start-up, then accepting with $NBIG spooled"
@@ -468,7 +471,7 @@ main() {
 		local big_rate empty_rate
 		big_rate=$(field rate "$big_acc")
 		empty_rate=$(field rate "$r20")
-		row "fill: $(num "$NBIG") × 1 KiB, relayload, $SESSIONS sessions reusing their connections (s)" "$big_fill" "" "" "" ""
+		row "fill: $(num "$NBIG") × 1 KiB, relayload, $FILL_SESSIONS sessions reusing their connections (s)" "$big_fill" "" "" "" ""
 		row "**RSS with $(num "$NBIG") spooled, after start-up (MB)**" "$big_rss0" "" "" "< 150 MB" "$(verdict "$big_rss0 < 150")"
 		row "**RSS with $(num "$NBIG") spooled, after accepting $(num "$N20") more (MB)**" "$big_rss: $big_anon anonymous + $big_file spool pages mapped" "" "" "< 150 MB" "$(verdict "$big_rss < 150")"
 		row "**accept with $(num "$NBIG") spooled (relayload, $SESSIONS sessions, msgs/s)**" "$(num "$big_rate") ($(awk -v a="$big_rate" -v b="$empty_rate" 'BEGIN { printf "%+.0f %%", 100 * (a - b) / b }') vs empty)" "" "" "within 20 %" "$(verdict "$big_rate >= 0.8 * $empty_rate")"
@@ -480,6 +483,7 @@ main() {
 	echo "relayd $(git -C "$ROOT" describe --tags --always --dirty 2>/dev/null || echo dev) vs $pfxver, $(date -u +%Y-%m-%d)"
 	echo "Machine: $(machine)"
 	echo "Messages of $SIZE bytes (bulk and big spool: $BULKSIZE), one new connection per message unless noted; every 250 after an fsync."
+	echo "Load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1 /proc/loadavg) (anything above ~0.5 before means other work shared the 2 cores)."
 	echo
 	echo "| measurement | relayd | $pfxver | relayd vs Postfix | target | |"
 	echo "|---|---|---|---|---|---|"

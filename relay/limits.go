@@ -11,7 +11,8 @@ import (
 )
 
 // limitListener bounds the SMTP connections a listener hands to go-smtp:
-// so many at once in all, and so many from one client address, so that
+// so many at once in all, and so many from one client address (an IPv6
+// /64), so that
 // one client cannot take every session (or file descriptor) for itself.
 // A connection over a limit is answered 421 4.7.0 and closed before
 // go-smtp sees it. Each connection admitted also gets an absolute
@@ -106,11 +107,19 @@ func (l *limitListener) refuse(c net.Conn, ip netip.Addr, why string) {
 	c.Close()
 }
 
+// remoteIP is the address a connection counts against. IPv6 clients
+// count by /64, the block one host or customer usually has to itself.
 func remoteIP(c net.Conn) netip.Addr {
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{} // a unix socket: all such clients count as one address
 	}
-	return netip.Addr{} // a unix socket: all such clients count as one address
+	ip := ap.Addr().Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
 }
 
 // limitedConn is an admitted connection. It gives its place back when

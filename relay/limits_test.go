@@ -238,3 +238,29 @@ func smtpClientFrom(t testing.TB, addr, from string) *smtp.Client {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestIPv6ClientsCountBySlash64(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[2001:db8:1:2:3:4:5:6]:25": "2001:db8:1:2::",
+		"[2001:db8:1:2:ff::1]:25":   "2001:db8:1:2::",
+		"[::ffff:192.0.2.1]:25":     "192.0.2.1",
+		"192.0.2.1:25":              "192.0.2.1",
+	} {
+		if got := remoteIP(fakeRemote{addr: addr}); got.String() != want {
+			t.Errorf("client %s counts as %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// fakeRemote is a connection that claims another remote address.
+type fakeRemote struct {
+	net.Conn
+	addr string
+}
+
+func (f fakeRemote) RemoteAddr() net.Addr { return fakeAddr(f.addr) }
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "tcp" }
+func (a fakeAddr) String() string  { return string(a) }

@@ -62,7 +62,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MaxMessageSize, "max-message-size", "25MiB", "largest message accepted (bytes, or with KB, KiB, MB, MiB)")
 	fs.IntVar(&c.MaxRecipients, "max-recipients", 100, "most recipients per message")
 	fs.IntVar(&c.MaxConns, "max-connections", 1000, "most SMTP connections open at once; more get 421 4.7.0")
-	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 100, "most SMTP connections open at once from one client address; more get 421 4.7.0")
+	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 100, "most SMTP connections open at once from one client address (IPv6: one /64); more get 421 4.7.0")
 	fs.DurationVar(&c.SMTPTimeout, "smtp-timeout", 5*time.Minute, "how long an SMTP client may take for each command, and for a whole DATA transfer")
 	fs.DurationVar(&c.MaxSession, "max-session-duration", time.Hour, "longest SMTP session, however busy; the client then reconnects")
 	fs.BoolVar(&c.InsecureAuth, "insecure-auth", false, "offer AUTH over plaintext to non-loopback clients (passwords travel in clear)")

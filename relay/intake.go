@@ -125,6 +125,7 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 // connection limits. With implicitTLS, l is wrapped in TLS first (the
 // smtps listener).
 func (in *Intake) Serve(l net.Listener, implicitTLS bool) error {
+	l = replyBatchListener{l} // each reply in one write (replies_conn.go)
 	l = &limitListener{Listener: l, lim: in.limits, greet: !implicitTLS, domain: in.cfg.Hostname}
 	if implicitTLS {
 		if in.cfg.TLS == nil {

@@ -39,6 +39,7 @@ type ledger struct {
 	accepted map[string]string // subject -> ID, for every 250
 	dropped  map[string]bool   // IDs that a drop reported dropped
 	tried    map[string]bool   // IDs a drop was sent for, answered or not
+	order    []string          // accepted IDs, oldest first
 }
 
 // TestCrashLoop kills relayd with SIGKILL at random moments while clients
@@ -160,6 +161,7 @@ func submitUntil(stop <-chan struct{}, addr, password, prefix string, led *ledge
 		_, id, _ := strings.Cut(reply, "queued as ")
 		led.mu.Lock()
 		led.accepted[subject] = id
+		led.order = append(led.order, id)
 		led.mu.Unlock()
 	}
 }
@@ -178,13 +180,9 @@ func dropUntil(stop <-chan struct{}, addr string, led *ledger) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		led.mu.Lock()
-		var id string
-		for _, v := range led.accepted {
-			if !led.tried[v] && rand.IntN(20) == 0 {
-				id = v
-				led.tried[v] = true
-				break
-			}
+		id := pickDrop(led)
+		if id != "" {
+			led.tried[id] = true
 		}
 		led.mu.Unlock()
 		if id == "" {
@@ -202,6 +200,29 @@ func dropUntil(stop <-chan struct{}, addr string, led *ledger) {
 		}
 		led.mu.Unlock()
 	}
+}
+
+// pickDrop chooses a message to drop: every other time the newest one
+// not tried yet, which is almost always still waiting, so that drops
+// succeed however slow the machine is; otherwise any one, which may be
+// queued, being sent or delivered already.
+func pickDrop(led *ledger) string {
+	if len(led.order) == 0 || rand.IntN(4) != 0 {
+		return ""
+	}
+	if rand.IntN(2) == 0 {
+		for i := len(led.order) - 1; i >= 0; i-- {
+			if id := led.order[i]; !led.tried[id] {
+				return id
+			}
+		}
+		return ""
+	}
+	id := led.order[rand.IntN(len(led.order))]
+	if led.tried[id] {
+		return ""
+	}
+	return id
 }
 
 func deliveredSubjects(up *smtptest.Server) map[string]bool {

@@ -427,6 +427,7 @@ main() {
 		big_anon=$(mem "$RD_PID" RssAnon)
 		big_file=$(mem "$RD_PID" RssFile)
 		log "big spool: start-up after kill -9"
+		disown "$RD_PID" # no "Killed" notice from the shell
 		kill -9 "$RD_PID"
 		wait_gone "$RD_PID" 10 || true
 		t0=$(now)

@@ -416,8 +416,14 @@ main() {
 	fi
 
 	# --- a spool of NBIG messages: RSS, accept rate, start-up
-	local big_crash= big_fill= big_rss0= big_rss= big_anon= big_file= big_start= big_acc=
+	local big_crash= big_fill= big_empty= big_rss0= big_rss= big_anon= big_file= big_start= big_acc=
 	if [ "$NBIG" -gt 0 ]; then
+		# The empty-spool rate the big spool is compared with, measured
+		# right before it, so that both see the same machine.
+		log "big spool: accepting with an empty spool first"
+		relayd_start empty 1h "$P_DEAD"
+		big_empty=$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")
+		relayd_stop
 		log "big spool: filling $NBIG messages of $BULKSIZE bytes (a few minutes)"
 		relayd_start big 1h "$P_DEAD" # creates the spool and its credential
 		relayd_stop
@@ -478,11 +484,11 @@ main() {
 	if [ "$NBIG" -gt 0 ]; then
 		local big_rate empty_rate
 		big_rate=$(field rate "$big_acc")
-		empty_rate=$(field rate "$r20")
+		empty_rate=$(field rate "$big_empty")
 		row "fill: $(num "$NBIG") × 1 KiB written straight into the spool (bench/fill, set-up only; s)" "$big_fill" "" "" "" ""
 		row "**RSS with $(num "$NBIG") spooled, after start-up (MB)**" "$big_rss0" "" "" "< 150 MB" "$(verdict "$big_rss0 < 150")"
 		row "**RSS with $(num "$NBIG") spooled, after accepting $(num "$N20") more (MB)**" "$big_rss: $big_anon anonymous + $big_file spool pages mapped" "" "" "< 150 MB" "$(verdict "$big_rss < 150")"
-		row "**accept with $(num "$NBIG") spooled (relayload, $SESSIONS sessions, msgs/s)**" "$(num "$big_rate") ($(awk -v a="$big_rate" -v b="$empty_rate" 'BEGIN { printf "%+.0f %%", 100 * (a - b) / b }') vs empty)" "" "" "within 20 %" "$(verdict "$big_rate >= 0.8 * $empty_rate")"
+		row "**accept with $(num "$NBIG") spooled (relayload, $SESSIONS sessions, msgs/s)**" "$(num "$big_rate") vs $(num "$empty_rate") empty just before ($(awk -v a="$big_rate" -v b="$empty_rate" 'BEGIN { printf "%+.0f %%", 100 * (a - b) / b }'))" "" "" "within 20 %" "$(verdict "$big_rate >= 0.8 * $empty_rate")"
 		row "**start-up with $(num "$NBIG") spooled, to the SMTP greeting (s)**" "$big_start" "" "" "< 2 s" "$(verdict "$big_start < 2")"
 		row "start-up after kill -9, with $(num "$NBIG") spooled (s)" "$big_crash" "" "" "" ""
 	fi

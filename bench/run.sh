@@ -18,7 +18,8 @@
 # 2790, and the 3 after it), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
 # N20 (20,000: at SESSIONS sessions, end to end, and the release test), NBULK
 # (100,000), NBIG (1,000,000), POSTFIX (1), QUICK (0), KEEP (0: keep the
-# scratch directory). The bulk and big spools are filled by bench/fill,
+# scratch directory), DELIVERY_CONCURRENCY (relayd's --delivery-concurrency;
+# default: relayd's own). The bulk and big spools are filled by bench/fill,
 # straight into the spool file: set-up, not a measurement.
 set -euo pipefail
 
@@ -164,8 +165,10 @@ RD_PID= RD_DATA= RD_PASS=
 relayd_start() {
 	RD_DATA=${4:-$W/relayd-$1}
 	mkdir -p "$RD_DATA"
+	local extra=()
+	[ -n "${DELIVERY_CONCURRENCY:-}" ] && extra=(--delivery-concurrency "$DELIVERY_CONCURRENCY")
 	"$W/bin/relayd" --data "$RD_DATA" --smtp-listen "127.0.0.1:$P_RELAYD" --hold "$2" \
-		--upstream "smtp://127.0.0.1:$3?tls=none" --trusted-networks 127.0.0.1/32 \
+		--upstream "smtp://127.0.0.1:$3?tls=none" --trusted-networks 127.0.0.1/32 "${extra[@]}" \
 		>>"$RD_DATA/stdout" 2>>"$RD_DATA/relayd.log" &
 	RD_PID=$!
 	PIDS+=("$RD_PID")
@@ -496,7 +499,7 @@ main() {
 	echo
 	echo "relayd $(git -C "$ROOT" describe --tags --always --dirty 2>/dev/null || echo dev) vs $pfxver, $(date -u +%Y-%m-%d)"
 	echo "Machine: $(machine)"
-	echo "Messages of $SIZE bytes (bulk and big spool: $BULKSIZE), one new connection per message unless noted; every 250 after an fsync."
+	echo "Messages of $SIZE bytes (bulk and big spool: $BULKSIZE), one new connection per message unless noted; every 250 after an fsync; relayd's delivery slots: ${DELIVERY_CONCURRENCY:-its default}."
 	echo "Load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1 /proc/loadavg) (anything above ~0.5 before means other work shared the 2 cores)."
 	echo
 	echo "| measurement | relayd | $pfxver | relayd vs Postfix | target | |"

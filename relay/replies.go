@@ -21,6 +21,10 @@ var (
 		Message: "Bad recipient address syntax"}
 	errLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
 		Message: "Line too long"}
+	// A DATA transfer cut by --smtp-timeout or the session's lifetime:
+	// nothing was stored, and the connection is closing.
+	errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Timeout reading the message, closing connection"}
 	// RFC 6531 section 3.5: until the intake speaks SMTPUTF8, non-ASCII
 	// addresses are refused at once rather than retried upstream for days.
 	errNonASCII = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},

@@ -3,11 +3,14 @@ package relay
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -166,6 +169,8 @@ func (s *session) Data(r io.Reader) (err error) {
 			return se // too large
 		case errors.Is(err, smtp.ErrTooLongLine):
 			return errLineTooLong
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return s.hangUp(errDataTimeout)
 		}
 		return errSpool
 	}
@@ -194,6 +199,16 @@ func (s *session) Data(r io.Reader) (err error) {
 		return errSpool
 	}
 	return queuedReply(m.ID)
+}
+
+// hangUp answers e and closes the connection. go-smtp would answer and
+// go on reading, taking the rest of a cut-off message for commands.
+func (s *session) hangUp(e *smtp.SMTPError) error {
+	c := s.conn.Conn()
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	s.conn.Close()
+	return e
 }
 
 // checkMessage applies the credential's limits to the message itself: its

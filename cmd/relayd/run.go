@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/auth"
@@ -77,6 +78,7 @@ type daemon struct {
 	admin      *server.Server
 	transport  upstream.Transport
 	metrics    http.Handler
+	spool      *spool.Spool
 }
 
 func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
@@ -109,7 +111,7 @@ func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logge
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
 		Tokens: tokens, Log: log,
 	})
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler}, nil
+	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp}, nil
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -167,6 +169,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.dispatcher.Run(dispCtx, drainCtx)
 		close(dispDone)
 	}()
+	go trimSpool(dispCtx, d.spool, d.log)
 	start("smtp", func() error { return d.intake.Serve(smtpL, false) })
 	if smtpsL != nil {
 		start("smtps", func() error { return d.intake.Serve(smtpsL, true) })
@@ -206,6 +209,26 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.log.Info("relayd stopped")
 	return runErr
+}
+
+// trimInterval is how often relayd lets go of the spool pages it has
+// read (see spool.TrimMemory): its resident memory then stays about its
+// heap plus what ten seconds of work touch, whatever the spool's size.
+const trimInterval = 10 * time.Second
+
+func trimSpool(ctx context.Context, sp *spool.Spool, log *slog.Logger) {
+	t := time.NewTicker(trimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := sp.TrimMemory(); err != nil {
+				log.Debug("trimming spool pages failed", "err", err)
+			}
+		}
+	}
 }
 
 func addrOf(l net.Listener) string {

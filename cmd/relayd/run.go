@@ -213,8 +213,8 @@ func (d *daemon) run(ctx context.Context) error {
 
 // trimInterval is how often relayd lets go of the spool pages it has
 // read (see spool.TrimMemory): its resident memory then stays about its
-// heap plus what ten seconds of work touch, whatever the spool's size.
-const trimInterval = 10 * time.Second
+// heap plus what five seconds of work touch, whatever the spool's size.
+const trimInterval = 5 * time.Second
 
 func trimSpool(ctx context.Context, sp *spool.Spool, log *slog.Logger) {
 	t := time.NewTicker(trimInterval)

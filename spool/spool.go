@@ -53,6 +53,9 @@ const (
 	maxGroupBytes = 64 << 20
 )
 
+// initialMmapSize is the spool's first memory map; see Open.
+const initialMmapSize = 1 << 30
+
 // Spool is an open spool file. It is safe for concurrent use.
 type Spool struct {
 	db *bolt.DB
@@ -84,6 +87,11 @@ func Open(path string) (*Spool, error) {
 		// would make every start rebuild it by reading the whole file:
 		// seconds with a million messages spooled).
 		FreelistType: bolt.FreelistMapType,
+		// Map a gigabyte of address space from the start (it costs no
+		// memory until pages are read): each time bbolt must map a larger
+		// file, the write transaction copies every node it holds, which
+		// was a third of a 100,000-message hold.
+		InitialMmapSize: initialMmapSize,
 	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/internal/smtptest"
-	"github.com/holdrelay/relay/spool"
 )
 
 // crashKills is how many times TestCrashLoop kills relayd: a few in
@@ -118,18 +116,7 @@ func TestCrashLoop(t *testing.T) {
 		t.Error("no drop ever succeeded: the test did not exercise drops")
 	}
 
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	if err := d.waitExit(t); err != nil {
-		t.Fatalf("exit: %v", err)
-	}
-	sp, err := spool.Open(filepath.Join(data, "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	if err := sp.Check(); err != nil {
-		t.Fatalf("spool invariants after %d kills: %v", kills, err)
-	}
+	stopAndCheck(t, d, data, fmt.Sprintf("after %d kills", kills))
 }
 
 func submitUntil(stop <-chan struct{}, addr, password, prefix string, led *ledger) {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/holdrelay/relay/internal/diskfull"
 	"github.com/holdrelay/relay/internal/smtptest"
-	"github.com/holdrelay/relay/spool"
 )
 
 // TestDaemonSurvivesDiskFull runs the real relayd with its data directory
@@ -71,38 +70,11 @@ func TestDaemonSurvivesDiskFull(t *testing.T) {
 		}
 		accepted[subject] = true
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := deliveredSubjects(up)
-		missing := 0
-		for s := range accepted {
-			if !got[s] {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d accepted messages never delivered\nstderr:\n%s", missing, len(accepted), d.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitDelivered(t, up, accepted, 30*time.Second, d.stderr)
 	if !strings.Contains(d.stderr.String(), "no space left on device") {
 		t.Errorf("the log does not say the disk was full:\n%s", d.stderr)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	if err := d.waitExit(t); err != nil {
-		t.Fatalf("exit: %v\nstderr:\n%s", err, d.stderr)
-	}
-	sp, err := spool.Open(filepath.Join(data, "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	if err := sp.Check(); err != nil {
-		t.Fatalf("spool invariants after the disk filled: %v", err)
-	}
+	stopAndCheck(t, d, data, "after the disk filled")
 	t.Logf("%d rounds: %d accepted and delivered", rounds, len(accepted))
 }
 

@@ -76,12 +76,22 @@ func TestSurvivesKill9(t *testing.T) {
 	if d2.password != "" {
 		t.Error("second start printed a password again")
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	waitDelivered(t, up, accepted, 60*time.Second, d2.stderr)
+
+	// Stop cleanly, then check the spool file's invariants offline.
+	sp := stopAndCheck(t, d2, data, "after kill and restart")
+	counts, _ := sp.Counts()
+	if counts[spool.Delivered] < len(accepted) {
+		t.Errorf("spool says %d delivered, %d were accepted", counts[spool.Delivered], len(accepted))
+	}
+}
+
+// waitDelivered waits until the upstream has every accepted subject.
+func waitDelivered(t *testing.T, up *smtptest.Server, accepted map[string]bool, limit time.Duration, stderr fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
-		got := map[string]bool{}
-		for _, m := range up.Messages() {
-			got[subjectOf(m.Data)] = true
-		}
+		got := deliveredSubjects(up)
 		missing := 0
 		for s := range accepted {
 			if !got[s] {
@@ -89,31 +99,32 @@ func TestSurvivesKill9(t *testing.T) {
 			}
 		}
 		if missing == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d accepted messages never delivered\nstderr:\n%s", missing, len(accepted), d2.stderr)
+			t.Fatalf("%d of %d accepted messages never delivered\nstderr:\n%s", missing, len(accepted), stderr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
 
-	// Stop cleanly, then check the spool file's invariants offline.
-	d2.cmd.Process.Signal(syscall.SIGTERM)
-	if err := d2.waitExit(t); err != nil {
-		t.Fatalf("relayd exit after SIGTERM: %v\nstderr:\n%s", err, d2.stderr)
+// stopAndCheck stops relayd with SIGTERM, expects a clean exit, then opens
+// its spool offline and checks the invariants. The caller closes it.
+func stopAndCheck(t *testing.T, d *proc, data, when string) *spool.Spool {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.waitExit(t); err != nil {
+		t.Fatalf("relayd exit after SIGTERM: %v\nstderr:\n%s", err, d.stderr)
 	}
 	sp, err := spool.Open(filepath.Join(data, "spool.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sp.Close()
+	t.Cleanup(func() { sp.Close() })
 	if err := sp.Check(); err != nil {
-		t.Fatalf("spool invariants after kill and restart: %v", err)
+		t.Fatalf("spool invariants %s: %v", when, err)
 	}
-	counts, _ := sp.Counts()
-	if counts[spool.Delivered] < len(accepted) {
-		t.Errorf("spool says %d delivered, %d were accepted", counts[spool.Delivered], len(accepted))
-	}
+	return sp
 }
 
 // shortSock returns a unix socket path short enough for sun_path.

@@ -256,7 +256,7 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claime
 			d.inflight[c.ID] = f
 			d.busy++
 			d.wg.Add(1)
-			go d.deliver(fctx, c, f)
+			go d.deliver(fctx, ctx, c, f)
 		}
 		d.mu.Unlock()
 		took += len(claimed)
@@ -272,7 +272,12 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claime
 	}
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
+// deliver runs one attempt. ctx is the flight's: an operator's abort or
+// the shutdown cuts the transfer with it. stop is the dispatcher's
+// deliveries context: only the shutdown ends it. Recording the outcome
+// goes on until stop ends, not ctx: an abort must wait for the outcome
+// (the upstream may have taken the message), never cut its recording.
+func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flight) {
 	defer func() {
 		d.mu.Lock()
 		delete(d.inflight, c.ID)
@@ -297,12 +302,13 @@ func (d *Dispatcher) deliver(ctx context.Context, c spool.Claimed, f *flight) {
 		cfg.MaxAge = math.MaxInt64 // an attempt we cut short is no reason to give up
 	}
 	o := judge(c.Message, outs, now, cfg)
+	o.Attempt = c.Attempts
 	if cancelled && o.State == spool.Deferred {
 		// Shutdown or an operator cut it short: due again at once (an
 		// operator's drop or hold is carried out by Finish).
 		o.Retry = now
 	}
-	m, err := d.finish(ctx, c.ID, o) // tries again while the disk is full
+	m, err := d.finish(stop, c.ID, o) // tries again while the disk is full
 	if err != nil {
 		// The message stays sending until the next start requeues it.
 		d.log.Error("recording delivery outcome failed", "id", c.ID, "err", err)

@@ -20,9 +20,11 @@ const (
 // message sending until the next start: the upstream's answer is known
 // and must not be lost, and a message left sending would be sent again
 // after a restart. It keeps its delivery goroutine meanwhile, which is
-// the backpressure a full disk should cause. It gives up when ctx ends
-// (the shutdown deadline, or an operator's abort); the message then stays
-// sending, and the next start queues it again (at least once).
+// the backpressure a full disk should cause. It gives up only when ctx
+// ends (the shutdown deadline): an operator's abort waits for it, so that
+// a drop or hold reports what the upstream's answer made of the message.
+// After a give-up the message stays sending, and the next start queues it
+// again (at least once).
 func (d *Dispatcher) finish(ctx context.Context, id spool.ID, o spool.Attempt) (spool.Message, error) {
 	wait := finishRetryMin
 	for {

@@ -152,6 +152,9 @@ type Attempt struct {
 	// Retry is the next attempt's time, for Deferred.
 	Retry time.Time
 	Now   time.Time
+	// Attempt is the claim's attempt number (Claimed.Attempts); Finish
+	// refuses an outcome for another attempt. 0 skips the check.
+	Attempt int
 }
 
 // Finish records the outcome of a claimed message's attempt. The message
@@ -172,6 +175,12 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 		}
 		if m.State != Sending {
 			return fmt.Errorf("finish %s: message is %s, not sending", id, m.State)
+		}
+		if a.Attempt != 0 && a.Attempt != m.Attempts {
+			// A retried outcome whose first write did land after all (a
+			// commit whose fsync failed may still be visible), arriving
+			// while a later attempt runs: it must not settle that one.
+			return fmt.Errorf("finish %s: outcome of attempt %d, the message is on attempt %d", id, a.Attempt, m.Attempts)
 		}
 		if len(a.Rcpts) != len(m.Rcpts) {
 			return fmt.Errorf("finish %s: %d recipient results for %d recipients", id, len(a.Rcpts), len(m.Rcpts))

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -287,6 +288,12 @@ func (a *attempt) failure(err error) (code int, msg string) {
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
+		if se.Code < 400 {
+			// A positive reply where go-smtp wanted another (a 250 to
+			// DATA, say: an upstream out of step with us) delivered
+			// nothing: it must never read as success.
+			return 0, fmt.Sprintf("protocol error: unexpected reply %d %s", se.Code, replyText(se))
+		}
 		return se.Code, replyText(se)
 	}
 	return 0, err.Error()
@@ -318,11 +325,15 @@ func (a *attempt) stale(err error) bool {
 		return false
 	}
 	var se *smtp.SMTPError
-	var le *localError
 	if errors.As(err, &se) {
 		return se.Code == 421
 	}
-	return !errors.As(err, &le)
+	// Only a broken connection means the upstream let the session go;
+	// go-smtp's own refusals (a line it will not send) are no reason to
+	// close every kept session.
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
 }
 
 // quit says QUIT when the session is known to be healthy: after an I/O

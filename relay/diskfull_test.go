@@ -143,12 +143,11 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// TestOutcomeWriteFailureIsRetried makes every spool commit fail while a
-// delivery is at the upstream: the upstream takes the message, its outcome
-// cannot be written, and the dispatcher tries again with backoff (on the
-// fake clock) instead of leaving it sending until a restart. When writes
-// work again the message is delivered, and was sent once.
-func TestOutcomeWriteFailureIsRetried(t *testing.T) {
+// deliverIntoFailingWrites submits a message, lets the upstream take it
+// while every spool commit goes through fault, and returns once the
+// dispatcher has failed to record that outcome at least once.
+func deliverIntoFailingWrites(t *testing.T, fault func() error) (*harness, *lockedBuffer, spool.ID) {
+	t.Helper()
 	logs := &lockedBuffer{}
 	h := newHarness(t, harnessConfig{logTo: logs})
 	reply, err := send(t, h.login(), "app@example.com", []string{"user@example.net"}, message("retry me"))
@@ -162,12 +161,22 @@ func TestOutcomeWriteFailureIsRetried(t *testing.T) {
 	h.clock.Advance(30 * time.Second)
 	<-gate.Reached()
 
-	h.spool.InjectCommitFault(func() error { return fmt.Errorf("write spool.db: %w", syscall.EIO) })
+	h.spool.InjectCommitFault(fault)
 	gate.Release()
 	h.upstream.Wait(t, 1)
 	waitFor(t, "a failed outcome write", func() bool {
-		return strings.Count(logs.String(), "recording delivery outcome failed; will try again") >= 1
+		return strings.Contains(logs.String(), "recording delivery outcome failed; will try again")
 	})
+	return h, logs, id
+}
+
+// TestOutcomeWriteFailureIsRetried makes every spool commit fail while a
+// delivery is at the upstream: the upstream takes the message, its outcome
+// cannot be written, and the dispatcher tries again with backoff (on the
+// fake clock) instead of leaving it sending until a restart. When writes
+// work again the message is delivered, and was sent once.
+func TestOutcomeWriteFailureIsRetried(t *testing.T) {
+	h, logs, id := deliverIntoFailingWrites(t, func() error { return fmt.Errorf("write spool.db: %w", syscall.EIO) })
 	// Backoff on the fake clock: a second later it tries again (and fails).
 	h.clock.Advance(finishRetryMin)
 	waitFor(t, "a second try", func() bool {

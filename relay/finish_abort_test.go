@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,29 +16,12 @@ import (
 // or the hold would answer before the truth is known and the upstream's
 // 250 would be lost (the message left sending, sent again after a restart).
 func TestAbortWaitsForAnOutcomeBeingRetried(t *testing.T) {
-	logs := &lockedBuffer{}
-	h := newHarness(t, harnessConfig{logTo: logs})
-	reply, err := send(t, h.login(), "app@example.com", []string{"user@example.net"}, message("retry me"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := queuedID(t, reply)
-	gate := h.upstream.StallEndOfData()
-	t.Cleanup(gate.Release)
-	h.settle()
-	h.clock.Advance(30 * time.Second)
-	<-gate.Reached()
 	var allow atomic.Int32
-	h.spool.InjectCommitFault(func() error {
+	h, _, id := deliverIntoFailingWrites(t, func() error {
 		if allow.Add(-1) >= 0 {
 			return nil
 		}
 		return fmt.Errorf("write spool.db: %w", syscall.EIO)
-	})
-	gate.Release()
-	h.upstream.Wait(t, 1)
-	waitFor(t, "a failed outcome write", func() bool {
-		return strings.Contains(logs.String(), "recording delivery outcome failed; will try again")
 	})
 	allow.Store(1) // the hold's own commit goes through (an intermittent fault)
 	type answer struct {

@@ -179,6 +179,12 @@ func login(addr, password string) (*smtp.Client, error) {
 
 // sendOn sends one message on an open session.
 func sendOn(c *smtp.Client, subject string) (string, error) {
+	return sendBody(c, subject, "body of "+subject+"\r\n")
+}
+
+// sendBody sends one message with the given body on an open session and
+// returns the 250's text.
+func sendBody(c *smtp.Client, subject, body string) (string, error) {
 	if err := c.Mail("app@example.com", nil); err != nil {
 		return "", err
 	}
@@ -189,7 +195,7 @@ func sendOn(c *smtp.Client, subject string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(w, "From: app@example.com\r\nTo: user@example.net\r\nSubject: %s\r\n\r\nbody of %s\r\n", subject, subject)
+	fmt.Fprintf(w, "From: app@example.com\r\nTo: user@example.net\r\nSubject: %s\r\n\r\n%s", subject, body)
 	resp, err := w.CloseWithResponse()
 	if err != nil {
 		return "", err

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"context"
 	"io"
 	"net"
 	"sync"
@@ -135,18 +134,7 @@ func TestAbortedSessionIsNotReused(t *testing.T) {
 	wantAll(t, deliver(t, tr, testEnv), 250, "")
 
 	gate := up.StallDATA()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan []Outcome)
-	go func() { done <- tr.Deliver(ctx, testEnv, testBody) }()
-	<-gate.Reached()
-	cancel()
-	select {
-	case out := <-done:
-		wantAll(t, out, 0, "cancelled")
-	case <-time.After(5 * time.Second):
-		t.Fatal("Deliver still running 5s after cancel")
-	}
+	cancelAtGate(t, tr, gate)
 	gate.Release()
 	up.WaitIdle(t)
 	if n := up.AbortedData(); n != 1 {

@@ -299,18 +299,7 @@ func TestCancelWhileDATAStalls(t *testing.T) {
 	gate := up.StallDATA()
 	tr := dial(t, up, "smtp://ADDR?tls=none")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan []Outcome)
-	go func() { done <- tr.Deliver(ctx, testEnv, testBody) }()
-	<-gate.Reached()
-	cancel()
-	select {
-	case out := <-done:
-		wantAll(t, out, 0, "cancelled")
-	case <-time.After(5 * time.Second):
-		t.Fatal("Deliver still running 5s after cancel")
-	}
+	cancelAtGate(t, tr, gate)
 
 	gate.Release()
 	up.WaitIdle(t)
@@ -397,5 +386,23 @@ func TestBadURL(t *testing.T) {
 			t.Errorf("New(%q) error shows the password: %v", raw, err)
 		}
 		t.Logf("%-45q %v", raw, err)
+	}
+}
+
+// cancelAtGate starts a delivery, cancels it once the upstream's gate is
+// reached, and wants it back at once, every recipient "cancelled".
+func cancelAtGate(t *testing.T, tr Transport, gate *smtptest.Gate) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan []Outcome)
+	go func() { done <- tr.Deliver(ctx, testEnv, testBody) }()
+	<-gate.Reached()
+	cancel()
+	select {
+	case out := <-done:
+		wantAll(t, out, 0, "cancelled")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Deliver still running 5s after cancel")
 	}
 }

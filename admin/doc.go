@@ -41,6 +41,25 @@
 //	POST   /v1/pause                        PauseRequest -> PauseResult
 //	POST   /v1/resume                       ResumeRequest -> ResumeResult
 //	GET    /v1/audit?limit=N&before=S       AuditList
+//	GET    /v1/batches                      BatchList
+//	POST   /v1/batches                      [CreateBatchRequest] -> Batch
+//	GET    /v1/batches/{id}                 BatchDetails
+//	POST   /v1/batches/{id}/pause           [BatchChangeRequest] -> BatchChanged
+//	POST   /v1/batches/{id}/resume          [BatchChangeRequest] -> BatchChanged (operator)
+//	POST   /v1/batches/{id}/cancel          [BatchChangeRequest] -> BatchChanged
+//
+// SendGrid's scheduled-send endpoints are served beside them in SendGrid's
+// own shapes and error bodies ({"errors":[{"field","message"}]}), so that a
+// SendGrid client works with relayd's address and an admin token as its
+// API key; this package has no client for them:
+//
+//	POST   /v3/mail/batch                   -> 201 {"batch_id"}
+//	GET    /v3/mail/batch/{batch_id}        -> 200 {"batch_id"}
+//	POST   /v3/user/scheduled_sends         {"batch_id","status"} -> 201
+//	GET    /v3/user/scheduled_sends         -> 200 [{"batch_id","status"}]
+//	GET    /v3/user/scheduled_sends/{id}    -> 200 [{"batch_id","status"}] or []
+//	PATCH  /v3/user/scheduled_sends/{id}    {"status"} -> 204
+//	DELETE /v3/user/scheduled_sends/{id}    -> 204 (operator)
 //
 // A body in [brackets] may be left out. Credential changes answer 404
 // (CodeNotFound) for a credential that does not exist.

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/rand"
@@ -36,9 +37,21 @@ func (ep *Endpoint) body(events []Event) ([]byte, error) {
 		if err != nil || len(objs) == 0 {
 			return nil, err
 		}
-		return json.Marshal(objs)
+		return marshal(objs)
 	}
-	return json.Marshal(events)
+	return marshal(events)
+}
+
+// marshal is json.Marshal without HTML escaping: a Message-ID such as
+// <x@y> reaches receivers and their logs as it is written.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // sign sets the headers of one attempt, made at unix second ts.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -219,4 +220,29 @@ func message(id string, rcpts ...string) webhook.MessageData {
 		MessageID: id, Credential: "shop", From: "shop@example.com", Recipients: rcpts,
 		Subject: "Your order", MessageIDHeader: "<" + id + "@shop.example.com>",
 	}
+}
+
+// metric returns the value of the counter name for the label values
+// given in order, 0 when it was never counted.
+func (h *harness) metric(t *testing.T, name string, values ...string) float64 {
+	t.Helper()
+	families, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetValue())
+			}
+			if slices.Equal(got, values) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/webhook"
 )
 
@@ -88,6 +90,9 @@ func TestRetrySendsTheSameBodyAndID(t *testing.T) {
 	if string(second.body) != string(first.body) || second.header.Get("webhook-id") != first.header.Get("webhook-id") {
 		t.Errorf("retry differs:\n%s %s\n%s %s", first.header.Get("webhook-id"), first.body,
 			second.header.Get("webhook-id"), second.body)
+	}
+	if !strings.HasPrefix(first.header.Get("webhook-id"), "msg_") {
+		t.Errorf("webhook-id %q", first.header.Get("webhook-id"))
 	}
 	if second.header.Get("webhook-timestamp") == first.header.Get("webhook-timestamp") {
 		t.Error("retry kept the first attempt's timestamp")
@@ -234,5 +239,41 @@ func TestGiveUpAfterMaxAge(t *testing.T) {
 	next := h.out.add(webhook.MessageAccepted, h.clk.Now(), message("m2", "a@example.org"))
 	if ids := eventIDs(t, rc.next(t).body); !slices.Equal(ids, []string{next.ID}) {
 		t.Errorf("after the give-up the endpoint got %v, want %s", ids, next.ID)
+	}
+}
+
+// A batch rebuilt by a new Manager after a restart has the same webhook-id,
+// so a receiver that handled it before the crash can tell.
+func TestWebhookIDSurvivesRestart(t *testing.T) {
+	rc := newReceiver(t, status(http.StatusInternalServerError))
+	ep, _ := standard(t, "crm", rc.srv.URL)
+	out := newMemOutbox()
+	out.add(webhook.MessageAccepted, t0, message("m1", "a@example.org"))
+	out.add(webhook.MessageDropped, t0, message("m2", "a@example.org"))
+	var ids []string
+	for range 2 {
+		m := webhook.NewManager(webhook.Config{Outbox: out, Clock: clock.NewFake(t0)})
+		if err := m.Add(ep); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
+		ids = append(ids, rc.next(t).header.Get("webhook-id"))
+		cancel()
+		<-done
+	}
+	if ids[0] == "" || ids[0] != ids[1] {
+		t.Errorf("webhook-id before and after the restart: %q, %q", ids[0], ids[1])
+	}
+	other, _ := standard(t, "other", rc.srv.URL)
+	m := webhook.NewManager(webhook.Config{Outbox: out, Clock: clock.NewFake(t0)})
+	m.Add(other)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if id := rc.next(t).header.Get("webhook-id"); id == ids[0] {
+		t.Errorf("two endpoints share the webhook-id %q", id)
 	}
 }

@@ -64,7 +64,7 @@ func TestSendGridFormatSignedAsSendGridVerifies(t *testing.T) {
 
 	acc := message("m1", "a@example.org", "b@example.org")
 	acc.Categories = []string{"orders"}
-	acc.UniqueArgs = map[string]string{"order": "42", "event": "spoof", "email": "spoof"}
+	acc.UniqueArgs = map[string]string{"order": "42", "event": "spoof", "email": "spoof", "reason": "spoof"}
 	h.out.add(webhook.CredentialAdded, t0, map[string]string{"name": "shop"}) // not in this format
 	h.out.add(webhook.MessageAccepted, t0, acc)
 	failed := message("m1", "a@example.org", "b@example.org")
@@ -98,7 +98,7 @@ func TestSendGridFormatSignedAsSendGridVerifies(t *testing.T) {
 	if len(ids) != len(want) {
 		t.Errorf("sg_event_id not unique per event and recipient: %v", ids)
 	}
-	if o := objs[0]; o["order"] != "42" || o["category"] != "orders" {
+	if o := objs[0]; o["order"] != "42" || o["category"] != "orders" || o["reason"] != nil {
 		t.Errorf("unique args or category missing: %v", o)
 	}
 	if o := objs[3]; o["reason"] != failed.Response || o["status"] != "5.1.1" || o["type"] != "bounce" {

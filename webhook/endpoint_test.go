@@ -151,3 +151,46 @@ func TestImportsNoOtherPackageOfTheProject(t *testing.T) {
 		}
 	}
 }
+
+// Set starts new endpoints, restarts changed ones from their cursor, stops
+// missing and disabled ones, and changes nothing when one is invalid.
+func TestSetAppliesTheWholeList(t *testing.T) {
+	h := start(t, webhook.Config{})
+	before, after, added := newReceiver(t, status(http.StatusInternalServerError)), newReceiver(t, nil), newReceiver(t, nil)
+	a, _ := standard(t, "a", before.srv.URL)
+	e := h.out.add(webhook.MessageAccepted, t0, message("m1", "a@example.org"))
+	if err := h.m.Set([]webhook.Endpoint{a}); err != nil {
+		t.Fatal(err)
+	}
+	before.next(t)
+	h.waitStatus(t, "a", func(st webhook.Status) bool { return st.Failures == 1 })
+
+	bad := a
+	bad.URL = "ftp://x"
+	if err := h.m.Set([]webhook.Endpoint{bad}); err == nil || !strings.Contains(err.Error(), "webhook a") {
+		t.Fatalf("Set took an invalid endpoint: %v", err)
+	}
+	if st, _ := h.m.Status("a"); st.Failures != 1 {
+		t.Errorf("a failed Set changed the sender: %+v", st)
+	}
+
+	moved := a
+	moved.URL = after.srv.URL
+	b, _ := standard(t, "b", added.srv.URL)
+	off, _ := standard(t, "off", before.srv.URL)
+	off.Disabled = true
+	if err := h.m.Set([]webhook.Endpoint{moved, b, off}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range []*receiver{after, added} {
+		if ids := eventIDs(t, rc.next(t).body); len(ids) != 1 || ids[0] != e.ID {
+			t.Errorf("got %v, want %s", ids, e.ID)
+		}
+	}
+	h.waitStatus(t, "a", func(st webhook.Status) bool { return st.Cursor == e.Seq })
+	select {
+	case r := <-before.got:
+		t.Errorf("the old URL or a disabled endpoint got a POST: %s", r.body)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -180,7 +180,9 @@ func (m *Manager) Status(name string) (Status, bool) {
 	return s.snapshot(), true
 }
 
-// put installs a sender for ep unless an identical one is there.
+// put installs a sender for ep unless an identical one is there. The old
+// sender stops before the new one starts, so that the two never post the
+// same batch at once.
 func (m *Manager) put(ep Endpoint) {
 	m.mu.Lock()
 	old := m.senders[ep.Name]
@@ -194,13 +196,15 @@ func (m *Manager) put(ep Endpoint) {
 		notify: make(chan struct{}, 1),
 	}
 	m.senders[ep.Name] = s
-	if m.ctx != nil {
-		m.start(s)
-	}
 	m.mu.Unlock()
 	if old != nil {
 		old.stop()
 	}
+	m.mu.Lock()
+	if m.ctx != nil && m.senders[ep.Name] == s {
+		m.start(s)
+	}
+	m.mu.Unlock()
 }
 
 // start runs s unless its endpoint is disabled. m.mu is held.

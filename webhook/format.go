@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -52,6 +53,22 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// encodable returns why e cannot go out in the endpoint's format, if it
+// cannot: such an event would fail every attempt, so it is passed over
+// rather than allowed to block the endpoint.
+func (ep *Endpoint) encodable(e *Event) error {
+	switch {
+	case len(e.Data) == 0:
+		return nil
+	case ep.Format == FormatSendGrid && e.Type != WebhookTest:
+		var d MessageData
+		return json.Unmarshal(e.Data, &d)
+	case !json.Valid(e.Data):
+		return errors.New("event data is not JSON")
+	}
+	return nil
 }
 
 // sign sets the headers of one attempt, made at unix second ts.

@@ -103,15 +103,7 @@ func (s *sender) collect() (*batch, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
-		for _, e := range evs {
-			b.through = e.Seq
-			if s.ep.wants(&e) {
-				b.events = append(b.events, e)
-				if len(b.events) == maxBatch {
-					break
-				}
-			}
-		}
+		s.take(b, evs)
 		if len(evs) < maxBatch {
 			break
 		}
@@ -129,6 +121,25 @@ func (s *sender) collect() (*batch, error) {
 	b.body = body
 	b.id = batchID(s.ep.Name, b.events[0].Seq, b.events[len(b.events)-1].Seq)
 	return b, nil
+}
+
+// take adds to b the events of evs the endpoint wants until b is full,
+// and moves b.through past every event it looked at.
+func (s *sender) take(b *batch, evs []Event) {
+	for _, e := range evs {
+		if len(b.events) == maxBatch {
+			return
+		}
+		b.through = e.Seq
+		if !s.ep.wants(&e) {
+			continue
+		}
+		if err := s.ep.encodable(&e); err != nil {
+			s.log.Error("webhook event cannot be encoded; passed over", "event", e.ID, "type", e.Type, "err", err)
+			continue
+		}
+		b.events = append(b.events, e)
+	}
 }
 
 // deliver sends b until it settles. It returns false when the sender must

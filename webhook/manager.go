@@ -89,7 +89,8 @@ func NewManager(cfg Config) *Manager {
 	}
 }
 
-// Run delivers until ctx ends, then returns once every sender stopped.
+// Run delivers until ctx ends, then returns once every sender stopped. A
+// Manager runs once.
 func (m *Manager) Run(ctx context.Context) {
 	m.mu.Lock()
 	m.ctx = ctx

@@ -162,23 +162,33 @@ func (s *sender) deliver(ctx context.Context, b *batch) bool {
 			return false
 		}
 		s.cfg.Metrics.request(s.ep.Name, "failed")
-		now := s.cfg.Clock.Now()
-		if !now.Before(deadline) {
-			s.giveUp(b, now, err)
+		next, retry := s.failed(b, failures, deadline, err)
+		if !retry {
 			return true
 		}
-		next := now.Add(s.backoff(failures))
-		if next.After(deadline) {
-			next = deadline // one last try when MaxAge runs out
-		}
-		s.log.Warn("webhook attempt failed", "attempt", failures, "retry_at", next, "err", err)
-		s.record(func(st *Status) {
-			st.LastError, st.LastErrorAt, st.Failures, st.NextAttempt = err.Error(), now, failures, next
-		})
 		if !s.sleep(ctx, next) {
 			return false
 		}
 	}
+}
+
+// failed handles a failed attempt at b: it plans the next one, or, once
+// the deadline has passed, gives the expired events up.
+func (s *sender) failed(b *batch, failures int, deadline time.Time, err error) (next time.Time, retry bool) {
+	now := s.cfg.Clock.Now()
+	if !now.Before(deadline) {
+		s.giveUp(b, now, err)
+		return time.Time{}, false
+	}
+	next = now.Add(s.backoff(failures))
+	if next.After(deadline) {
+		next = deadline // one last try when MaxAge runs out
+	}
+	s.log.Warn("webhook attempt failed", "attempt", failures, "retry_at", next, "err", err)
+	s.record(func(st *Status) {
+		st.LastError, st.LastErrorAt, st.Failures, st.NextAttempt = err.Error(), now, failures, next
+	})
+	return next, true
 }
 
 // post makes one attempt. Any answer but a 2xx is an error; the status

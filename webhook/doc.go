@@ -27,8 +27,9 @@
 //
 // Invariants:
 //   - At least once: the cursor passes an event only after a 2xx for a body
-//     that held it, after the endpoint's filter turned it down, or after
-//     GiveUp. The persisted cursor may lag (a failed Ack is logged, not
+//     that held it, after the endpoint's filter or format turned it down,
+//     after GiveUp, or when its data cannot be encoded (logged: retrying
+//     could never succeed, and it would block the events behind it). The persisted cursor may lag (a failed Ack is logged, not
 //     retried), so a restart can send an event again; receivers deduplicate
 //     by the event's id.
 //   - A retried body is byte for byte the same, with the same webhook-id,

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"encoding/json"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -37,4 +38,21 @@ func (s *Spool) Unreadable() ([]string, error) {
 		return nil
 	})
 	return out, err
+}
+
+// SpoilRecord overwrites the pause ("pause"; name "" for the global
+// one), batch ("batch") or freeze ("freeze") record of name with bytes
+// no decoder reads, as a bad disk or a bad hand would. FOR TESTS ONLY:
+// it lets the tests of other packages see a record fail closed.
+func (s *Spool) SpoilRecord(kind, name string) error {
+	return s.update(func(t *txn) error {
+		b, key := map[string]*bolt.Bucket{"pause": t.pauses, "batch": t.batches, "freeze": t.frozen}[kind], []byte(name)
+		if b == nil {
+			return fmt.Errorf("spoil record: no kind %q", kind)
+		}
+		if kind == "pause" {
+			key = pauseKey(name)
+		}
+		return b.Put(key, []byte{0xff, 0})
+	})
 }

@@ -22,7 +22,7 @@ type Message struct {
 	Attempts  int        `json:"attempts"`
 	LastError string     `json:"last_error,omitempty"`
 	Finished  *time.Time `json:"finished,omitempty"`   // for delivered, failed and dropped
-	HeldBy    string     `json:"held_by,omitempty"`    // "operator" or "pause", for held messages
+	HeldBy    string     `json:"held_by,omitempty"`    // "operator", "pause" or "freeze", for held messages
 	Reason    string     `json:"reason,omitempty"`     // why it was last held or dropped
 	Pending   string     `json:"pending,omitempty"`    // "drop" or "hold": asked while it was being sent
 	PendingBy string     `json:"pending_by,omitempty"` // who asked for Pending

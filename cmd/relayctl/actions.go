@@ -43,7 +43,9 @@ second. Messages held by a pause stay held: resume the pause instead.`,
 being sent at that moment is cut off before the end of its data; drop
 answers once the outcome of each such message is known, and reports a
 message the upstream had already taken as "already delivered", never as
-dropped.`,
+dropped. A message an earlier attempt of which was cut short by a crash
+(relayd killed during the transfer) may have reached the upstream: it is
+never sent again, and reported, counted and shown as maybe_delivered.`,
 		example: `  relayctl drop 0c5v3k2s8f9ga 0c5v3k2s8f9gb
   relayctl drop --credential shop --older-than 10m --reason "bad template"`,
 		call: (*admin.Client).Drop,

@@ -263,4 +263,23 @@ func TestUnreadableRecordsFailClosed(t *testing.T) {
 	if bad, _ := s.Unreadable(); len(bad) != 0 {
 		t.Errorf("still unreadable: %q", bad)
 	}
+	mustCheck(t, s)
+}
+
+func TestUnreadableFreezeHoldsAndIsNamed(t *testing.T) {
+	s, _ := openTest(t)
+	if err := s.SpoilRecord("freeze", "shop"); err != nil {
+		t.Fatal(err)
+	}
+	m := acceptAs(t, s, "shop", "s@x", "r@y", 0)
+	if m.State != Held || m.HeldBy != HeldByFreeze {
+		t.Errorf("arrival under an unreadable freeze: %s by %q", m.State, m.HeldBy)
+	}
+	if bad, _ := s.Unreadable(); !slices.Equal(bad, []string{"freeze shop"}) {
+		t.Errorf("Unreadable: %q", bad)
+	}
+	s.Unfreeze("shop", op)
+	if bad, _ := s.Unreadable(); len(bad) != 0 {
+		t.Errorf("after unfreeze: %q", bad)
+	}
 }

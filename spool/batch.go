@@ -198,11 +198,6 @@ func (t *txn) cancelled(m *Message) (*Batch, bool) {
 	return b, b != nil && b.Status == BatchCancelled
 }
 
-func (t *txn) isCancelled(m *Message) bool {
-	_, ok := t.cancelled(m)
-	return ok
-}
-
 func groupKey(name string, id ID) []byte { return credKey(name, id) }
 
 // groupIndex adds (or removes) a message's batch and category entries.

@@ -218,16 +218,16 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 func (t *txn) settle(m *Message, now time.Time) *Event {
 	in := m.Intent
 	m.Intent = nil
+	batch, cancelled := t.cancelled(m)
 	switch {
 	case m.State == Delivered:
 	case in != nil && in.Drop:
 		m.State, m.Reason, m.Finished = dropState(m), in.Reason, now
 		return &Event{Actor: in.Actor, Reason: in.Reason}
 	case m.State == Failed:
-	case t.isCancelled(m):
-		b, _ := t.cancelled(m)
+	case cancelled:
 		m.State, m.Reason, m.Finished = dropState(m), "batch "+m.Batch+" cancelled", now
-		return &Event{Actor: b.Actor, Reason: m.Reason}
+		return &Event{Actor: batch.Actor, Reason: m.Reason}
 	case in != nil:
 		m.State, m.HeldBy, m.Reason = Held, cmp.Or(in.Holder, HeldByOperator), in.Reason
 		return &Event{Actor: in.Actor, Reason: in.Reason}

@@ -118,8 +118,9 @@ type CredentialDisabled struct {
 // EnableCredentialRequest is the optional body of POST
 // /v1/credentials/{name}/enable.
 type EnableCredentialRequest struct {
-	// Release puts the credential's held messages back on their
-	// schedule; without it they stay held.
+	// Release puts the messages the credential's disable held back on
+	// their schedule; without it they stay held. A message an operator
+	// held stays held either way.
 	Release bool   `json:"release,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }

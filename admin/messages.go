@@ -21,8 +21,8 @@ type Message struct {
 	ReleaseIn string     `json:"release_in,omitempty"`
 	Attempts  int        `json:"attempts"`
 	LastError string     `json:"last_error,omitempty"`
-	Finished  *time.Time `json:"finished,omitempty"`   // for delivered, failed and dropped
-	HeldBy    string     `json:"held_by,omitempty"`    // "operator" or "pause", for held messages
+	Finished  *time.Time `json:"finished,omitempty"`   // for delivered, failed, dropped and maybe_delivered
+	HeldBy    string     `json:"held_by,omitempty"`    // "operator", "pause" or "freeze", for held messages
 	Reason    string     `json:"reason,omitempty"`     // why it was last held or dropped
 	Pending   string     `json:"pending,omitempty"`    // "drop" or "hold": asked while it was being sent
 	PendingBy string     `json:"pending_by,omitempty"` // who asked for Pending
@@ -107,7 +107,7 @@ const (
 	// OutcomeMaybeDelivered: dropped, but an attempt cut short by a crash
 	// may have delivered it before.
 	OutcomeMaybeDelivered = "maybe_delivered"
-	OutcomeFinished       = "finished"  // already failed or dropped
+	OutcomeFinished       = "finished"  // already failed, dropped or maybe_delivered
 	OutcomeUnchanged      = "unchanged" // already as asked, or nothing to do
 	OutcomePaused         = "paused"    // held by a pause: resume it instead
 	OutcomeDisabled       = "disabled"  // its credential is disabled: enable it instead

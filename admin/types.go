@@ -4,7 +4,7 @@ import "time"
 
 // States lists the message states in life order, as the spool names them.
 // Status.Counts has one entry for each; clients print them in this order.
-var States = []string{"waiting", "held", "queued", "sending", "deferred", "delivered", "failed", "dropped"}
+var States = []string{"waiting", "held", "queued", "sending", "deferred", "delivered", "failed", "dropped", "maybe_delivered"}
 
 // Status is GET /v1/status.
 type Status struct {
@@ -16,6 +16,11 @@ type Status struct {
 	Credentials int            `json:"credentials"` // how many exist
 	Version     string         `json:"version"`
 	Started     time.Time      `json:"started"`
+	// Unreadable names the pause, batch and freeze records relayd cannot
+	// decode ("pause shop", "batch promo", "freeze shop"); never null.
+	// Each still stops the mail it may cover until an operator resumes,
+	// sets the batch's status or enables the credential again.
+	Unreadable []string `json:"unreadable_records"`
 }
 
 // Pause is a stop on delivery, global or for one credential.
@@ -113,8 +118,9 @@ type CredentialDisabled struct {
 // EnableCredentialRequest is the optional body of POST
 // /v1/credentials/{name}/enable.
 type EnableCredentialRequest struct {
-	// Release puts the credential's held messages back on their
-	// schedule; without it they stay held.
+	// Release puts the messages the credential's disable held back on
+	// their schedule; without it they stay held. A message an operator
+	// held stays held either way.
 	Release bool   `json:"release,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }

@@ -13,6 +13,8 @@ import (
 // state. Recipients that got 2xx are delivered and never sent again; 5xx
 // fail them for good; anything else leaves them pending for a retry, until
 // the message is older than MaxAge (counted from its send time, if later).
+// No retry is planned past that age, so a message never outlives it by a
+// retry interval.
 func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg DispatcherConfig) spool.Attempt {
 	byAddr := make(map[string]upstream.Outcome, len(outs))
 	for _, o := range outs {
@@ -56,7 +58,9 @@ func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg Dispatch
 	case pending > 0:
 		out.State = spool.Deferred
 		out.LastError = lastTemp
-		out.Retry = now.Add(backoff(m.Attempts, cfg.RetryMin, cfg.RetryMax))
+		// The last retry comes at MaxAge, not a backoff after it: the
+		// message fails then if it still cannot go.
+		out.Retry = minTime(now.Add(backoff(m.Attempts, cfg.RetryMin, cfg.RetryMax)), ageFrom(&m).Add(cfg.MaxAge))
 	case failed > 0 || anyFailed(rcpts):
 		out.State = spool.Failed
 		out.LastError = lastPerm

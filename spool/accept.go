@@ -67,7 +67,7 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 			return err
 		}
 		if reason, ok := t.frozenReason(m.Credential); ok {
-			m.State, m.HeldBy, m.Reason = Held, HeldByOperator, reason
+			m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, reason
 			ev.State, ev.Reason = Held, reason
 		} else if p := t.pausedFor(&m); p != nil {
 			// Checked in the same transaction as the pause is written, so

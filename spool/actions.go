@@ -9,8 +9,8 @@ const (
 	Changed          Outcome = "changed"   // dropped, held, flushed or released
 	InFlight         Outcome = "in_flight" // being sent; a drop or hold waits for the attempt
 	AlreadyDelivered Outcome = "delivered" // delivered before the action
-	// MaybeDelivered: dropped now, but an earlier attempt was cut short
-	// by a crash and may have reached the upstream.
+	// MaybeDelivered: stopped now, but an earlier attempt was cut short
+	// by a crash and may have reached the upstream (state Unsure).
 	MaybeDelivered  Outcome = "maybe_delivered"
 	AlreadyFinished Outcome = "finished"  // failed or dropped before the action
 	Unchanged       Outcome = "unchanged" // already as asked, or not applicable
@@ -34,7 +34,7 @@ func finished(m *Message) (Outcome, bool) {
 	switch m.State {
 	case Delivered:
 		return AlreadyDelivered, true
-	case Failed, Dropped:
+	case Failed, Dropped, Unsure:
 		return AlreadyFinished, true
 	}
 	return "", false
@@ -72,7 +72,7 @@ func (a dropAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		return o, nil
 	}
 	return o, t.transition(m, a.ev, func(m *Message) {
-		m.State, m.HeldBy, m.Reason, m.Finished = Dropped, "", a.ev.Reason, a.ev.Time
+		m.State, m.HeldBy, m.Reason, m.Finished = dropState(m), "", a.ev.Reason, a.ev.Time
 	})
 }
 
@@ -147,7 +147,12 @@ func (t *txn) pauseHolds(m *Message, p *Pause, ev Event, dry bool) error {
 	})
 }
 
-type releaseAction struct{ ev Event }
+// releaseAction lets go of operator-held messages; with only set, of
+// those with that holder alone.
+type releaseAction struct {
+	ev   Event
+	only string
+}
 
 func (releaseAction) states() []State { return []State{Held} }
 
@@ -159,7 +164,7 @@ func (a releaseAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		return Disabled, nil
 	}
 	switch {
-	case m.State != Held:
+	case m.State != Held || (a.only != "" && m.HeldBy != a.only):
 		return Unchanged, nil
 	case m.HeldBy == HeldByPause:
 		return Paused, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -158,7 +159,9 @@ func TestDropOfSendingMessageWaitsForTheAttempt(t *testing.T) {
 	}
 }
 
-func TestCrashDuringDroppedSendIsDroppedAtOpen(t *testing.T) {
+// A drop that waits on an attempt past its dot, then kill -9: the
+// upstream may have the message, so it must not come back as dropped.
+func TestCrashDuringDroppedSendIsMaybeDeliveredAtOpen(t *testing.T) {
 	path := t.TempDir() + "/spool.db"
 	s, err := Open(path)
 	if err != nil {
@@ -177,8 +180,21 @@ func TestCrashDuringDroppedSendIsDroppedAtOpen(t *testing.T) {
 	}
 	defer s.Close()
 	mustCheck(t, s)
-	if m, _ := s.Get(dropped.ID); m.State != Dropped {
-		t.Errorf("dropped-while-sending message is %s after restart", m.State)
+	d, _ := s.Details(dropped.ID)
+	if d.State != Unsure || d.State.String() != "maybe_delivered" || !d.State.Finished() {
+		t.Errorf("dropped-while-sending message is %s after restart", d.State)
+	}
+	if last := d.History[len(d.History)-1]; last.Actor != op.Actor || !strings.Contains(last.Reason, op.Reason) ||
+		!strings.Contains(last.Reason, "interrupted") {
+		t.Errorf("its history ends %+v", last)
+	}
+	wantCounts(t, s, map[State]int{Unsure: 1, Held: 1})
+	// It is never sent again, and a later drop says what it is.
+	if c, _ := s.Claim(t0.Add(time.Hour), 10); len(c) != 0 {
+		t.Errorf("claimed %d after restart", len(c))
+	}
+	if res, _ := s.Drop(Selector{IDs: []ID{dropped.ID}}, op, false); res.Count(AlreadyFinished) != 1 {
+		t.Errorf("drop again: %v", res.Counts())
 	}
 	if m, _ := s.Get(held.ID); m.State != Held || m.HeldBy != HeldByOperator {
 		t.Errorf("held-while-sending message is %s (%s) after restart", m.State, m.HeldBy)
@@ -302,14 +318,14 @@ func TestFreezeHoldsArrivalsAndStopsClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := acceptAs(t, s, "rogue", "r@x", "v@y", 0)
-	if after.State != Held || after.HeldBy != HeldByOperator || after.Reason != op.Reason {
+	if after.State != Held || after.HeldBy != HeldByFreeze || after.Reason != op.Reason {
 		t.Errorf("arrival after freeze: %s by %q (%q)", after.State, after.HeldBy, after.Reason)
 	}
 	got, _ := s.Claim(t0, 10)
 	if len(got) != 1 || got[0].ID != other.ID {
 		t.Fatalf("claim took %d messages; a frozen credential's was among them?", len(got))
 	}
-	res, err := s.HoldWait(Selector{Credential: "rogue", All: true}, op, false, func([]ID) error { return nil })
+	res, err := s.HoldFrozenWait("rogue", op, func([]ID) error { return nil })
 	if err != nil || res.Count(Changed) != 1 || res.IDs[Changed][0] != before.ID {
 		t.Fatalf("hold after freeze: %v %v", res.Counts(), err)
 	}
@@ -317,7 +333,7 @@ func TestFreezeHoldsArrivalsAndStopsClaims(t *testing.T) {
 	if counts[Held] != 2 || len(counts) != 1 {
 		t.Errorf("counts for rogue: %v", counts)
 	}
-	s.Unfreeze("rogue")
+	s.Unfreeze("rogue", op)
 	if m := acceptAs(t, s, "rogue", "r@x", "v@y", 0); m.State != Queued {
 		t.Errorf("arrival after unfreeze: %s", m.State)
 	}
@@ -348,8 +364,8 @@ func TestDropAfterAnInterruptedAttemptSaysMaybeDelivered(t *testing.T) {
 	if res.Count(MaybeDelivered) != 1 || res.IDs[MaybeDelivered][0] != m.ID || res.Count(Changed) != 1 {
 		t.Fatalf("drop after a crash: %v", res.Counts())
 	}
-	if got, _ := s.Get(m.ID); got.State != Dropped {
-		t.Errorf("state %s, want dropped all the same", got.State)
+	if got, _ := s.Get(m.ID); got.State != Unsure {
+		t.Errorf("state %s, want maybe_delivered", got.State)
 	}
 	mustCheck(t, s)
 }

@@ -43,7 +43,7 @@ func (r *Result) add(o Outcome, id ID) {
 // delivery, after which Finish records it dropped, or delivered if the
 // upstream already had it.
 func (s *Spool) Drop(sel Selector, ev Event, dry bool) (Result, error) {
-	return s.action(sel, dropAction{ev}, dry)
+	return s.action(sel, dropAction{ev}, dry, ev.Audit)
 }
 
 // DropWait drops like Drop, then settles the messages that were in
@@ -87,7 +87,7 @@ func (s *Spool) settleInFlight(res Result, want State, abort func([]ID) error) (
 			return res, err
 		}
 		switch {
-		case m.State == want && want == Dropped && m.Interrupted:
+		case m.State == Unsure && want == Dropped:
 			res.add(MaybeDelivered, id)
 		case m.State == want:
 			res.add(Changed, id)
@@ -109,31 +109,33 @@ func (s *Spool) settleInFlight(res Result, want State, abort func([]ID) error) (
 // Hold holds every selected message until Release. One being sent is
 // marked (InFlight) and held if its attempt does not deliver it.
 func (s *Spool) Hold(sel Selector, ev Event, dry bool) (Result, error) {
-	return s.action(sel, holdAction{ev}, dry)
+	return s.action(sel, holdAction{ev}, dry, ev.Audit)
 }
 
 // Flush makes the selected waiting, deferred and operator-held messages
 // due at ev.Time, so the dispatcher sends them at once.
 func (s *Spool) Flush(sel Selector, ev Event, dry bool) (Result, error) {
-	return s.action(sel, flushAction{ev}, dry)
+	return s.action(sel, flushAction{ev}, dry, ev.Audit)
 }
 
 // Release puts operator-held messages back on their schedule.
 func (s *Spool) Release(sel Selector, ev Event, dry bool) (Result, error) {
-	return s.action(sel, releaseAction{ev}, dry)
+	return s.action(sel, releaseAction{ev: ev}, dry, ev.Audit)
 }
 
-func (s *Spool) action(sel Selector, a action, dry bool) (Result, error) {
+func (s *Spool) action(sel Selector, a action, dry bool, rec *AuditEntry) (Result, error) {
 	if sel.Empty() {
 		return Result{}, ErrEmptySelector
 	}
-	return s.apply(sel, a, dry)
+	return s.apply(sel, a, dry, rec)
 }
 
 // apply runs a over the selection: it collects candidate IDs from an
 // index, then judges each record afresh inside bounded write transactions
 // (read-only ones for a dry run), since records may change in between.
-func (s *Spool) apply(sel Selector, a action, dry bool) (Result, error) {
+// Each transaction adds its outcomes to the audit entry rec, if any, and
+// writes it.
+func (s *Spool) apply(sel Selector, a action, dry bool, rec *AuditEntry) (Result, error) {
 	var ids []ID
 	if err := s.view(func(t *txn) error {
 		ids = t.candidates(sel, a.states())
@@ -150,20 +152,23 @@ func (s *Spool) apply(sel Selector, a action, dry bool) (Result, error) {
 		chunk := ids[:min(applyChunk, len(ids))]
 		ids = ids[len(chunk):]
 		var part Result
-		run := func(t *txn) error {
+		run := func(t *txn, e *AuditEntry) error {
 			part = Result{}
 			for _, id := range chunk {
 				if err := applyOne(t, sel, a, id, explicit, dry, &part); err != nil {
 					return err
 				}
 			}
+			for o, got := range part.IDs {
+				e.count(o, len(got))
+			}
 			return nil
 		}
 		var err error
 		if dry {
-			err = s.view(run)
+			err = s.view(func(t *txn) error { return run(t, nil) })
 		} else {
-			err = s.update(run)
+			err = s.updateAudited(rec, run)
 		}
 		if err != nil {
 			return res, err

@@ -26,6 +26,19 @@ type Batch struct {
 	// Messages is how many messages on record name the batch; filled in
 	// by GetBatch and Batches, never stored.
 	Messages int `json:"-"`
+	// Unreadable marks a batch whose record could not be decoded: it
+	// counts as paused until its status is set again, since a tool whose
+	// job is to stop mail must not let it go when in doubt.
+	Unreadable bool `json:"-"`
+}
+
+// decodeBatch reads the batch stored under id, failing closed.
+func decodeBatch(id string, v []byte) *Batch {
+	var b Batch
+	if json.Unmarshal(v, &b) != nil {
+		b = Batch{ID: id, Status: BatchPaused, Actor: "spool", Reason: "unreadable batch record", Unreadable: true}
+	}
+	return &b
 }
 
 // BatchStatus is SendGrid's word for what is asked of a batch.
@@ -48,11 +61,7 @@ func (t *txn) batch(id string) *Batch {
 	if v == nil {
 		return nil
 	}
-	var b Batch
-	if json.Unmarshal(v, &b) != nil {
-		return nil
-	}
-	return &b
+	return decodeBatch(id, v)
 }
 
 func (t *txn) putBatch(b *Batch) error {
@@ -70,9 +79,10 @@ func (b *Batch) pause() *Pause {
 
 // CreateBatch registers a new batch. Messages may also name a batch that
 // was never created: it is registered when the first of them arrives.
-func (s *Spool) CreateBatch(id string, now time.Time) (Batch, error) {
+// rec, if set, is the audit entry written with it.
+func (s *Spool) CreateBatch(id string, now time.Time, rec *AuditEntry) (Batch, error) {
 	b := Batch{ID: id, Created: now}
-	err := s.update(func(t *txn) error {
+	err := s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
 		if t.batch(id) != nil {
 			return fmt.Errorf("%s: %w", id, ErrBatchExists)
 		}
@@ -112,11 +122,8 @@ func (s *Spool) Batches(onlyStatus bool) ([]Batch, error) {
 	var out []Batch
 	err := s.view(func(t *txn) error {
 		out = out[:0]
-		return t.batches.ForEach(func(_, v []byte) error {
-			var b Batch
-			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("decode batch: %w", err)
-			}
+		return t.batches.ForEach(func(k, v []byte) error {
+			b := *decodeBatch(string(k), v)
 			if !onlyStatus || b.Status != BatchActive {
 				b.Messages = t.batchSize(b.ID)
 				out = append(out, b)
@@ -131,10 +138,11 @@ func (s *Spool) Batches(onlyStatus bool) ([]Batch, error) {
 // be) and returns its previous status. It changes no message: callers
 // follow it with PauseBatch's hold, a DropWait or ResumeBatch's release,
 // which find the status already in force for anything arriving meanwhile.
+// ev.Audit, if set, is written with the status.
 func (s *Spool) SetBatchStatus(id string, st BatchStatus, ev Event) (prev BatchStatus, err error) {
-	err = s.update(func(t *txn) error {
+	err = s.updateAudited(ev.Audit, func(t *txn, _ *AuditEntry) error {
 		b := t.batch(id)
-		if b == nil {
+		if b == nil || b.Unreadable {
 			b = &Batch{ID: id, Created: ev.Time}
 		}
 		prev = b.Status
@@ -145,8 +153,8 @@ func (s *Spool) SetBatchStatus(id string, st BatchStatus, ev Event) (prev BatchS
 }
 
 // HoldBatch holds the pending messages of a paused batch and returns how
-// many it held.
-func (s *Spool) HoldBatch(id string) (int, error) {
+// many it held, counting them into rec if set.
+func (s *Spool) HoldBatch(id string, rec *AuditEntry) (int, error) {
 	b, err := s.GetBatch(id)
 	if err != nil {
 		return 0, err
@@ -154,15 +162,16 @@ func (s *Spool) HoldBatch(id string) (int, error) {
 	if b.Status != BatchPaused {
 		return 0, nil
 	}
-	res, err := s.apply(Selector{Batch: id, All: true}, pauseHold{b.pause()}, false)
+	res, err := s.apply(Selector{Batch: id, All: true}, pauseHold{b.pause()}, false, rec)
 	return res.Count(Changed), err
 }
 
 // ReleaseBatch puts back on schedule the messages a lifted batch pause
-// held, unless another pause still covers them, and returns how many.
+// held, unless another pause still covers them, and returns how many,
+// counting them into ev.Audit if set.
 func (s *Spool) ReleaseBatch(id string, ev Event) (int, error) {
 	sel := Selector{Batch: id, All: true, States: []State{Held}}
-	res, err := s.apply(sel, pauseRelease{now: ev.Time, ev: ev}, false)
+	res, err := s.apply(sel, pauseRelease{now: ev.Time, ev: ev}, false, ev.Audit)
 	return res.Count(Changed), err
 }
 
@@ -187,11 +196,6 @@ func (t *txn) cancelled(m *Message) (*Batch, bool) {
 	}
 	b := t.batch(m.Batch)
 	return b, b != nil && b.Status == BatchCancelled
-}
-
-func (t *txn) isCancelled(m *Message) bool {
-	_, ok := t.cancelled(m)
-	return ok
 }
 
 func groupKey(name string, id ID) []byte { return credKey(name, id) }

@@ -61,7 +61,7 @@ func TestBatchMetadataIsKeptAndSelectable(t *testing.T) {
 	if err != nil || len(bs) != 2 || bs[0].ID != "b1" || bs[1].ID != "b2" {
 		t.Fatalf("batches registered on arrival: %+v %v", bs, err)
 	}
-	if _, err := s.CreateBatch("b1", t0); !errors.Is(err, ErrBatchExists) {
+	if _, err := s.CreateBatch("b1", t0, nil); !errors.Is(err, ErrBatchExists) {
 		t.Fatalf("creating an existing batch: %v", err)
 	}
 }
@@ -96,7 +96,7 @@ func TestPausedBatchHoldsNowAndLater(t *testing.T) {
 	if _, err := s.SetBatchStatus("b1", BatchPaused, ev); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.HoldBatch("b1"); err != nil || n != 1 {
+	if n, err := s.HoldBatch("b1", nil); err != nil || n != 1 {
 		t.Fatalf("HoldBatch = %d, %v", n, err)
 	}
 	late := acceptBatch(t, s, "b1", nil, t0)
@@ -176,7 +176,7 @@ func TestTenThousandScheduledMessagesPausedAndResumed(t *testing.T) {
 	wg.Wait()
 	ev := Event{Time: t0.Add(time.Minute), Actor: "test"}
 	s.SetBatchStatus("big", BatchPaused, ev)
-	if held, err := s.HoldBatch("big"); err != nil || held != n {
+	if held, err := s.HoldBatch("big", nil); err != nil || held != n {
 		t.Fatalf("held %d of %d: %v", held, n, err)
 	}
 	if c, _ := s.Claim(at.Add(time.Hour), 100); len(c) != 0 {
@@ -200,7 +200,7 @@ func TestReleaseDuringAPauseLeavesTheMessageWithThePause(t *testing.T) {
 	m := acceptBatch(t, s, "b1", nil, t0)
 	ev := Event{Time: t0, Actor: "test"}
 	s.SetBatchStatus("b1", BatchPaused, ev)
-	s.HoldBatch("b1")
+	s.HoldBatch("b1", nil)
 	if res, _ := s.Hold(Selector{Batch: "b1"}, op, false); res.Count(Changed) != 1 {
 		t.Fatalf("hold: %v", res.Counts())
 	}
@@ -240,7 +240,7 @@ func TestResumeNamesThePauseStillHolding(t *testing.T) {
 func TestExpireForgetsEmptyActiveBatches(t *testing.T) {
 	s, _ := openTest(t)
 	m := acceptBatch(t, s, "old", nil, t0)
-	s.CreateBatch("empty", t0)
+	s.CreateBatch("empty", t0, nil)
 	s.SetBatchStatus("paused", BatchPaused, Event{Time: t0, Actor: "test"})
 	s.Drop(Selector{IDs: []ID{m.ID}}, op, false)
 	if _, err := s.Expire(t0.Add(time.Hour)); err != nil {

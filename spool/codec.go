@@ -45,13 +45,7 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendTime(b, m.Finished)
 	b = appendString(b, m.HeldBy)
 	b = appendString(b, m.Reason)
-	if m.Intent == nil {
-		b = append(b, 0)
-	} else {
-		b = append(b, 1, boolByte(m.Intent.Drop))
-		b = appendString(b, m.Intent.Actor)
-		b = appendString(b, m.Intent.Reason)
-	}
+	b = appendIntent(b, m.Intent)
 	b = append(b, boolByte(m.Interrupted))
 	return appendScheduling(b, m), nil
 }
@@ -152,9 +146,7 @@ func decodeMessage(b []byte) (Message, error) {
 	m.Finished = d.time()
 	m.HeldBy = d.string()
 	m.Reason = d.string()
-	if d.byte() == 1 {
-		m.Intent = &Intent{Drop: d.byte() == 1, Actor: d.string(), Reason: d.string()}
-	}
+	m.Intent = d.intent()
 	m.Interrupted = d.byte() == 1
 	d.scheduling(&m)
 	if d.err == nil && len(d.b) != 0 {
@@ -164,6 +156,42 @@ func decodeMessage(b []byte) (Message, error) {
 		return Message{}, fmt.Errorf("decode message record: %w", d.err)
 	}
 	return m, nil
+}
+
+// appendIntent writes 0 for none; else 1, or 2 when it names a holder
+// (records from before holders existed have 1), then the drop flag, the
+// actor, the reason and, with 2, the holder.
+func appendIntent(b []byte, in *Intent) []byte {
+	switch {
+	case in == nil:
+		return append(b, 0)
+	case in.Holder == "":
+		b = append(b, 1, boolByte(in.Drop))
+	default:
+		b = append(b, 2, boolByte(in.Drop))
+	}
+	b = appendString(b, in.Actor)
+	b = appendString(b, in.Reason)
+	if in.Holder != "" {
+		b = appendString(b, in.Holder)
+	}
+	return b
+}
+
+func (d *decoder) intent() *Intent {
+	kind := d.byte()
+	if kind == 0 || d.err != nil {
+		return nil
+	}
+	if kind > 2 {
+		d.err = errCorrupt
+		return nil
+	}
+	in := &Intent{Drop: d.byte() == 1, Actor: d.string(), Reason: d.string()}
+	if kind == 2 {
+		in.Holder = d.string()
+	}
+	return in
 }
 
 func appendString(b []byte, s string) []byte {

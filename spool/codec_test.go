@@ -14,6 +14,8 @@ func TestRecordRoundTrip(t *testing.T) {
 			Received: t0, Release: t0.Add(time.Hour), State: Sending, Attempts: 7, LastError: "451 later",
 			Finished: t0.Add(2 * time.Hour), HeldBy: HeldByPause, Reason: "why",
 			Intent: &Intent{Drop: true, Actor: "token:ops", Reason: "spam"}, Interrupted: true},
+		{ID: 2, Rcpts: []Recipient{{Addr: "a@b"}}, Received: t0, Release: t0, State: Sending,
+			Intent: &Intent{Actor: "uid:0", Reason: "runaway", Holder: HeldByFreeze}},
 	} {
 		b, err := encodeMessage(&m)
 		if err != nil {

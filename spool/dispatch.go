@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -192,7 +193,7 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 			}
 		}
 		ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError}
-		err = t.transition(&m, ev, func(m *Message) {
+		err = t.transitionBy(&m, ev, func(m *Message) *Event {
 			copy(m.Rcpts, a.Rcpts)
 			m.LastError = a.LastError
 			m.State = a.State
@@ -201,7 +202,7 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 			} else {
 				m.Finished = a.Now
 			}
-			t.settle(m, a.Now)
+			return t.settle(m, a.Now)
 		})
 		out = m.clone()
 		return err
@@ -209,32 +210,57 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 	return out, err
 }
 
-// settle carries out an operator's intent, or a pause, on a message whose
-// attempt has just ended (or was cut short by a crash).
-func (t *txn) settle(m *Message, now time.Time) {
+// settle carries out an operator's intent, a batch's cancel, a freeze or
+// a pause on a message whose attempt has just ended (or was cut short by
+// a crash). It returns who decided the new state, for the history: the
+// operator who asked, not the dispatcher that cut the attempt short. It
+// returns nil when the attempt's own outcome stands.
+func (t *txn) settle(m *Message, now time.Time) *Event {
 	in := m.Intent
 	m.Intent = nil
+	batch, cancelled := t.cancelled(m)
 	switch {
 	case m.State == Delivered:
 	case in != nil && in.Drop:
-		m.State, m.Reason, m.Finished = Dropped, in.Reason, now
+		m.State, m.Reason, m.Finished = dropState(m), in.Reason, now
+		return &Event{Actor: in.Actor, Reason: in.Reason}
 	case m.State == Failed:
-	case t.isCancelled(m):
-		m.State, m.Reason, m.Finished = Dropped, "batch "+m.Batch+" cancelled", now
+	case cancelled:
+		m.State, m.Reason, m.Finished = dropState(m), "batch "+m.Batch+" cancelled", now
+		return &Event{Actor: batch.Actor, Reason: m.Reason}
 	case in != nil:
-		m.State, m.HeldBy, m.Reason = Held, HeldByOperator, in.Reason
+		m.State, m.HeldBy, m.Reason = Held, cmp.Or(in.Holder, HeldByOperator), in.Reason
+		return &Event{Actor: in.Actor, Reason: in.Reason}
 	default:
-		if reason, frozen := t.frozenReason(m.Credential); frozen {
-			m.State, m.HeldBy, m.Reason = Held, HeldByOperator, reason
-		} else if p := t.pausedFor(m); p != nil {
+		if f, frozen := t.frozenBy(m.Credential); frozen {
+			m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, f.Reason
+			return &Event{Actor: f.Actor, Reason: f.Reason}
+		}
+		if p := t.pausedFor(m); p != nil {
 			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
+			return &Event{Actor: p.Actor, Reason: m.Reason}
 		}
 	}
+	return nil
 }
+
+// dropState is where a drop puts a message: Unsure if an attempt of it
+// was cut short by a crash, since the upstream may have had it in full.
+func dropState(m *Message) State {
+	if m.Interrupted {
+		return Unsure
+	}
+	return Dropped
+}
+
+// interrupted is the history's word for an attempt a crash cut short.
+const interrupted = "attempt interrupted"
 
 // requeueSending runs at Open: whatever was being sent when the previous
 // process died is queued again (the upstream may have got it already:
-// delivery is at least once), or dropped or held if an operator asked.
+// delivery is at least once), or held if an operator asked. One an
+// operator asked to drop becomes Unsure, not Dropped: the upstream may
+// have taken it before the crash.
 func requeueSending(t *txn) error {
 	var ids []ID
 	c := t.states.Cursor()
@@ -247,11 +273,15 @@ func requeueSending(t *txn) error {
 		if err != nil {
 			return err
 		}
-		ev := Event{Time: now, Actor: "restart", Reason: "attempt interrupted"}
-		if err := t.transition(&m, ev, func(m *Message) {
+		ev := Event{Time: now, Actor: "restart", Reason: interrupted}
+		if err := t.transitionBy(&m, ev, func(m *Message) *Event {
 			m.State = Queued
 			m.Interrupted = true
-			t.settle(m, now)
+			by := t.settle(m, now)
+			if by != nil {
+				by.Reason = interrupted + ": " + by.Reason
+			}
+			return by
 		}); err != nil {
 			return err
 		}

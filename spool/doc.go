@@ -10,7 +10,10 @@
 //	meta    "version"      -> uint64 format version
 //	        "lastid"       -> uint64, the highest ID ever issued
 //	        "n/<state>"    -> uint64, number of messages in that state
-//	msgs    ID             -> JSON Message record (everything but the body)
+//	msgs    ID             -> Message record (everything but the body), in
+//	                          the binary form of codec.go: a format byte,
+//	                          then uvarints, varints, bytes and
+//	                          length-prefixed strings; not JSON
 //	bodies  ID             -> the raw message, as received
 //	headers ID             -> JSON main headers (From, To, Subject, ...), for support
 //	states  state(1) ID    -> empty: which messages are in which state
@@ -36,14 +39,15 @@
 //   - waiting and deferred messages have exactly one due entry, at their
 //     Release time; queued messages exactly one ready entry, at theirs.
 //     No other message appears in due or ready.
-//   - Pending messages (not delivered, failed or dropped) have a body;
-//     finished ones have none and exactly one done entry, at Finished.
+//   - Pending messages (not delivered, failed, dropped or
+//     maybe_delivered) have a body; finished ones have none and exactly
+//     one done entry, at Finished.
 //   - Every message has exactly one bycred entry, one bybatch entry if
 //     it names a batch (which is registered), and one bycat entry per
 //     category; bodies, headers and events exist only for messages that
 //     have a record.
-//   - A message is held exactly when it names its holder (operator or
-//     pause), and only a sending message carries an Intent.
+//   - A message is held exactly when it names its holder (operator,
+//     pause or freeze), and only a sending message carries an Intent.
 //   - No ID is greater than lastid.
 //
 // # IDs
@@ -69,19 +73,42 @@
 // judge each record afresh in bounded write transactions. A message being
 // sent cannot be changed under the dispatcher: a drop or hold records an
 // Intent that Finish carries out when the attempt ends, so that a drop is
-// reported as dropped only if the upstream did not get the message.
+// reported as dropped only if the upstream did not get the message. The
+// Intent names the operator and the reason, and Finish writes those in
+// the history, not the dispatcher that cut the attempt short.
+//
+// Every administrative change writes its audit entry in its own
+// transaction (Event.Audit, PauseRecorded, AuditCredential for auth's
+// records): a change is never on disk without its entry, whatever
+// moment a kill -9 picks. A change that spans several transactions (a
+// bulk action in chunks, a drop that waits for deliveries in flight)
+// writes the entry in the first and rewrites it in the others; the
+// caller rewrites it once more when it knows how the change ended.
 //
 // A pause is a record that Accept and Claim read in their own
 // transactions: no message of a paused credential is claimed, and new
 // ones arrive held. A batch's status works the same way: a paused batch
 // is a pause, and a cancelled batch's new messages are dropped in the
-// transaction that accepts them.
+// transaction that accepts them. A pause, batch or freeze record that
+// cannot be decoded fails closed: it stops the mail it may cover (an
+// unreadable batch counts as paused) until an operator writes it again,
+// and Unreadable names it for the status.
+//
+// A freeze (a disabled credential) holds its messages as HeldByFreeze,
+// so that enabling with a release lets go of those only, and never of a
+// message an operator held on purpose.
 //
 // # States
 //
 // A message enters as waiting (or queued, with a zero hold window). The
 // dispatcher claims due and queued messages (sending) and records the
 // outcome: delivered, failed, or deferred until a retry time. At Open,
-// messages left sending by a crash go back to queued: delivery is at least
-// once, never lost.
+// messages left sending by a crash go back to queued, marked Interrupted:
+// delivery is at least once, never lost.
+//
+// A drop of an Interrupted message (or one asked for while the attempt
+// that a crash then cut short was running) ends in maybe_delivered
+// (Unsure), not dropped: the upstream may have received it in full. It
+// is finished like dropped, never sent again, and reported as
+// maybe_delivered by the drop, the counts and the message's record.
 package spool

@@ -23,7 +23,8 @@ type Message struct {
 	Attempts   int         `json:"attempts"`
 	LastError  string      `json:"last_error,omitempty"`
 	Finished   time.Time   `json:"finished,omitzero"`
-	// HeldBy says who holds a held message: HeldByOperator or HeldByPause.
+	// HeldBy says who holds a held message: HeldByOperator, HeldByPause
+	// or HeldByFreeze.
 	HeldBy string `json:"held_by,omitempty"`
 	// Reason is why the message was last held or dropped.
 	Reason string `json:"reason,omitempty"`
@@ -46,6 +47,10 @@ type Message struct {
 const (
 	HeldByOperator = "operator"
 	HeldByPause    = "pause"
+	// HeldByFreeze: held because its credential was disabled. Enabling it
+	// with a release lets go of these only; records written before this
+	// holder existed say HeldByOperator.
+	HeldByFreeze = "freeze"
 )
 
 // Intent is a drop or hold that waits for a delivery attempt to end.
@@ -53,6 +58,9 @@ type Intent struct {
 	Drop   bool   `json:"drop,omitempty"` // else hold
 	Actor  string `json:"actor"`
 	Reason string `json:"reason,omitempty"`
+	// Holder holds the message if the attempt does not deliver it:
+	// HeldByFreeze for a disable's hold, else ("") the operator.
+	Holder string `json:"holder,omitempty"`
 }
 
 // Header is one of the main headers kept for support's view, which

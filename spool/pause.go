@@ -2,7 +2,6 @@ package spool
 
 import (
 	"encoding/json"
-	"fmt"
 	"sort"
 	"time"
 )
@@ -16,6 +15,22 @@ type Pause struct {
 	Actor      string    `json:"actor"`
 	Since      time.Time `json:"since"`
 	Until      time.Time `json:"until,omitzero"` // zero: until resumed
+	// Unreadable marks a pause whose record could not be decoded. It
+	// pauses all the same, until resumed: a tool whose job is to stop
+	// mail must not let it go because it cannot read why it stopped it.
+	Unreadable bool `json:"-"`
+}
+
+// decodePause reads the pause stored under key, failing closed.
+func decodePause(key, v []byte) *Pause {
+	var p Pause
+	if json.Unmarshal(v, &p) != nil {
+		p = Pause{Reason: "unreadable pause record", Actor: "spool", Unreadable: true}
+		if string(key) != globalPauseKey {
+			p.Credential = string(key)
+		}
+	}
+	return &p
 }
 
 // globalPauseKey names the pause of every credential; credential names
@@ -45,15 +60,12 @@ func (p *Pause) describe() string {
 }
 
 func (t *txn) pause(cred string) *Pause {
-	v := t.pauses.Get(pauseKey(cred))
+	k := pauseKey(cred)
+	v := t.pauses.Get(k)
 	if v == nil {
 		return nil
 	}
-	var p Pause
-	if json.Unmarshal(v, &p) != nil {
-		return nil
-	}
-	return &p
+	return decodePause(k, v)
 }
 
 // pausedFor returns the pause that stops a message, if any: the global
@@ -76,12 +88,8 @@ func (t *txn) pausedFor(m *Message) *Pause {
 func (s *Spool) Pauses() ([]Pause, error) {
 	var out []Pause
 	err := s.view(func(t *txn) error {
-		return t.pauses.ForEach(func(_, v []byte) error {
-			var p Pause
-			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("decode pause: %w", err)
-			}
-			out = append(out, p)
+		return t.pauses.ForEach(func(k, v []byte) error {
+			out = append(out, *decodePause(k, v))
 			return nil
 		})
 	})
@@ -93,15 +101,21 @@ func (s *Spool) Pauses() ([]Pause, error) {
 // queued, deferred); messages being sent finish their attempt and are held
 // if it fails. It returns how many messages it held.
 func (s *Spool) Pause(p Pause) (int, error) {
+	return s.PauseRecorded(p, nil)
+}
+
+// PauseRecorded is Pause that writes its audit entry rec (see
+// Event.Audit) with the pause record, and counts the holds into it.
+func (s *Spool) PauseRecorded(p Pause, rec *AuditEntry) (int, error) {
 	v, err := json.Marshal(p)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.update(func(t *txn) error { return t.pauses.Put(pauseKey(p.Credential), v) }); err != nil {
+	if err := s.updateAudited(rec, func(t *txn, _ *AuditEntry) error { return t.pauses.Put(pauseKey(p.Credential), v) }); err != nil {
 		return 0, err
 	}
 	sel := Selector{Credential: p.Credential, All: true}
-	res, err := s.apply(sel, pauseHold{&p}, false)
+	res, err := s.apply(sel, pauseHold{&p}, false, rec)
 	return res.Count(Changed), err
 }
 
@@ -109,7 +123,13 @@ func (s *Spool) Pause(p Pause) (int, error) {
 // schedule, unless another pause still covers them. It returns how many
 // it released, and ErrNotFound if there was no such pause.
 func (s *Spool) Resume(cred string, now time.Time, actor, reason string) (int, error) {
-	err := s.update(func(t *txn) error {
+	return s.ResumeRecorded(cred, Event{Time: now, Actor: actor, Reason: reason})
+}
+
+// ResumeRecorded is Resume by ev.Actor at ev.Time, writing ev.Audit with
+// the removal of the pause record and counting the releases into it.
+func (s *Spool) ResumeRecorded(cred string, ev Event) (int, error) {
+	err := s.updateAudited(ev.Audit, func(t *txn, _ *AuditEntry) error {
 		if t.pauses.Get(pauseKey(cred)) == nil {
 			return ErrNotFound
 		}
@@ -119,6 +139,6 @@ func (s *Spool) Resume(cred string, now time.Time, actor, reason string) (int, e
 		return 0, err
 	}
 	sel := Selector{Credential: cred, All: true, States: []State{Held}}
-	res, err := s.apply(sel, pauseRelease{now: now, ev: Event{Time: now, Actor: actor, Reason: reason}}, false)
+	res, err := s.apply(sel, pauseRelease{now: ev.Time, ev: ev}, false, ev.Audit)
 	return res.Count(Changed), err
 }

@@ -66,6 +66,8 @@ type Spool struct {
 	loop   chan struct{} // closed when the commit loop has exited
 
 	fault atomic.Pointer[commitFault] // tests only: see commitFault
+
+	credAudits stagedAudits // see AuditCredential
 }
 
 type write struct {

@@ -14,12 +14,17 @@ const (
 	Delivered                  // every recipient accepted by the upstream
 	Failed                     // permanent failure, or retries exhausted
 	Dropped                    // removed by an operator; never sent
+	// Unsure: an operator dropped it, but an attempt that a crash cut
+	// short may have reached the upstream. It is never sent again, and
+	// never reported as dropped: the mail may have gone out.
+	Unsure
 )
 
 // States lists every state in life order.
-var States = []State{Waiting, Held, Queued, Sending, Deferred, Delivered, Failed, Dropped}
+var States = []State{Waiting, Held, Queued, Sending, Deferred, Delivered, Failed, Dropped, Unsure}
 
-var stateNames = [...]string{"", "waiting", "held", "queued", "sending", "deferred", "delivered", "failed", "dropped"}
+var stateNames = [...]string{"", "waiting", "held", "queued", "sending", "deferred", "delivered", "failed", "dropped",
+	"maybe_delivered"}
 
 func (s State) String() string {
 	if int(s) < len(stateNames) && s > 0 {
@@ -30,7 +35,7 @@ func (s State) String() string {
 
 // Finished reports whether the message is done with: it keeps its record
 // for the retention period, but no body.
-func (s State) Finished() bool { return s == Delivered || s == Failed || s == Dropped }
+func (s State) Finished() bool { return s >= Delivered && s <= Unsure }
 
 // ParseState parses a state's name.
 func ParseState(name string) (State, error) {
@@ -39,7 +44,7 @@ func ParseState(name string) (State, error) {
 			return s, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown state %q (want one of waiting, held, queued, sending, deferred, delivered, failed, dropped)", name)
+	return 0, fmt.Errorf("unknown state %q (want one of waiting, held, queued, sending, deferred, delivered, failed, dropped, maybe_delivered)", name)
 }
 
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -82,6 +82,12 @@ type Event struct {
 	State  State     `json:"state"` // the state entered
 	Actor  string    `json:"actor"` // "smtp", "dispatcher", "uid:1000", "token:ops", ...
 	Reason string    `json:"reason,omitempty"`
+	// Audit, on the event of an administrative change, is that change's
+	// audit entry: the spool writes it in the transaction that makes the
+	// change, adds the outcomes of each later transaction of the change
+	// to its Counts, and sets its Seq, so that a change is never made
+	// off the record. Never part of a history.
+	Audit *AuditEntry `json:"-"`
 }
 
 // insert stores a new message, its body and main headers, and indexes it.
@@ -118,11 +124,20 @@ func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 // (with the new state) in its history. A message that finishes loses its
 // body.
 func (t *txn) transition(m *Message, ev Event, change func(m *Message)) error {
+	return t.transitionBy(m, ev, func(m *Message) *Event { change(m); return nil })
+}
+
+// transitionBy is transition for a change that may find someone else
+// decided the outcome (an operator's intent, a freeze, a pause): the
+// actor and reason it returns, if any, replace ev's in the history.
+func (t *txn) transitionBy(m *Message, ev Event, change func(m *Message) *Event) error {
 	if err := t.unindex(m); err != nil {
 		return err
 	}
 	before := m.State
-	change(m)
+	if by := change(m); by != nil {
+		ev.Actor, ev.Reason = by.Actor, by.Reason
+	}
 	if m.State.Finished() {
 		if err := t.bodies.Delete(m.ID.key()); err != nil {
 			return err
@@ -174,7 +189,7 @@ func (t *txn) timeIndex(m *Message) (*bolt.Bucket, []byte) {
 		return t.due, timeKey(m.Release, m.ID)
 	case Queued:
 		return t.ready, timeKey(m.Release, m.ID)
-	case Delivered, Failed, Dropped:
+	case Delivered, Failed, Dropped, Unsure:
 		return t.done, timeKey(m.Finished, m.ID)
 	}
 	return nil, nil

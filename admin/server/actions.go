@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/spool"
@@ -55,19 +56,25 @@ type waitFunc func(sp *spool.Spool, sel spool.Selector, ev spool.Event, dry bool
 // delivers them.
 func stopper(wait waitFunc) func(*Server, context.Context, spool.Selector, spool.Event, bool) (spool.Result, error) {
 	return func(s *Server, ctx context.Context, sel spool.Selector, ev spool.Event, dry bool) (spool.Result, error) {
-		// The wait outlives a client that hangs up, so that the audit
-		// log records what really happened.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
-		defer cancel()
-		res, err := wait(s.o.Spool, sel, ev, dry, func(ids []spool.ID) error {
-			return s.o.Dispatcher.Abort(ctx, ids)
+		return s.waitAborts(ctx, func(abort func([]spool.ID) error) (spool.Result, error) {
+			return wait(s.o.Spool, sel, ev, dry, abort)
 		})
-		if err != nil && ctx.Err() != nil {
-			s.log.Warn("deliveries in flight did not end in time", "in_flight", res.Count(spool.InFlight), "err", err)
-			return res, nil
-		}
-		return res, err
 	}
+}
+
+// waitAborts runs a change that aborts deliveries in flight and waits
+// for their outcomes, for at most abortTimeout. The wait outlives a
+// client that hangs up, so that the audit log records what really
+// happened.
+func (s *Server) waitAborts(ctx context.Context, run func(abort func([]spool.ID) error) (spool.Result, error)) (spool.Result, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	res, err := run(func(ids []spool.ID) error { return s.o.Dispatcher.Abort(ctx, ids) })
+	if err != nil && ctx.Err() != nil {
+		s.log.Warn("deliveries in flight did not end in time", "in_flight", res.Count(spool.InFlight), "err", err)
+		return res, nil
+	}
+	return res, err
 }
 
 // action returns the handler of one bulk change. Support and operators
@@ -90,20 +97,20 @@ func (s *Server) action(b bulk) handlerFunc {
 			return err
 		}
 		c := callerOf(r)
-		res, err := b.run(s, r.Context(), sel, spool.Event{Time: now, Actor: c.actor, Reason: req.Reason}, req.DryRun)
+		ev := spool.Event{Time: now, Actor: c.actor, Reason: req.Reason}
+		rec := s.startAudit(b.name, c, req.Selector.String(), req.Reason, now)
+		if !req.DryRun {
+			ev.Audit = rec
+		}
+		res, err := b.run(s, r.Context(), sel, ev, req.DryRun)
 		if errors.Is(err, spool.ErrEmptySelector) {
 			return describe(err, "%s: no messages selected: give IDs or criteria, or all to select every message", b.name)
 		}
 		out := actionResult(b, req.DryRun, res)
-		if !req.DryRun && (err == nil || len(res.IDs) > 0) {
+		if !req.DryRun && (err == nil || rec.Seq != 0) {
 			// A bulk change commits in chunks: one that fails part way
-			// has changed what the earlier chunks did, so audit that.
-			action := b.name
-			if err != nil {
-				action += " (incomplete)"
-			}
-			s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: action,
-				Selector: req.Selector.String(), Reason: req.Reason, Counts: nonZero(out.Counts)})
+			// keeps what the earlier chunks did, on record already.
+			s.endAudit(rec, b.name, err, out.Counts)
 			if b.notify {
 				s.o.Dispatcher.Notify(now)
 			}
@@ -145,11 +152,29 @@ func nonZero(counts map[string]int) map[string]int {
 	return out
 }
 
-// audit records a change. The change is made already: a failure to
-// record it is logged, and the caller still gets the truth about what
+// startAudit begins the audit entry of a change, to be written by the
+// spool in the change's first transaction (see spool.Event.Audit). Until
+// endAudit rewrites it, it says the change is incomplete, which is what a
+// kill -9 in the middle of the change leaves true.
+func (s *Server) startAudit(action string, c caller, selector, reason string, now time.Time) *spool.AuditEntry {
+	return &spool.AuditEntry{Time: now, Actor: c.actor, Action: action + incomplete, Selector: selector, Reason: reason}
+}
+
+const incomplete = " (incomplete)"
+
+// endAudit rewrites rec once its change has ended, with the counts the
+// caller is told. The change is on record already: a failure to rewrite
+// the entry is logged, and the caller still gets the truth about what
 // changed.
-func (s *Server) audit(e spool.AuditEntry) {
-	if _, err := s.o.Spool.AddAudit(e); err != nil {
-		s.log.Error("audit entry not written", "action", e.Action, "actor", e.Actor, "selector", e.Selector, "err", err)
+func (s *Server) endAudit(rec *spool.AuditEntry, action string, err error, counts map[string]int) {
+	rec.Action = action
+	if err != nil {
+		rec.Action += incomplete
+	}
+	if counts != nil {
+		rec.Counts = nonZero(counts)
+	}
+	if err := s.o.Spool.PutAudit(rec); err != nil {
+		s.log.Error("audit entry not completed", "action", rec.Action, "actor", rec.Actor, "selector", rec.Selector, "seq", rec.Seq, "err", err)
 	}
 }

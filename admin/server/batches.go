@@ -53,14 +53,14 @@ func (s *Server) newBatch(r *http.Request, id string) (spool.Batch, error) {
 		return spool.Batch{}, invalidBatchID(id)
 	}
 	now := s.now()
-	b, err := s.o.Spool.CreateBatch(id, now)
+	rec := &spool.AuditEntry{Time: now, Actor: callerOf(r).actor, Action: "batch create", Selector: "batch=" + id}
+	b, err := s.o.Spool.CreateBatch(id, now, rec)
 	if errors.Is(err, spool.ErrBatchExists) {
 		return b, &apiError{status: http.StatusConflict, code: admin.CodeExists, msg: fmt.Sprintf("batch %s already exists", id), err: err}
 	}
 	if err != nil {
 		return b, fmt.Errorf("create batch: %w", err)
 	}
-	s.audit(spool.AuditEntry{Time: now, Actor: callerOf(r).actor, Action: "batch create", Selector: "batch=" + id})
 	return b, nil
 }
 
@@ -174,16 +174,16 @@ func (s *Server) setBatch(r *http.Request, id string, to spool.BatchStatus, reas
 				msg: fmt.Sprintf("batch %s is cancelled: only the %s role may change that", id, RoleOperator)}
 		}
 	}
+	// The status and the audit entry are written together; the holds,
+	// drops or releases that follow count into the entry.
+	ev.Audit = s.startAudit(batchActions[to], c, "batch="+id, reason, now)
 	if _, err := s.o.Spool.SetBatchStatus(id, to, ev); err != nil {
 		return out, fmt.Errorf("batch %s: %w", id, err)
 	}
-	action, counts, err := s.applyBatch(r.Context(), id, to, sel, ev, &out)
+	counts, err := s.applyBatch(r.Context(), id, to, sel, ev, &out)
+	s.endAudit(ev.Audit, batchActions[to], err, counts)
 	if err != nil {
-		action += " (incomplete)"
-	}
-	s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: action, Selector: "batch=" + id, Reason: reason, Counts: nonZero(counts)})
-	if err != nil {
-		return out, fmt.Errorf("%s %s: %w", action, id, err)
+		return out, fmt.Errorf("%s %s: %w", batchActions[to], id, err)
 	}
 	b, err := s.o.Spool.GetBatch(id)
 	if err != nil {
@@ -193,23 +193,28 @@ func (s *Server) setBatch(r *http.Request, id string, to spool.BatchStatus, reas
 	return out, nil
 }
 
-// applyBatch carries a new status over to the batch's messages on record.
-func (s *Server) applyBatch(ctx context.Context, id string, to spool.BatchStatus, sel spool.Selector, ev spool.Event, out *admin.BatchChanged) (string, map[string]int, error) {
+// batchActions names a batch's status changes in the audit log.
+var batchActions = map[spool.BatchStatus]string{spool.BatchPaused: "batch pause", spool.BatchCancelled: "batch cancel",
+	spool.BatchActive: "batch resume"}
+
+// applyBatch carries a new status over to the batch's messages on record
+// and returns the counts for the audit log.
+func (s *Server) applyBatch(ctx context.Context, id string, to spool.BatchStatus, sel spool.Selector, ev spool.Event, out *admin.BatchChanged) (map[string]int, error) {
 	switch to {
 	case spool.BatchPaused:
-		n, err := s.o.Spool.HoldBatch(id)
+		n, err := s.o.Spool.HoldBatch(id, ev.Audit)
 		out.Held = n
-		return "batch pause", map[string]int{admin.OutcomeChanged: n}, err
+		return map[string]int{admin.OutcomeChanged: n}, err
 	case spool.BatchCancelled:
 		res, err := drop.run(s, ctx, sel, ev, false)
 		d := actionResult(drop, false, res)
 		out.Dropped = &d
-		return "batch cancel", d.Counts, err
+		return d.Counts, err
 	}
 	n, err := s.o.Spool.ReleaseBatch(id, ev)
 	out.Released = n
 	s.o.Dispatcher.Notify(ev.Time)
-	return "batch resume", map[string]int{admin.OutcomeChanged: n}, err
+	return map[string]int{admin.OutcomeChanged: n}, err
 }
 
 func wireBatch(b spool.Batch) admin.Batch {

@@ -51,10 +51,14 @@ func (s *Server) disableCredential(w http.ResponseWriter, r *http.Request) error
 	// a runaway's million messages, counting takes a while, and nothing
 	// more may get in meanwhile. A delivery that ends in between counts as
 	// already delivered rather than delivered during the disable.
+	// The audit entry is written with the credential record, and each
+	// later step counts into it.
+	const action = "credential disable"
+	ev.Audit = s.startAudit(action, c, "credential="+name, req.Reason, now)
 	delivered := spool.Selector{Credential: name, States: []spool.State{spool.Delivered}}
 	var res spool.Result
 	var before, after map[spool.State]int
-	err := s.o.Creds.SetDisabled(name, true)
+	err := s.setDisabled(name, true, ev.Audit)
 	if err == nil {
 		err = s.o.Spool.Freeze(name, ev)
 	}
@@ -62,7 +66,11 @@ func (s *Server) disableCredential(w http.ResponseWriter, r *http.Request) error
 		before, err = s.o.Spool.Count(delivered)
 	}
 	if err == nil {
-		res, err = stopper((*spool.Spool).HoldWait)(s, r.Context(), spool.Selector{Credential: name, All: true}, ev, false)
+		// Held for the freeze, so that an enable with release lets go of
+		// these and of no message an operator held on purpose.
+		res, err = s.waitAborts(r.Context(), func(abort func([]spool.ID) error) (spool.Result, error) {
+			return s.o.Spool.HoldFrozenWait(name, ev, abort)
+		})
 	}
 	if err == nil {
 		after, err = s.o.Spool.Count(delivered)
@@ -75,13 +83,9 @@ func (s *Server) disableCredential(w http.ResponseWriter, r *http.Request) error
 		FailedDuring:     res.Count(spool.AlreadyFinished),
 		AlreadyDelivered: before[spool.Delivered],
 	}
-	action := "credential disable"
-	if err != nil {
-		action += " (incomplete)"
+	if ev.Audit.Seq != 0 {
+		s.endAudit(ev.Audit, action, err, disabledCounts(out))
 	}
-	// Audited even when incomplete: logins may be refused already.
-	s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: action, Selector: "credential=" + name,
-		Reason: req.Reason, Counts: nonZero(disabledCounts(out))})
 	if err != nil {
 		return fmt.Errorf("disable %s: %w", name, err)
 	}
@@ -117,22 +121,24 @@ func (s *Server) enableCredential(w http.ResponseWriter, r *http.Request) error 
 	}
 	now := s.now()
 	c := callerOf(r)
-	err := s.o.Spool.Unfreeze(name)
+	const action = "credential enable"
+	ev := spool.Event{Time: now, Actor: c.actor, Reason: req.Reason}
+	ev.Audit = s.startAudit(action, c, "credential="+name, req.Reason, now)
+	err := s.o.Spool.Unfreeze(name, ev)
 	if err == nil {
-		err = s.o.Creds.SetDisabled(name, false)
+		err = s.setDisabled(name, false, ev.Audit)
 	}
 	var res spool.Result
 	if err == nil && req.Release {
-		res, err = s.o.Spool.Release(spool.Selector{Credential: name, All: true}, spool.Event{Time: now, Actor: c.actor, Reason: req.Reason}, false)
+		// Only what the freeze held: a message an operator held before
+		// the disable stays held.
+		res, err = s.o.Spool.ReleaseFrozen(name, ev)
 	}
 	// Thawed, its queued messages may be claimed again.
 	s.o.Dispatcher.Notify(now)
-	action := "credential enable"
-	if err != nil {
-		action += " (incomplete)"
+	if ev.Audit.Seq != 0 {
+		s.endAudit(ev.Audit, action, err, map[string]int{admin.OutcomeChanged: res.Count(spool.Changed)})
 	}
-	s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: action, Selector: "credential=" + name,
-		Reason: req.Reason, Counts: nonZero(map[string]int{admin.OutcomeChanged: res.Count(spool.Changed)})})
 	if err != nil {
 		return fmt.Errorf("enable %s: %w", name, err)
 	}
@@ -158,15 +164,21 @@ func (s *Server) removeCredential(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	defer s.credLocks.lock(name)()
-	if err := s.o.Creds.Remove(name); errors.Is(err, auth.ErrNotFound) {
+	now := s.now()
+	c := callerOf(r)
+	const action = "credential rm"
+	ev := spool.Event{Time: now, Actor: c.actor, Reason: req.Reason}
+	ev.Audit = s.startAudit(action, c, "credential="+name, req.Reason, now)
+	unstage := s.o.Spool.AuditCredential(name, ev.Audit)
+	err := s.o.Creds.Remove(name)
+	unstage()
+	if errors.Is(err, auth.ErrNotFound) {
 		return noCredential(name)
 	} else if err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
-	now := s.now()
-	c := callerOf(r)
-	// The credential is gone already: whatever else fails, say so.
-	err := s.o.Spool.Unfreeze(name)
+	// The credential is gone already, on record: whatever else fails, say so.
+	err = s.o.Spool.Unfreeze(name, ev)
 	var counts map[spool.State]int
 	if err == nil {
 		counts, err = s.o.Spool.Count(spool.Selector{Credential: name, States: []spool.State{
@@ -178,12 +190,8 @@ func (s *Server) removeCredential(w http.ResponseWriter, r *http.Request) error 
 			out.Pending += n
 		}
 	}
-	action := "credential rm"
-	if err != nil {
-		action += " (incomplete)"
-	}
-	s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: action, Selector: "credential=" + name,
-		Reason: req.Reason, Detail: fmt.Sprintf("left in the spool: %d pending, %d held", out.Pending, out.Held)})
+	ev.Audit.Detail = fmt.Sprintf("left in the spool: %d pending, %d held", out.Pending, out.Held)
+	s.endAudit(ev.Audit, action, err, nil)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
@@ -212,7 +220,14 @@ func (s *Server) rotatePassword(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	defer s.credLocks.lock(name)()
+	rec := &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "password-rotate",
+		Selector: "credential=" + name, Reason: req.Reason, Detail: "old password refused at once"}
+	if grace > 0 {
+		rec.Detail = fmt.Sprintf("grace=%s", grace)
+	}
+	unstage := s.o.Spool.AuditCredential(name, rec)
 	password, err := s.o.Creds.Rotate(name, grace)
+	unstage()
 	switch {
 	case errors.Is(err, auth.ErrNotFound):
 		return noCredential(name)
@@ -220,14 +235,20 @@ func (s *Server) rotatePassword(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("rotate %s: %w", name, err)
 	}
 	c, _ := s.o.Creds.Get(name)
-	detail := "old password refused at once"
 	if !c.GraceUntil.IsZero() {
-		detail = fmt.Sprintf("grace=%s: old password accepted until %s", grace, c.GraceUntil.Format(time.RFC3339))
+		// Written with the new password; auth's clock says until when.
+		rec.Detail = fmt.Sprintf("grace=%s: old password accepted until %s", grace, c.GraceUntil.Format(time.RFC3339))
+		s.endAudit(rec, rec.Action, nil, nil)
 	}
-	s.audit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "password-rotate",
-		Selector: "credential=" + name, Reason: req.Reason, Detail: detail})
 	s.writeJSON(w, http.StatusOK, admin.PasswordRotated{Credential: toWire(c), Password: password})
 	return nil
+}
+
+// setDisabled disables or enables a credential in auth, writing rec
+// with the credential record.
+func (s *Server) setDisabled(name string, disabled bool, rec *spool.AuditEntry) error {
+	defer s.o.Spool.AuditCredential(name, rec)()
+	return s.o.Creds.SetDisabled(name, disabled)
 }
 
 // decodeOptionalJSON is decodeJSON for bodies that may be left out: an

@@ -81,7 +81,10 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer s.credLocks.lock(req.Name)()
+	unstage := s.o.Spool.AuditCredential(req.Name, &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor,
+		Action: "credential add", Selector: "credential=" + req.Name, Detail: settingsDetail(set, allSettings(set))})
 	c, password, err := s.o.Creds.Create(req.Name, set)
+	unstage()
 	switch {
 	case errors.Is(err, auth.ErrInvalidName):
 		return describe(err, "invalid credential name %q: use 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", req.Name)
@@ -90,8 +93,6 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return settingError(err)
 	}
-	s.audit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "credential add",
-		Selector: "credential=" + c.Name, Detail: settingsDetail(set, allSettings(set))})
 	s.writeJSON(w, http.StatusCreated, admin.CredentialCreated{Credential: toWire(c), Password: password})
 	return nil
 }
@@ -123,12 +124,13 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request) error 
 	if err := checkSettings(set); err != nil {
 		return err
 	}
+	unstage := s.o.Spool.AuditCredential(name, &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor,
+		Action: "credential set", Selector: "credential=" + name, Reason: req.Reason, Detail: settingsDetail(set, changed)})
 	c, err = s.o.Creds.Update(name, set)
+	unstage()
 	if err != nil {
 		return settingError(err)
 	}
-	s.audit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "credential set",
-		Selector: "credential=" + name, Reason: req.Reason, Detail: settingsDetail(set, changed)})
 	s.writeJSON(w, http.StatusOK, toWire(c))
 	return nil
 }

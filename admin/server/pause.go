@@ -39,18 +39,18 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) error {
 	if d > 0 {
 		p.Until = now.Add(d)
 	}
-	held, err := s.o.Spool.Pause(p)
+	// The pause record and its audit entry are written together; the
+	// holds that follow count into the entry.
+	rec := s.startAudit("pause", c, pauseSelector(req.Credential), req.Reason, now)
+	held, err := s.o.Spool.PauseRecorded(p, rec)
+	if rec.Seq != 0 {
+		s.endAudit(rec, "pause", err, map[string]int{admin.OutcomeChanged: held})
+	}
 	if err != nil {
-		// The pause record may be in force though holding failed: a
-		// change that must be on record.
-		s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: "pause (incomplete)", Selector: pauseSelector(req.Credential),
-			Reason: req.Reason, Counts: nonZero(map[string]int{admin.OutcomeChanged: held})})
 		return fmt.Errorf("pause: %w", err)
 	}
 	// Wake the dispatcher so that it learns when the pause ends.
 	s.o.Dispatcher.Notify(now)
-	s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: "pause", Selector: pauseSelector(req.Credential),
-		Reason: req.Reason, Counts: nonZero(map[string]int{admin.OutcomeChanged: held})})
 	s.writeJSON(w, http.StatusOK, admin.PauseResult{Pause: wirePause(p), Held: held})
 	return nil
 }
@@ -67,21 +67,21 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	c := callerOf(r)
-	released, err := s.o.Spool.Resume(req.Credential, now, c.actor, req.Reason)
+	rec := s.startAudit("resume", c, pauseSelector(req.Credential), req.Reason, now)
+	released, err := s.o.Spool.ResumeRecorded(req.Credential, spool.Event{Time: now, Actor: c.actor, Reason: req.Reason, Audit: rec})
+	if rec.Seq != 0 {
+		// The pause is gone, with its entry, though releasing may have failed.
+		s.endAudit(rec, "resume", err, map[string]int{admin.OutcomeChanged: released})
+	}
 	switch {
 	case errors.Is(err, spool.ErrNotFound) && req.Credential == "":
 		return notFound("no such pause: delivery is not paused for every credential")
 	case errors.Is(err, spool.ErrNotFound):
 		return notFound("no such pause: credential %s is not paused", req.Credential)
 	case err != nil:
-		// The pause may be gone though releasing failed: on record.
-		s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: "resume (incomplete)", Selector: pauseSelector(req.Credential),
-			Reason: req.Reason, Counts: nonZero(map[string]int{admin.OutcomeChanged: released})})
 		return fmt.Errorf("resume: %w", err)
 	}
 	s.o.Dispatcher.Notify(now)
-	s.audit(spool.AuditEntry{Time: now, Actor: c.actor, Action: "resume", Selector: pauseSelector(req.Credential),
-		Reason: req.Reason, Counts: nonZero(map[string]int{admin.OutcomeChanged: released})})
 	s.writeJSON(w, http.StatusOK, admin.ResumeResult{Credential: req.Credential, Released: released})
 	return nil
 }

@@ -23,6 +23,14 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	unreadable, err := s.o.Spool.Unreadable()
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if len(unreadable) > 0 {
+		s.log.Error("unreadable spool records: the mail they may cover is held until an operator sets them again",
+			"records", unreadable)
+	}
 	st := admin.Status{
 		Counts:      make(map[string]int, len(spool.States)),
 		Hold:        s.o.Hold.String(),
@@ -31,6 +39,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 		Credentials: s.o.Creds.Len(),
 		Version:     s.o.Version,
 		Started:     s.started,
+		Unreadable:  append(make([]string, 0, len(unreadable)), unreadable...),
 	}
 	for _, p := range pauses {
 		st.Pauses = append(st.Pauses, wirePause(p))

@@ -21,7 +21,9 @@ type action struct {
 // changeHelp ends the --help of every command that changes messages.
 const changeHelp = `Without IDs or selectors it refuses to run, unless --all is given.
 --dry-run reports what would change and changes nothing. The answer is
-a count per outcome; -o json adds the IDs of each.`
+a count per outcome; -o json adds the IDs of each. An ID that names no
+message makes the command exit 1, naming it on stderr, after the others
+are dealt with and the answer printed.`
 
 var (
 	flushAction = action{
@@ -41,7 +43,9 @@ second. Messages held by a pause stay held: resume the pause instead.`,
 being sent at that moment is cut off before the end of its data; drop
 answers once the outcome of each such message is known, and reports a
 message the upstream had already taken as "already delivered", never as
-dropped.`,
+dropped. A message an earlier attempt of which was cut short by a crash
+(relayd killed during the transfer) may have reached the upstream: it is
+never sent again, and reported, counted and shown as maybe_delivered.`,
 		example: `  relayctl drop 0c5v3k2s8f9ga 0c5v3k2s8f9gb
   relayctl drop --credential shop --older-than 10m --reason "bad template"`,
 		call: (*admin.Client).Drop,
@@ -113,7 +117,21 @@ func runAction(ctx context.Context, o *actionOptions) error {
 	if err != nil {
 		return err
 	}
-	return o.out.print(res, func(w io.Writer) { resultTable(w, res) })
+	if err := o.out.print(res, func(w io.Writer) { resultTable(w, res) }); err != nil {
+		return err
+	}
+	return notFound(res)
+}
+
+// notFound fails a change that named IDs relayd does not hold, after its
+// answer is printed: a script must not be told that a message it named
+// was dropped or held when there is no such message.
+func notFound(res admin.ActionResult) error {
+	ids := res.IDs[admin.OutcomeNotFound]
+	if len(ids) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: no such message: %s", res.Action, strings.Join(ids, ", "))
 }
 
 // resultTable prints one line per outcome with its count, in the order

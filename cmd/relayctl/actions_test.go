@@ -64,12 +64,17 @@ func TestDrop(t *testing.T) {
 	mustRun(t, "--admin", rd.Socket, "flush", delivered)
 	rd.waitState(t, delivered, spool.Delivered)
 
-	out := mustRun(t, "--admin", rd.Socket, "drop", waiting, delivered, "0000000000001", "--reason", "bad template")
+	// An ID that names no message fails the command, after the others
+	// are dealt with and the answer printed.
+	out, errOut, code := relayctl(t, "--admin", rd.Socket, "drop", waiting, delivered, "0000000000001", "--reason", "bad template")
+	if code != 1 || errOut != "Error: drop: no such message: 0000000000001\n" {
+		t.Errorf("drop of an unknown ID: exit %d, stderr %q", code, errOut)
+	}
 	golden(t, "drop.golden", out)
 	rd.states(t, map[string]spool.State{waiting: spool.Dropped, delivered: spool.Delivered})
 
-	res := result(t, "--admin", rd.Socket, "drop", waiting, delivered, "0000000000001")
-	want := map[string][]string{"finished": {waiting}, "delivered": {delivered}, "not_found": {"0000000000001"}}
+	res := result(t, "--admin", rd.Socket, "drop", waiting, delivered)
+	want := map[string][]string{"finished": {waiting}, "delivered": {delivered}}
 	if len(res.IDs) != len(want) || res.Counts["changed"] != 0 || res.Counts["finished"] != 1 || res.Action != "drop" || res.DryRun {
 		t.Errorf("second drop: %+v", res)
 	}
@@ -360,6 +365,29 @@ func TestActionRefusals(t *testing.T) {
 		out, errOut, code := relayctl(t, append([]string{"--admin", rd.Socket}, tt.args...)...)
 		if code != tt.code || out != "" || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and %q", tt.args, code, out, errOut, tt.code, tt.want)
+		}
+	}
+}
+
+// TestUnknownIDFails: every command that takes IDs exits 1 for one that
+// names no message, says which on stderr, and still prints its answer
+// (with -o json too, for scripts).
+func TestUnknownIDFails(t *testing.T) {
+	rd := startRelayd(t)
+	known := rd.send(t, "shop", "here")
+	const unknown = "0000000000001"
+	for _, verb := range []string{"drop", "hold", "flush", "release"} {
+		for _, format := range []string{"table", "json"} {
+			out, errOut, code := relayctl(t, "--admin", rd.Socket, "-o", format, verb, unknown, known, "--dry-run")
+			if code != 1 || errOut != "Error: "+verb+": no such message: "+unknown+"\n" {
+				t.Errorf("%s -o %s of an unknown ID: exit %d, stderr %q", verb, format, code, errOut)
+			}
+			if !strings.Contains(out, "not") {
+				t.Errorf("%s -o %s printed no answer:\n%s", verb, format, out)
+			}
+		}
+		if _, errOut, code := relayctl(t, "--admin", rd.Socket, verb, known, "--dry-run"); code != 0 {
+			t.Errorf("%s of a known ID: exit %d, %s", verb, code, errOut)
 		}
 	}
 }

@@ -36,7 +36,9 @@ func TestAuditTable(t *testing.T) {
 	mustRun(t, append(help, "hold", a, b, "--reason", "customer asked")...)
 	mustRun(t, append(ops, "release", "--credential", "billing", "--state", "held")...)
 	mustRun(t, append(help, "drop", "--from", "@example.com", "--older-than", "1h", "--dry-run")...)
-	mustRun(t, append(help, "drop", a, "0000000000001")...)
+	if _, _, code := relayctl(t, append(help, "drop", a, "0000000000001")...); code != 1 {
+		t.Errorf("drop with an unknown ID: exit %d, want 1", code)
+	}
 	mustRun(t, append(ops, "pause", "--credential", "billing", "--reason", "bad template")...)
 	mustRun(t, append(ops, "resume", "--credential", "billing")...)
 	mustRun(t, append(help, "purge", "--all", "--yes")...)

@@ -288,7 +288,7 @@ func TestCredentialDisable(t *testing.T) {
 	golden(t, "credential-disable.golden", out)
 
 	rd.states(t, map[string]spool.State{waiting[0]: spool.Held, waiting[1]: spool.Held, gone: spool.Delivered, other: spool.Waiting})
-	if m := rd.message(t, waiting[0]); m.Reason != "runaway script" || m.HeldBy != spool.HeldByOperator {
+	if m := rd.message(t, waiting[0]); m.Reason != "runaway script" || m.HeldBy != spool.HeldByFreeze {
 		t.Errorf("held message: reason %q, held by %q", m.Reason, m.HeldBy)
 	}
 	cannotSend(t, "a session of a disabled credential", live, "shop@example.com")

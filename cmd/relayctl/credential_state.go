@@ -38,7 +38,8 @@ disable, still on record).
 
 The credential keeps its password and settings. relayctl credential
 enable NAME lets it log in again; its held messages stay held unless
-enable is given --release. relayctl drop --credential NAME drops them.`,
+enable is given --release, which releases those the disable held and
+never one an operator held. relayctl drop --credential NAME drops them.`,
 		Example: `  relayctl credential disable shop --reason "bad template"
   relayctl credential disable shop -o json`,
 		Args: argNames("NAME"),
@@ -80,8 +81,12 @@ func disabledTable(w io.Writer, name string, res admin.CredentialDisabled) {
 	fmt.Fprintf(w, "in flight\t%d\n", res.InFlight)
 	fmt.Fprintf(w, "already delivered\t%d\n", res.AlreadyDelivered)
 	if held := res.Held + res.AlreadyHeld; held > 0 {
-		fmt.Fprintf(w, "Its %d held %s held: relayctl credential enable %s --release sends them, relayctl drop --credential %s drops them.\n",
-			held, messagesStay(held), name, name)
+		which := "them"
+		if res.AlreadyHeld > 0 {
+			which = "those the disable held (one an operator held stays held)"
+		}
+		fmt.Fprintf(w, "Its %d held %s held: relayctl credential enable %s --release sends %s, relayctl drop --credential %s drops them.\n",
+			held, messagesStay(held), name, which, name)
 	}
 }
 
@@ -99,10 +104,10 @@ func newCredentialEnableCommand(g *globals, runF func(*credentialEnableOptions) 
 		Short: "Let a disabled credential log in and send again",
 		Long: `Let a disabled credential log in again, with the same password, and
 accept its new messages on the usual schedule. Its held messages stay held
-unless --release is given, which puts every message of it that an
-operator (or its disable) held back on its schedule: those whose hold
-window is over are sent at once. Messages held by a pause stay held until
-it is resumed.`,
+unless --release is given, which puts the messages its disable held back
+on their schedule: those whose hold window is over are sent at once. A
+message an operator held, before or after the disable, stays held until
+released; one a pause covers stays held until the pause is resumed.`,
 		Example: `  relayctl credential enable shop
   relayctl credential enable shop --release --reason "template fixed"`,
 		Args: argNames("NAME"),
@@ -115,7 +120,7 @@ it is resumed.`,
 			return runCredentialEnable(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.Release, "release", false, "release its held messages too")
+	cmd.Flags().BoolVar(&o.Release, "release", false, "release the messages its disable held too (not those an operator held)")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the released messages' history and the audit log")
 	return cmd
 }

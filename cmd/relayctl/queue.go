@@ -193,8 +193,15 @@ func runQueueShow(ctx context.Context, o *queueShowOptions) error {
 	return o.out.print(d, func(w io.Writer) { detailsTable(w, d) })
 }
 
+// maybeDelivered is the state of a message dropped after an attempt
+// that a crash cut short: the upstream may have it.
+const maybeDelivered = "maybe_delivered"
+
 func detailsTable(w io.Writer, d admin.MessageDetails) {
 	state := d.State
+	if d.State == maybeDelivered {
+		state += " (dropped, but an attempt a crash cut short may have reached the upstream; never sent again)"
+	}
 	if d.Pending != "" {
 		state += fmt.Sprintf(" (%s asked by %s: carried out when this attempt ends)", d.Pending, d.PendingBy)
 	}

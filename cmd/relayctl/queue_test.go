@@ -241,3 +241,13 @@ func TestCountdown(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueShowMaybeDelivered: a message dropped after an attempt a crash
+// cut short says it may have gone out, not that it was dropped.
+func TestQueueShowMaybeDelivered(t *testing.T) {
+	var b strings.Builder
+	detailsTable(&b, admin.MessageDetails{Message: admin.Message{ID: "035azhg31g000", State: "maybe_delivered", Reason: "spam"}})
+	if !strings.Contains(b.String(), "maybe_delivered (dropped, but an attempt a crash cut short may have reached the upstream") {
+		t.Errorf("queue show:\n%s", b.String())
+	}
+}

@@ -21,11 +21,14 @@ func newStatusCommand(g *globals, runF func(*statusOptions) error) *cobra.Comman
 		Use:   "status",
 		Short: "Show message counts, hold window, upstream and pauses",
 		Long: `Show what relayd is doing: how many messages are in each state
-(waiting, held, queued, sending, deferred, delivered, failed, dropped),
+(waiting, held, queued, sending, deferred, delivered, failed, dropped,
+maybe_delivered),
 the global hold window, the upstream it delivers to, how many credentials
 exist, and the pauses: "delivery: paused" while a global pause stops
 everything, then each pause with its credential ("all" for the global
-one), since when, until when, and why.`,
+one), since when, until when, and why. A pause, batch or freeze record
+relayd cannot read is listed as UNREADABLE: it holds the mail it may
+cover until resumed, set or enabled again.`,
 		Example: `  relayctl status
   relayctl status -o json`,
 		Args: argNames(),
@@ -58,6 +61,9 @@ func statusTable(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "hold:\t%s\n", short(st.Hold))
 	fmt.Fprintf(w, "credentials:\t%d\n", st.Credentials)
 	fmt.Fprintf(w, "delivery:\t%s\n", delivery(st.Pauses))
+	if len(st.Unreadable) > 0 {
+		fmt.Fprintf(w, "UNREADABLE:\t%s (held until set again)\n", strings.Join(st.Unreadable, ", "))
+	}
 	if len(st.Pauses) > 0 {
 		fmt.Fprintf(w, "\nPAUSED\tSINCE\tUNTIL\tREASON\n")
 		for _, p := range st.Pauses {

@@ -23,7 +23,7 @@ func TestStatusJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("%v in:\n%s", err, out)
 	}
-	if st.Counts["waiting"] != 1 || st.Counts["dropped"] != 0 || len(st.Counts) != 8 || st.Hold != "30s" {
+	if st.Counts["waiting"] != 1 || st.Counts["dropped"] != 0 || len(st.Counts) != 9 || st.Hold != "30s" || st.Unreadable == nil {
 		t.Errorf("status = %+v", st)
 	}
 }

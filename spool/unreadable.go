@@ -1,0 +1,58 @@
+package spool
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Unreadable names the pause, batch and freeze records that cannot be
+// decoded ("pause *", "batch promo", "freeze shop"). Each still stops the
+// mail it may cover (see Pause.Unreadable), maybe more than it did: an
+// operator must look, then resume, set the status or enable again, which
+// writes a good record.
+func (s *Spool) Unreadable() ([]string, error) {
+	var out []string
+	err := s.view(func(t *txn) error {
+		kinds := []struct {
+			name string
+			b    *bolt.Bucket
+			bad  func(k, v []byte) bool
+		}{
+			{"pause", t.pauses, func(k, v []byte) bool { return decodePause(k, v).Unreadable }},
+			{"batch", t.batches, func(k, v []byte) bool { return decodeBatch(string(k), v).Unreadable }},
+			{"freeze", t.frozen, func(_, v []byte) bool { return json.Unmarshal(v, &freeze{}) != nil }},
+		}
+		for _, kind := range kinds {
+			err := kind.b.ForEach(func(k, v []byte) error {
+				if kind.bad(k, v) {
+					out = append(out, kind.name+" "+string(k))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SpoilRecord overwrites the pause ("pause"; name "" for the global
+// one), batch ("batch") or freeze ("freeze") record of name with bytes
+// no decoder reads, as a bad disk or a bad hand would. FOR TESTS ONLY:
+// it lets the tests of other packages see a record fail closed.
+func (s *Spool) SpoilRecord(kind, name string) error {
+	return s.update(func(t *txn) error {
+		b, key := map[string]*bolt.Bucket{"pause": t.pauses, "batch": t.batches, "freeze": t.frozen}[kind], []byte(name)
+		if b == nil {
+			return fmt.Errorf("spoil record: no kind %q", kind)
+		}
+		if kind == "pause" {
+			key = pauseKey(name)
+		}
+		return b.Put(key, []byte{0xff, 0})
+	})
+}

@@ -40,6 +40,9 @@ var (
 		Message: "Sender address not allowed for this credential"}
 	errFromNotAllowed = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: "From: header address not allowed for this credential"}
+	// 554 5.6.0, as for the other malformed headers the intake refuses.
+	errManyFroms = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "More than one From: header field (RFC 5322 section 3.6 allows one)"}
 )
 
 func rateLimited(perMinute int) *smtp.SMTPError {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/netip"
 	"os"
 	"slices"
@@ -211,29 +212,45 @@ func (s *session) hangUp(e *smtp.SMTPError) error {
 	return e
 }
 
-// checkMessage applies the credential's limits to the message itself: its
-// size, and its From: header when only some senders are allowed.
+// checkMessage applies the credential's size limit to the message itself,
+// refuses a message with more than one From: field (RFC 5322 section 3.6:
+// receivers disagree on which one is the author), and checks the From:
+// addresses when the credential allows only some senders.
 func (s *session) checkMessage(body []byte) error {
-	c := s.cred
-	if c == nil {
-		return nil
-	}
-	if c.MaxMessageSize > 0 && int64(len(body)) > c.MaxMessageSize {
+	if c := s.cred; c != nil && c.MaxMessageSize > 0 && int64(len(body)) > c.MaxMessageSize {
 		return smtp.ErrDataTooLarge
 	}
-	if len(c.AllowedSenders) == 0 {
+	n, froms := fromFields(body)
+	if n > 1 {
+		return errManyFroms
+	}
+	if s.cred == nil || len(s.cred.AllowedSenders) == 0 {
 		return nil
 	}
-	from := headerFrom(body)
-	if len(from) == 0 {
+	if n == 0 {
 		return errFromNotAllowed
 	}
-	for _, a := range from {
-		if !c.SenderAllowed(a) {
+	for _, v := range froms {
+		if !s.fromAllowed(v) {
 			return errFromNotAllowed
 		}
 	}
 	return nil
+}
+
+// fromAllowed reports whether every address of a From: value is one the
+// credential may send as; a value that does not parse is not.
+func (s *session) fromAllowed(value string) bool {
+	list, err := mail.ParseAddressList(value)
+	if err != nil {
+		return false
+	}
+	for _, a := range list {
+		if !s.cred.SenderAllowed(a.Address) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *session) Reset() {

@@ -85,7 +85,8 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 // login must answer smtp.ErrAuthFailed (535) for every refusal: any other
 // error becomes a 454, which tells clients to retry the same password.
 func (s *session) authenticate(username, password string) error {
-	if !s.in.throttle.allow(s.remote, username) {
+	a := s.in.throttle.allow(s.remote, username)
+	if a == nil {
 		s.in.log.Warn("auth throttled", "remote", s.remote)
 		s.in.cfg.Metrics.authFailed("throttled")
 		return errThrottled
@@ -93,11 +94,10 @@ func (s *session) authenticate(username, password string) error {
 	cred, login, err := s.in.creds.Authenticate(username, password)
 	if err != nil {
 		s.in.cfg.Metrics.authFailed("credentials")
-		s.in.throttle.failed(s.remote, username)
 		s.in.log.Info("auth failed", "remote", s.remote)
-		return smtp.ErrAuthFailed
+		return smtp.ErrAuthFailed // the attempt stays counted
 	}
-	s.in.throttle.succeeded(s.remote, username)
+	s.in.throttle.succeeded(a)
 	s.in.mu.Lock() // revalidate reads login from another goroutine
 	s.login, s.cred = &login, &cred
 	s.in.mu.Unlock()

@@ -26,6 +26,7 @@ import (
 type session struct {
 	in      *Intake
 	conn    *smtp.Conn
+	lim     *limitedConn // nil for a connection not from a limitListener
 	remote  netip.Addr
 	trusted bool
 	// login and cred are set by a successful AUTH; cred is refreshed at
@@ -41,7 +42,10 @@ type session struct {
 }
 
 func (in *Intake) newSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &session{in: in, conn: c}
+	s := &session{in: in, conn: c, lim: limitedConnOf(c.Conn())}
+	if s.lim != nil {
+		s.lim.setReplyConn(c.Conn())
+	}
 	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
 		s.remote = ap.Addr().Unmap()
 	}
@@ -258,7 +262,12 @@ func (s *session) Reset() {
 	s.to = nil
 }
 
+// Logout is also how go-smtp ends a session at STARTTLS: from then until
+// the next EHLO, where replies go is not known.
 func (s *session) Logout() error {
+	if s.lim != nil {
+		s.lim.setReplyConn(nil)
+	}
 	s.in.track(s, false)
 	return nil
 }

@@ -157,8 +157,9 @@ func (c *limitedConn) Close() error {
 // Read says goodbye to a client whose session has outlived its lifetime,
 // truthfully: go-smtp would take the expired deadline for an idle client
 // ("Idle timeout") however busy it was. The reply goes out through the
-// connection go-smtp writes to (under TLS, this Read is the TLS
-// connection's, which may write meanwhile), the connection is closed, and
+// connection go-smtp writes to (under TLS this Read runs inside the TLS
+// connection's Read, which lets it write meanwhile), the connection is
+// closed, and
 // go-smtp, reading a closed connection, says nothing more: not even a
 // reply to a message cut off in its data, which is not stored.
 func (c *limitedConn) Read(p []byte) (int, error) {

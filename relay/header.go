@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"mime"
-	"net/mail"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -99,20 +99,78 @@ func (in *Intake) received(s *session, now time.Time) []byte {
 		"\t" + now.UTC().Format(time.RFC1123Z) + "\r\n")
 }
 
-// headerFrom returns the addresses of the From: header, or none if it is
-// missing or does not parse.
-func headerFrom(body []byte) []string {
-	if len(body) > maxHeaderScan {
-		body = body[:maxHeaderScan]
+// fromFields returns the values of msg's From: fields, as many as any
+// reader of the message may find: the upstream and the receivers after it
+// do not all split lines alike, and a From: that only some of them see
+// would slip past a check that reads the header one way. So the header is
+// read twice, with lines ending at LF (CRLF or bare, as net/textproto and
+// most MTAs read them) and also at a bare CR (as some older ones do), and
+// each time:
+//   - the whole header is read, up to its first empty line, however long;
+//   - a line that is not a field (no colon) is skipped, not taken for the
+//     end of the header, since some readers go on past it;
+//   - a field name may be followed by spaces before its colon (RFC 5322's
+//     obsolete syntax, "From :"), and is matched without regard to case;
+//   - folded lines are unfolded into the field's value.
+//
+// n is the most From: fields either reading found; values holds those of
+// both readings.
+func fromFields(msg []byte) (n int, values []string) {
+	lf := fromFieldsSplit(msg, false)
+	cr := fromFieldsSplit(msg, true)
+	return max(len(lf), len(cr)), append(lf, cr...)
+}
+
+// fromFieldsSplit reads msg's header with lines ending at LF, and also at a
+// bare CR if crEnds.
+func fromFieldsSplit(msg []byte, crEnds bool) []string {
+	var values [][]byte
+	inFrom := false
+	for len(msg) > 0 {
+		var line []byte
+		line, msg = nextLine(msg, crEnds)
+		switch {
+		case len(line) == 0:
+			msg = nil // the end of the header
+		case line[0] == ' ' || line[0] == '\t':
+			if inFrom {
+				values[len(values)-1] = append(values[len(values)-1], line...)
+			}
+		default:
+			name, value, ok := bytes.Cut(line, []byte(":"))
+			inFrom = ok && bytes.EqualFold(bytes.TrimRight(name, " \t"), []byte("From"))
+			if inFrom {
+				// Clipped, so that unfolding copies instead of
+				// writing over the message.
+				values = append(values, slices.Clip(value))
+			}
+		}
 	}
-	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(body))).ReadMIMEHeader()
-	list, err := mail.ParseAddressList(h.Get("From"))
-	if err != nil {
-		return nil
-	}
-	out := make([]string, len(list))
-	for i, a := range list {
-		out[i] = a.Address
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
 	}
 	return out
+}
+
+// nextLine splits off msg's first line, without its end: LF or CRLF, or a
+// bare CR if crEnds. It looks no further than that end, so reading a whole
+// header costs its length, whichever ends its lines have.
+func nextLine(msg []byte, crEnds bool) (line, rest []byte) {
+	ends := "\n"
+	if crEnds {
+		ends = "\r\n"
+	}
+	i := bytes.IndexAny(msg, ends)
+	if i < 0 {
+		return msg, nil
+	}
+	line, rest = msg[:i], msg[i+1:]
+	switch {
+	case msg[i] == '\r' && len(rest) > 0 && rest[0] == '\n':
+		rest = rest[1:]
+	case msg[i] == '\n' && i > 0 && msg[i-1] == '\r':
+		line = line[:i-1]
+	}
+	return line, rest
 }

@@ -2,10 +2,13 @@ package relay
 
 import (
 	"bytes"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 )
@@ -128,18 +131,79 @@ func remoteIP(c net.Conn) netip.Addr {
 // since it sets no deadline during DATA, the whole DATA transfer), and
 // this bounds the session, so that a client dripping a command every few
 // minutes cannot hold it forever. Write deadlines are left alone, so that
-// go-smtp can still say goodbye (421 4.4.2) when the time is up.
+// a goodbye can still be written when the time is up.
 type limitedConn struct {
 	net.Conn
 	lim  *connLimits
 	ip   netip.Addr
 	end  time.Time // zero: no session limit
 	once sync.Once
+
+	mu sync.Mutex
+	// replies is where go-smtp writes its replies, as its session last
+	// saw it: this connection, or a TLS connection over it. nil while
+	// not known: before the first EHLO, and from STARTTLS to the next.
+	// (During the STARTTLS handshake it is still this connection: a
+	// lifetime ending then is told so in plain text, which fails the
+	// handshake of a session that was ending anyway.)
+	replies net.Conn
 }
 
 func (c *limitedConn) Close() error {
 	c.once.Do(func() { c.lim.release(c.ip) })
 	return c.Conn.Close()
+}
+
+// Read says goodbye to a client whose session has outlived its lifetime,
+// truthfully: go-smtp would take the expired deadline for an idle client
+// ("Idle timeout") however busy it was. The reply goes out through the
+// connection go-smtp writes to (under TLS this Read runs inside the TLS
+// connection's Read, which lets it write meanwhile), the connection is
+// closed, and
+// go-smtp, reading a closed connection, says nothing more: not even a
+// reply to a message cut off in its data, which is not stored.
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == nil || !c.lifetimeOver(err) {
+		return n, err
+	}
+	w := c.replyConn()
+	if w == nil {
+		return n, err // go-smtp says its own goodbye
+	}
+	w.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+	writeReply(w, errSessionTooLong)
+	c.Close()
+	return n, net.ErrClosed
+}
+
+func (c *limitedConn) lifetimeOver(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) && !c.end.IsZero() && !time.Now().Before(c.end)
+}
+
+// setReplyConn records where go-smtp now writes its replies (see replies).
+// A session calls it from go-smtp's goroutine, when the connection cannot
+// be changing under it.
+func (c *limitedConn) setReplyConn(w net.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replies = w
+}
+
+func (c *limitedConn) replyConn() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replies
+}
+
+// limitedConnOf returns the limitedConn under a connection go-smtp
+// serves, or nil if it has none.
+func limitedConnOf(c net.Conn) *limitedConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	lc, _ := c.(*limitedConn)
+	return lc
 }
 
 func (c *limitedConn) clamp(t time.Time) time.Time {

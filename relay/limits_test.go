@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdrelay/relay/internal/smtptest"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -280,3 +282,98 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
+
+// TestSessionLifetimeSaysSo: a busy session closed at the end of its
+// lifetime is told why, in plain text or under TLS (go-smtp would say
+// "Idle timeout"), and so is one cut off in the middle of its data,
+// which is not stored.
+func TestSessionLifetimeSaysSo(t *testing.T) {
+	cert, pool := smtptest.Certificate(t)
+	h := trustedHarness(t, IntakeConfig{MaxSessionDuration: time.Second,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	implicit, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go h.intake.Serve(implicit, true)
+	clientTLS := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	for _, tt := range []struct {
+		name string
+		open func(t *testing.T) *rawConn
+	}{
+		{"plain", func(t *testing.T) *rawConn { return rawSession(t, h) }},
+		{"STARTTLS", func(t *testing.T) *rawConn {
+			c := rawSession(t, h)
+			c.cmd("STARTTLS", "220 ")
+			c = c.overTLS(tls.Client(c.Conn, clientTLS))
+			c.cmd("EHLO client.test", "250 ")
+			return c
+		}},
+		{"implicit TLS", func(t *testing.T) *rawConn {
+			c := dialFrom(t, implicit.Addr().String(), "")
+			c = c.overTLS(tls.Client(c.Conn, clientTLS))
+			c.expect("220 ")
+			c.cmd("EHLO client.test", "250 ")
+			return c
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := tt.open(t)
+			if last := noopUntilRefused(t, c); !strings.HasPrefix(last, "421 4.4.2 Session too long") {
+				t.Errorf("at the end of its lifetime, a busy session was told %q", last)
+			}
+			if _, closed := c.closedBy(5 * time.Second); !closed {
+				t.Error("connection left open")
+			}
+		})
+	}
+	t.Run("in DATA", func(t *testing.T) {
+		t.Parallel()
+		c := rawSession(t, h)
+		c.cmd("MAIL FROM:<a@example.com>", "250 ")
+		c.cmd("RCPT TO:<b@example.net>", "250 ")
+		c.cmd("DATA", "354 ")
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(c, "line %d\r\n", i); err != nil {
+				t.Fatalf("the connection broke before a reply: %v", err)
+			}
+			if last, closed := c.closedBy(20 * time.Millisecond); last != "" || closed {
+				if !strings.HasPrefix(last, "421 4.4.2 Session too long") {
+					t.Errorf("a session cut in its data was told %q", last)
+				}
+				break
+			}
+		}
+		if n, _ := h.spool.Counts(); n[spool.Waiting] != 0 {
+			t.Errorf("a cut message was spooled: %v", n)
+		}
+	})
+}
+
+// overTLS is c after a TLS handshake as the client.
+func (c *rawConn) overTLS(tc *tls.Conn) *rawConn {
+	c.t.Helper()
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	return &rawConn{t: c.t, Conn: tc, r: bufio.NewReader(tc)}
+}
+
+// noopUntilRefused keeps c busy with NOOPs until one is not answered 250,
+// and returns that answer.
+func noopUntilRefused(t *testing.T, c *rawConn) string {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 10*time.Second; {
+		if _, err := io.WriteString(c, "NOOP\r\n"); err != nil {
+			t.Fatalf("the connection broke before a reply: %v", err)
+		}
+		line, err := c.reply()
+		if err != nil || !strings.HasPrefix(line, "250 ") {
+			return line
+		}
+		time.Sleep(20 * time.Millisecond) // the client's pace, not a wait for the server
+	}
+	t.Fatal("the session outlived its lifetime")
+	return ""
+}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/emersion/go-smtp"
 )
@@ -25,6 +26,9 @@ var (
 	// nothing was stored, and the connection is closing.
 	errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
 		Message: "Timeout reading the message, closing connection"}
+	// A session past --max-session-duration, however busy.
+	errSessionTooLong = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Session too long, closing connection"}
 	// RFC 6531 section 3.5: until the intake speaks SMTPUTF8, non-ASCII
 	// addresses are refused at once rather than retried upstream for days.
 	errNonASCII = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
@@ -40,7 +44,17 @@ var (
 		Message: "Sender address not allowed for this credential"}
 	errFromNotAllowed = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: "From: header address not allowed for this credential"}
+	// 554 5.6.0, as for the other malformed headers the intake refuses.
+	errManyFroms = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "More than one From: header field (RFC 5322 section 3.6 allows one)"}
 )
+
+// writeReply writes e as a reply line, for the replies written outside
+// go-smtp: before closing a connection it would otherwise go on reading.
+func writeReply(w io.Writer, e *smtp.SMTPError) error {
+	_, err := fmt.Fprintf(w, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	return err
+}
 
 func rateLimited(perMinute int) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/netip"
 	"os"
 	"slices"
@@ -25,6 +26,7 @@ import (
 type session struct {
 	in      *Intake
 	conn    *smtp.Conn
+	lim     *limitedConn // nil for a connection not from a limitListener
 	remote  netip.Addr
 	trusted bool
 	// login and cred are set by a successful AUTH; cred is refreshed at
@@ -40,7 +42,10 @@ type session struct {
 }
 
 func (in *Intake) newSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &session{in: in, conn: c}
+	s := &session{in: in, conn: c, lim: limitedConnOf(c.Conn())}
+	if s.lim != nil {
+		s.lim.setReplyConn(c.Conn())
+	}
 	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
 		s.remote = ap.Addr().Unmap()
 	}
@@ -84,7 +89,8 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 // login must answer smtp.ErrAuthFailed (535) for every refusal: any other
 // error becomes a 454, which tells clients to retry the same password.
 func (s *session) authenticate(username, password string) error {
-	if !s.in.throttle.allow(s.remote, username) {
+	a := s.in.throttle.allow(s.remote, username)
+	if a == nil {
 		s.in.log.Warn("auth throttled", "remote", s.remote)
 		s.in.cfg.Metrics.authFailed("throttled")
 		return errThrottled
@@ -92,11 +98,10 @@ func (s *session) authenticate(username, password string) error {
 	cred, login, err := s.in.creds.Authenticate(username, password)
 	if err != nil {
 		s.in.cfg.Metrics.authFailed("credentials")
-		s.in.throttle.failed(s.remote, username)
 		s.in.log.Info("auth failed", "remote", s.remote)
-		return smtp.ErrAuthFailed
+		return smtp.ErrAuthFailed // the attempt stays counted
 	}
-	s.in.throttle.succeeded(s.remote, username)
+	s.in.throttle.succeeded(a)
 	s.in.mu.Lock() // revalidate reads login from another goroutine
 	s.login, s.cred = &login, &cred
 	s.in.mu.Unlock()
@@ -211,29 +216,45 @@ func (s *session) hangUp(e *smtp.SMTPError) error {
 	return e
 }
 
-// checkMessage applies the credential's limits to the message itself: its
-// size, and its From: header when only some senders are allowed.
+// checkMessage applies the credential's size limit to the message itself,
+// refuses a message with more than one From: field (RFC 5322 section 3.6:
+// receivers disagree on which one is the author), and checks the From:
+// addresses when the credential allows only some senders.
 func (s *session) checkMessage(body []byte) error {
-	c := s.cred
-	if c == nil {
-		return nil
-	}
-	if c.MaxMessageSize > 0 && int64(len(body)) > c.MaxMessageSize {
+	if c := s.cred; c != nil && c.MaxMessageSize > 0 && int64(len(body)) > c.MaxMessageSize {
 		return smtp.ErrDataTooLarge
 	}
-	if len(c.AllowedSenders) == 0 {
+	n, froms := fromFields(body)
+	if n > 1 {
+		return errManyFroms
+	}
+	if s.cred == nil || len(s.cred.AllowedSenders) == 0 {
 		return nil
 	}
-	from := headerFrom(body)
-	if len(from) == 0 {
+	if n == 0 {
 		return errFromNotAllowed
 	}
-	for _, a := range from {
-		if !c.SenderAllowed(a) {
+	for _, v := range froms {
+		if !s.fromAllowed(v) {
 			return errFromNotAllowed
 		}
 	}
 	return nil
+}
+
+// fromAllowed reports whether every address of a From: value is one the
+// credential may send as; a value that does not parse is not.
+func (s *session) fromAllowed(value string) bool {
+	list, err := mail.ParseAddressList(value)
+	if err != nil {
+		return false
+	}
+	for _, a := range list {
+		if !s.cred.SenderAllowed(a.Address) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *session) Reset() {
@@ -241,7 +262,12 @@ func (s *session) Reset() {
 	s.to = nil
 }
 
+// Logout is also how go-smtp ends a session at STARTTLS: from then until
+// the next EHLO, where replies go is not known.
 func (s *session) Logout() error {
+	if s.lim != nil {
+		s.lim.setReplyConn(nil)
+	}
 	s.in.track(s, false)
 	return nil
 }

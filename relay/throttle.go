@@ -9,11 +9,27 @@ import (
 )
 
 // throttle slows password guessing without letting a stranger lock a real
-// application out. Failures are counted per client address and per
-// username over a window. An address over its limit may not try at all;
-// a username over its (higher) limit may only be tried from addresses
-// that logged in with it successfully of late, which is where the real
-// application connects from. A refused attempt costs no argon2 work.
+// application out.
+//
+// Every login attempt is counted when it starts, before its argon2 check,
+// against its client address and against its username, each over a
+// window of throttleWindow: checking and counting are one step under one
+// lock, so concurrent attempts cannot all pass a check that none of them
+// has been counted in yet. An address with addrFailures attempts counted
+// may not try at all; a username with userFailures counted may be tried
+// only from addresses where it logged in successfully within goodFor,
+// which is where the real application connects from. A refused attempt
+// costs no argon2 work and is not counted.
+//
+// A failed attempt stays counted. A successful one gives back only what
+// it proves: that the client holds the password of that username. So
+//   - against the address, its attempts at that username this window (the
+//     success itself, and misses such as a stale password after a
+//     rotation) are no longer counted: they were no guesses. Its attempts
+//     at any other username stay counted: a holder of one credential
+//     cannot guess another's by logging in between guesses;
+//   - against the username, only the success itself is given back: misses
+//     at it from elsewhere may be an attack on it.
 type throttle struct {
 	clock clock.Clock
 
@@ -23,15 +39,18 @@ type throttle struct {
 	good   map[string]map[netip.Addr]time.Time // username -> address -> last success
 }
 
+// window counts attempts from its start. An address's window also counts
+// them by username (at most addrFailures names, as no more are let in).
 type window struct {
-	start time.Time
-	n     int
+	start  time.Time
+	n      int
+	byUser map[string]int
 }
 
 const (
 	throttleWindow = 15 * time.Minute
-	addrFailures   = 10             // failures an address may make per window
-	userFailures   = 30             // failures a username may see per window from unknown addresses
+	addrFailures   = 10             // attempts an address may have counted per window
+	userFailures   = 30             // attempts a username may have counted per window, beyond its good addresses
 	goodFor        = 24 * time.Hour // how long a successful login vouches for its address
 	maxTracked     = 100000         // entries per map before old ones are swept
 )
@@ -41,34 +60,59 @@ func newThrottle(clk clock.Clock) *throttle {
 		good: map[string]map[netip.Addr]time.Time{}}
 }
 
-// allow reports whether a login attempt may be checked at all.
-func (t *throttle) allow(addr netip.Addr, user string) bool {
+// attempt is a login attempt counted by allow.
+type attempt struct {
+	addr    netip.Addr
+	user    string
+	userWin *window // the username's window it was counted in
+}
+
+// allow counts a login attempt and returns it, or returns nil if the
+// attempt may not be checked at all.
+func (t *throttle) allow(addr netip.Addr, user string) *attempt {
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if w := t.byAddr[addr]; w.active(now) && w.n >= addrFailures {
-		return false
+		return nil
 	}
-	if w := t.byUser[user]; w.active(now) && w.n >= userFailures {
-		last, ok := t.good[user][addr]
-		return ok && now.Sub(last) < goodFor
+	if w := t.byUser[user]; w.active(now) && w.n >= userFailures && !t.vouched(addr, user, now) {
+		return nil
 	}
-	return true
+	aw := current(t.byAddr, addr, now)
+	aw.n++
+	if aw.byUser == nil {
+		aw.byUser = map[string]int{}
+	}
+	aw.byUser[user]++
+	a := &attempt{addr: addr, user: user, userWin: current(t.byUser, user, now)}
+	a.userWin.n++
+	return a
 }
 
-func (t *throttle) failed(addr netip.Addr, user string) {
+// vouched reports whether user logged in from addr within goodFor.
+func (t *throttle) vouched(addr netip.Addr, user string, now time.Time) bool {
+	last, ok := t.good[user][addr]
+	return ok && now.Sub(last) < goodFor
+}
+
+// succeeded gives back what a successful attempt proves (see throttle)
+// and remembers its address as good for its username.
+func (t *throttle) succeeded(a *attempt) {
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	bump(t.byAddr, addr, now)
-	bump(t.byUser, user, now)
+	if w := t.byAddr[a.addr]; w != nil {
+		w.n -= w.byUser[a.user]
+		delete(w.byUser, a.user)
+	}
+	if t.byUser[a.user] == a.userWin {
+		a.userWin.n--
+	}
+	t.remember(a.addr, a.user, now)
 }
 
-func (t *throttle) succeeded(addr netip.Addr, user string) {
-	now := t.clock.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.byAddr, addr)
+func (t *throttle) remember(addr netip.Addr, user string, now time.Time) {
 	if t.good[user] == nil {
 		if len(t.good) >= maxTracked {
 			clear(t.good)
@@ -85,23 +129,24 @@ func (w *window) active(now time.Time) bool {
 	return w != nil && now.Sub(w.start) < throttleWindow
 }
 
-// bump counts a failure, sweeping expired windows when the map is full so
-// that a flood of addresses or made-up usernames cannot grow it forever.
-func bump[K comparable](m map[K]*window, k K, now time.Time) {
-	w := m[k]
-	if !w.active(now) {
-		if len(m) >= maxTracked {
-			for key, old := range m {
-				if !old.active(now) {
-					delete(m, key)
-				}
-			}
-			if len(m) >= maxTracked {
-				clear(m)
+// current returns k's active window, starting a new one if it has none.
+// It sweeps expired windows when the map is full, so that a flood of
+// addresses or made-up usernames cannot grow it forever.
+func current[K comparable](m map[K]*window, k K, now time.Time) *window {
+	if w := m[k]; w.active(now) {
+		return w
+	}
+	if len(m) >= maxTracked {
+		for key, old := range m {
+			if !old.active(now) {
+				delete(m, key)
 			}
 		}
-		w = &window{start: now}
-		m[k] = w
+		if len(m) >= maxTracked {
+			clear(m)
+		}
 	}
-	w.n++
+	w := &window{start: now}
+	m[k] = w
+	return w
 }

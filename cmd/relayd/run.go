@@ -86,7 +86,7 @@ func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname})
+	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--upstream: %w", err)}
 	}

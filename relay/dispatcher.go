@@ -120,27 +120,41 @@ func (d *Dispatcher) Abort(ctx context.Context, ids []spool.ID) error {
 		}
 	}
 	d.mu.Unlock()
+	if err := d.awaitTransfers(ctx, flights); err != nil {
+		return err
+	}
+	left := 0
+	for _, f := range flights {
+		if !isClosed(f.transferred) {
+			left++ // past the dot and unanswered: left in flight
+			continue
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if left > 0 {
+		d.log.Warn("aborted deliveries still wait for the upstream's reply to the end of data; "+
+			"that reply will settle them", "in_flight", left, "waited", abortReplyWait)
+	}
+	return nil
+}
+
+// awaitTransfers waits until the transfers of flights are over, for
+// abortReplyWait at most.
+func (d *Dispatcher) awaitTransfers(ctx context.Context, flights []*flight) error {
 	if len(flights) == 0 {
 		return nil
 	}
 	timer := d.clock.TimerAt(d.clock.Now().Add(abortReplyWait))
 	defer timer.Stop()
-	expired := false
 	for _, f := range flights {
-		if !expired {
-			select {
-			case <-f.transferred:
-			case <-timer.C():
-				expired = true
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if !isClosed(f.transferred) {
-			continue // past the dot and unanswered: left in flight
-		}
 		select {
-		case <-f.done:
+		case <-f.transferred:
+		case <-timer.C():
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -30,6 +30,7 @@ type config struct {
 	AdminTokens     tokenList
 	Hold            time.Duration
 	Upstream        string
+	UpstreamTimeout time.Duration
 	TrustedNetworks []string
 	MaxMessageSize  string
 	MaxRecipients   int
@@ -59,6 +60,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.Var(&c.AdminTokens, "admin-tokens", "admin API bearer tokens, required for TCP, as name:role:secret (role operator or support), comma-separated; prefer the env or config file to keep secrets out of ps")
 	fs.DurationVar(&c.Hold, "hold", 30*time.Second, "hold window before delivery (a credential's own window overrides it; 0s delivers at once)")
 	fs.StringVar(&c.Upstream, "upstream", "", "where mail goes: smtp://[user:pass@]host:port[?tls=none|opportunistic], smtps://..., file:///dir (default file://<data>/outbox); give a password in the env or config file, not here")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "how long to wait for each reply of an SMTP upstream, the one to the end of data included")
 	fs.StringSliceVar(&c.TrustedNetworks, "trusted-networks", nil, "CIDRs whose clients may relay without AUTH, comma-separated (default none)")
 	fs.StringVar(&c.MaxMessageSize, "max-message-size", "25MiB", "largest message accepted (bytes, or with KB, KiB, MB, MiB)")
 	fs.IntVar(&c.MaxRecipients, "max-recipients", 100, "most recipients per message")
@@ -214,8 +216,8 @@ func (c *config) resolve() error {
 	if c.MaxRecipients < 1 {
 		return fmt.Errorf("--max-recipients must be at least 1")
 	}
-	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
-		return fmt.Errorf("--max-queue-age, --retention and --shutdown-timeout must be positive")
+	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.UpstreamTimeout <= 0 {
+		return fmt.Errorf("--max-queue-age, --retention, --shutdown-timeout and --upstream-timeout must be positive")
 	}
 	if c.MaxConns < 1 || c.MaxConnsPerIP < 1 {
 		return fmt.Errorf("--max-connections and --max-connections-per-ip must be at least 1")

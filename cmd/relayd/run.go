@@ -110,7 +110,7 @@ type daemon struct {
 }
 
 func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
-	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname})
+	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--upstream: %w", err)}
 	}

@@ -116,13 +116,14 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	}
 	nets, _ := cfg.trustedNetworks()
 	size, _ := parseSize(cfg.MaxMessageSize)
+	inflight, _ := parseSize(cfg.MaxInflight)
 	clk := clock.Real{}
 	metrics, metricsHandler := newMetrics(sp)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
 	}, sp, tr, clk, log)
 	in := relay.NewIntake(relay.IntakeConfig{
-		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxRecipients: cfg.MaxRecipients,
+		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxInflightBytes: inflight, MaxRecipients: cfg.MaxRecipients,
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
 		ReadTimeout: cfg.SMTPTimeout, MaxSessionDuration: cfg.MaxSession,
 		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg, Metrics: metrics,

@@ -167,6 +167,9 @@ func (s *session) Data(r io.Reader) (err error) {
 	if hasLineLongerThan(msg[trace:], s.in.cfg.MaxLineLength) {
 		return errLineTooLong // BDAT chunks bypass go-smtp's line limit
 	}
+	if hasBareCR(msg[trace:]) {
+		return errBareCR
+	}
 	if err := s.checkMessage(msg[trace:]); err != nil {
 		return err
 	}

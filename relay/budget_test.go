@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -207,4 +209,62 @@ func TestMinInflightBytes(t *testing.T) {
 	if _, err := send(t, h.dial(), "a@example.com", []string{"b@example.net"}, body); err != nil {
 		t.Fatalf("a message of the largest size, alone: %v", err)
 	}
+}
+
+// TestInflightMetric: relay_smtp_inflight_bytes follows the budget, and a
+// refusal for want of it counts as a 452.
+func TestInflightMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := trustedHarness(t, IntakeConfig{MaxInflightBytes: 256 << 10, Metrics: NewMetrics(reg)})
+	gauge := func() float64 {
+		t.Helper()
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "relay_smtp_inflight_bytes" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("relay_smtp_inflight_bytes is not registered")
+		return 0
+	}
+	c := rawSession(t, h)
+	c.cmd("MAIL FROM:<a@example.com>", "250 ")
+	c.cmd("RCPT TO:<b@example.net>", "250 ")
+	c.cmd("DATA", "354 ")
+	io.WriteString(c, bigBody("held", 100<<10))
+	waitInUse(t, h.intake, chunksHeld(100<<10))
+	if got := gauge(); got != float64(h.intake.budget.inUse()) {
+		t.Errorf("gauge %v while %d bytes are held", got, h.intake.budget.inUse())
+	}
+	c.cmd(".", "250 ")
+	c.cmd("MAIL FROM:<a@example.com>", "250 ")
+	c.cmd("RCPT TO:<b@example.net>", "250 ")
+	c.cmd("DATA", "354 ")
+	c.cmd(bigBody("too big", 300<<10)+".", "452 4.3.1")
+	if got := gauge(); got != 0 {
+		t.Errorf("gauge %v with no message arriving", got)
+	}
+	if got := testCounter(t, reg, "relay_smtp_refused_total", "452"); got != 1 {
+		t.Errorf("refused{code=452} = %v, want 1", got)
+	}
+}
+
+// testCounter reads one labelled counter from reg.
+func testCounter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			if f.GetName() == name && len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

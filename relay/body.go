@@ -36,12 +36,10 @@ type inbound struct {
 // errBusy; any other error is r's.
 func (m *inbound) readFrom(r io.Reader) error {
 	for {
-		if len(m.chunks) == 0 || m.full() {
-			if err := m.grow(); err != nil {
-				return err
-			}
+		c, err := m.room()
+		if err != nil {
+			return err
 		}
-		c := m.chunks[len(m.chunks)-1]
 		n, err := r.Read(c[len(c):cap(c)])
 		m.chunks[len(m.chunks)-1] = c[:len(c)+n]
 		if err == io.EOF {
@@ -56,21 +54,25 @@ func (m *inbound) readFrom(r io.Reader) error {
 // write appends p, for what the relay adds itself (the Received header).
 func (m *inbound) write(p []byte) error {
 	for len(p) > 0 {
-		if len(m.chunks) == 0 || m.full() {
-			if err := m.grow(); err != nil {
-				return err
-			}
+		c, err := m.room()
+		if err != nil {
+			return err
 		}
-		c := m.chunks[len(m.chunks)-1]
 		n := copy(c[len(c):cap(c)], p)
 		m.chunks[len(m.chunks)-1], p = c[:len(c)+n], p[n:]
 	}
 	return nil
 }
 
-func (m *inbound) full() bool {
-	c := m.chunks[len(m.chunks)-1]
-	return len(c) == cap(c)
+// room returns the last chunk, a new one if that is full.
+func (m *inbound) room() ([]byte, error) {
+	if n := len(m.chunks); n > 0 && len(m.chunks[n-1]) < cap(m.chunks[n-1]) {
+		return m.chunks[n-1], nil
+	}
+	if err := m.grow(); err != nil {
+		return nil, err
+	}
+	return m.chunks[len(m.chunks)-1], nil
 }
 
 func (m *inbound) grow() error {

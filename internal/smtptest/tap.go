@@ -11,15 +11,16 @@ import (
 )
 
 // Tap stands between an SMTP client and a server and records, byte for
-// byte, what the client sends: what a server laxer than go-smtp would
-// parse. Tests of SMTP smuggling read it with LaxMailFroms.
+// byte, what the client sends on each connection: what a server laxer
+// than go-smtp would parse. Tests of SMTP smuggling read it with
+// LaxMailFroms.
 type Tap struct {
 	l  net.Listener
 	wg sync.WaitGroup
 
 	mu    sync.Mutex
-	sent  []byte
-	conns []net.Conn // closed at cleanup: a client may keep its session open
+	sent  []*bytes.Buffer // one per connection
+	conns []net.Conn      // closed at cleanup: a client may keep its session open
 	done  bool
 }
 
@@ -62,19 +63,28 @@ func StartTap(t testing.TB, upAddr string) *Tap {
 
 func (tp *Tap) Addr() string { return tp.l.Addr().String() }
 
-// Sent is everything the clients have sent so far, connections one after
-// another.
-func (tp *Tap) Sent() []byte {
+// Sent is what the client has sent so far on each connection, in the
+// order they were opened.
+func (tp *Tap) Sent() [][]byte {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
-	return bytes.Clone(tp.sent)
+	out := make([][]byte, len(tp.sent))
+	for i, b := range tp.sent {
+		out[i] = bytes.Clone(b.Bytes())
+	}
+	return out
 }
 
-func (tp *Tap) Write(p []byte) (int, error) {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	tp.sent = append(tp.sent, p...)
-	return len(p), nil
+// recorder is one connection's record.
+type recorder struct {
+	tp  *Tap
+	buf *bytes.Buffer
+}
+
+func (r recorder) Write(p []byte) (int, error) {
+	r.tp.mu.Lock()
+	defer r.tp.mu.Unlock()
+	return r.buf.Write(p)
 }
 
 func (tp *Tap) forward(c net.Conn, upAddr string) {
@@ -84,8 +94,10 @@ func (tp *Tap) forward(c net.Conn, upAddr string) {
 		return
 	}
 	defer up.Close()
+	rec := recorder{tp, new(bytes.Buffer)}
 	tp.mu.Lock()
 	tp.conns = append(tp.conns, c, up)
+	tp.sent = append(tp.sent, rec.buf)
 	done := tp.done
 	tp.mu.Unlock()
 	if done {
@@ -93,7 +105,7 @@ func (tp *Tap) forward(c net.Conn, upAddr string) {
 	}
 	sent := make(chan struct{})
 	go func() {
-		io.Copy(io.MultiWriter(up, tp), c)
+		io.Copy(io.MultiWriter(up, rec), c)
 		up.(*net.TCPConn).CloseWrite()
 		close(sent)
 	}()
@@ -104,8 +116,9 @@ func (tp *Tap) forward(c net.Conn, upAddr string) {
 var laxLineEnd = regexp.MustCompile("\r\n|\r|\n")
 
 // LaxMailFroms returns the MAIL commands that a server taking CR, LF or
-// CRLF for a line end would run on sent: one per transaction the client
-// meant, unless something was smuggled in a message.
+// CRLF for a line end would run on one connection's bytes: one per
+// transaction the client meant, unless something was smuggled in a
+// message.
 func LaxMailFroms(sent []byte) []string {
 	var mails []string
 	inData := false

@@ -34,7 +34,11 @@ func TestNoSmugglingOnTheWire(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantAll(t, tr.Deliver(t.Context(), testEnv, []byte(body)), 250, "")
-			sent := tap.Sent()
+			conns := tap.Sent()
+			if len(conns) != 1 {
+				t.Fatalf("%d connections to the upstream, want 1", len(conns))
+			}
+			sent := conns[0]
 			if mails := smtptest.LaxMailFroms(sent); len(mails) != 1 {
 				t.Errorf("a lax upstream runs %d transactions: %q", len(mails), mails)
 			}

@@ -311,3 +311,46 @@ func TestUnencodableEventIsPassedOver(t *testing.T) {
 		})
 	}
 }
+
+// A batch settles in one step of the status: whoever reads the new cursor
+// (the admin API, a test) reads the failures cleared with it, and finds
+// the outbox and the metrics already updated. Each round fails once, then
+// is delivered or, on even rounds, given up; a reader polls meanwhile.
+func TestStatusSettlesInOneStep(t *testing.T) {
+	const maxAge, rounds = time.Hour, 100
+	h := start(t, webhook.Config{MaxAge: maxAge})
+	var up atomic.Bool
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	ep, _ := standard(t, "crm", rc.srv.URL)
+	h.add(t, ep)
+	torn := pollStatus(t, h, "crm", func(st webhook.Status) bool {
+		return st.Failures != 0 && st.Cursor == uint64(h.out.len())
+	})
+
+	for i := range rounds {
+		up.Store(false)
+		at := h.clk.Now()
+		if i%2 == 0 { // its last attempt comes at the first retry
+			at = at.Add(5*time.Second - maxAge)
+		}
+		e := h.out.add(webhook.MessageAccepted, at, message("m", "a@example.org"))
+		rc.next(t)
+		st := h.waitStatus(t, "crm", func(st webhook.Status) bool { return st.Failures == 1 })
+		up.Store(i%2 == 1)
+		h.clk.Set(st.NextAttempt)
+		rc.next(t)
+		h.waitStatus(t, "crm", func(st webhook.Status) bool { return st.Cursor == e.Seq && st.Failures == 0 })
+	}
+	if n := torn(); n != 0 {
+		t.Errorf("%d reads showed the new cursor beside the failures of the batch it settled", n)
+	}
+	delivered := h.metric(t, "relay_webhook_events_total", "crm", "delivered")
+	givenUp := h.metric(t, "relay_webhook_events_total", "crm", "given_up")
+	if delivered != rounds/2 || givenUp != rounds/2 {
+		t.Errorf("events counted delivered %v, given up %v; want %d each", delivered, givenUp, rounds/2)
+	}
+}

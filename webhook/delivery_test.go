@@ -317,7 +317,7 @@ func TestUnencodableEventIsPassedOver(t *testing.T) {
 // the outbox and the metrics already updated. Each round fails once, then
 // is delivered or, on even rounds, given up; a reader polls meanwhile.
 func TestStatusSettlesInOneStep(t *testing.T) {
-	const maxAge, rounds = time.Hour, 100
+	const maxAge, rounds = time.Hour, 50
 	h := start(t, webhook.Config{MaxAge: maxAge})
 	var up atomic.Bool
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -254,7 +255,7 @@ func (o *memOutbox) len() int {
 	return len(o.events)
 }
 
-// pollStatus reads the endpoint's status without pause until the test
+// pollStatus reads the endpoint's status over and over until the test
 // ends or the returned function is called, which stops the polling and
 // tells how many reads satisfied bad.
 func pollStatus(t *testing.T, h *harness, name string, bad func(webhook.Status) bool) func() int {
@@ -271,6 +272,7 @@ func pollStatus(t *testing.T, h *harness, name string, bad func(webhook.Status) 
 			if st, ok := h.m.Status(name); ok && bad(st) {
 				n++
 			}
+			runtime.Gosched() // with one P, the sender must still run
 		}
 	}()
 	var once sync.Once

@@ -32,6 +32,9 @@
 //     could never succeed, and it would block the events behind it). The persisted cursor may lag (a failed Ack is logged, not
 //     retried), so a restart can send an event again; receivers deduplicate
 //     by the event's id.
+//   - A batch settles in one step of its Status, taken last: whoever reads
+//     the new cursor reads the failures cleared with it, and the outbox and
+//     the metrics already updated.
 //   - A retried body is byte for byte the same, with the same webhook-id,
 //     derived from the endpoint name and the first and last Seq of the
 //     batch, so that a batch rebuilt after a restart carries the same id

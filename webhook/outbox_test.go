@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -245,4 +246,40 @@ func (h *harness) metric(t *testing.T, name string, values ...string) float64 {
 		}
 	}
 	return 0
+}
+
+// len is the number of events in the outbox: the Seq of the last one.
+func (o *memOutbox) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.events)
+}
+
+// pollStatus reads the endpoint's status over and over until the test
+// ends or the returned function is called, which stops the polling and
+// tells how many reads satisfied bad.
+func pollStatus(t *testing.T, h *harness, name string, bad func(webhook.Status) bool) func() int {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var n int
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if st, ok := h.m.Status(name); ok && bad(st) {
+				n++
+			}
+			runtime.Gosched() // with one P, the sender must still run
+		}
+	}()
+	var once sync.Once
+	finish := func() int {
+		once.Do(func() { close(stop); <-done })
+		return n
+	}
+	t.Cleanup(func() { finish() })
+	return finish
 }

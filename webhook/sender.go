@@ -69,7 +69,7 @@ func (s *sender) run(ctx context.Context) {
 		case b == nil:
 			s.idle(ctx)
 		case len(b.body) == 0:
-			s.advance(b.through, s.cfg.Outbox.Ack)
+			s.advance(b.through, s.cfg.Outbox.Ack, nil)
 		case !s.deliver(ctx, b):
 			return
 		}
@@ -216,10 +216,10 @@ func (s *sender) post(ctx context.Context, b *batch) (int, error) {
 }
 
 func (s *sender) delivered(b *batch) {
-	s.advance(b.through, s.cfg.Outbox.Ack)
 	s.cfg.Metrics.settled(s.ep.Name, "delivered", len(b.events))
-	s.record(func(st *Status) {
-		st.LastSuccess, st.Failures, st.NextAttempt = s.cfg.Clock.Now(), 0, time.Time{}
+	now := s.cfg.Clock.Now()
+	s.advance(b.through, s.cfg.Outbox.Ack, func(st *Status) {
+		st.LastSuccess, st.Failures, st.NextAttempt = now, 0, time.Time{}
 	})
 }
 
@@ -238,11 +238,9 @@ func (s *sender) giveUp(b *batch, now time.Time, err error) {
 	}
 	s.log.Error("webhook events given up", "events", n, "first_id", b.events[0].ID,
 		"through_seq", through, "max_age", s.cfg.MaxAge, "err", err)
-	s.advance(through, func(name string, through uint64) error {
-		return s.cfg.Outbox.GiveUp(name, through, n)
-	})
 	s.cfg.Metrics.settled(s.ep.Name, "given_up", n)
-	s.record(func(st *Status) {
+	persist := func(name string, through uint64) error { return s.cfg.Outbox.GiveUp(name, through, n) }
+	s.advance(through, persist, func(st *Status) {
 		st.LastError, st.LastErrorAt, st.Failures, st.NextAttempt = err.Error(), now, 0, time.Time{}
 	})
 }
@@ -260,13 +258,20 @@ func (s *sender) disable(err error) {
 
 // advance moves the cursor through Seq through and records it with
 // persist. A failed record is only logged: the persisted cursor lags, so a
-// restart sends those events again, which at-least-once allows.
-func (s *sender) advance(through uint64, persist func(endpoint string, through uint64) error) {
+// restart sends those events again, which at-least-once allows. The status
+// takes the cursor and settle's changes in one step, so that no reader sees
+// a batch half settled (see the package doc).
+func (s *sender) advance(through uint64, persist func(endpoint string, through uint64) error, settle func(*Status)) {
 	if err := persist(s.ep.Name, through); err != nil {
 		s.log.Error("webhook cursor not recorded", "through_seq", through, "err", err)
 	}
 	s.cursor = through
-	s.record(func(st *Status) { st.Cursor = through })
+	s.record(func(st *Status) {
+		st.Cursor = through
+		if settle != nil {
+			settle(st)
+		}
+	})
 }
 
 // backoff is the wait before retry number failures: uniformly random

@@ -53,11 +53,16 @@ type dataReader struct {
 
 	limited bool
 	n       int64 // Maximum bytes remaining
+
+	lineLimit int  // Maximum line length, without CRLF; 0 for none
+	lineLen   int  // Length of the current line so far, without LF
+	cr        bool // The last byte read was CR
 }
 
 func newDataReader(c *Conn) *dataReader {
 	dr := &dataReader{
-		r: c.text.R,
+		r:         c.text.R,
+		lineLimit: c.server.MaxLineLength,
 	}
 
 	if c.server.MaxMessageBytes > 0 {
@@ -92,6 +97,13 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
+		// Checked before reading on, so that no byte is taken from the
+		// state machine: once the limit is lifted, the rest of the data
+		// can be read to its end.
+		if r.lineTooLong() {
+			err = ErrTooLongLine
+			break
+		}
 		var c byte
 		c, err = r.r.ReadByte()
 		if err != nil {
@@ -100,6 +112,7 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 			}
 			break
 		}
+		r.countLine(c)
 		switch r.state {
 		case stateBeginLine:
 			if c == '.' {
@@ -145,4 +158,23 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		r.n -= int64(n)
 	}
 	return
+}
+
+func (r *dataReader) countLine(c byte) {
+	if c == '\n' {
+		r.lineLen = 0
+	} else {
+		r.lineLen++
+	}
+	r.cr = c == '\r'
+}
+
+// lineTooLong reports whether the current line is already longer than the
+// limit. A CR at its end is not counted yet: it may begin the CRLF.
+func (r *dataReader) lineTooLong() bool {
+	n := r.lineLen
+	if r.cr {
+		n--
+	}
+	return r.lineLimit > 0 && n > r.lineLimit
 }

@@ -190,8 +190,8 @@ func (s *Server) handleConn(c *Conn) error {
 				return nil
 			}
 			if err == ErrTooLongLine {
-				c.writeResponse(500, EnhancedCode{5, 4, 0}, "Too long line, closing connection")
-				return nil
+				c.protocolError(500, EnhancedCode{5, 5, 2}, "Line too long")
+				continue
 			}
 
 			if neterr, ok := err.(net.Error); ok && neterr.Timeout() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdrelay/relay/internal/smtptest"
 	"github.com/holdrelay/relay/spool"
@@ -72,6 +73,28 @@ func TestOverlongLines(t *testing.T) {
 	}
 	if n, _ := h.spool.Counts(); n[spool.Waiting] != 6 {
 		t.Errorf("spooled %v, want the 6 messages sent after a refusal", n)
+	}
+}
+
+// TestOverlongLineInStalledData: after an overlong line, the rest of the
+// message is read to its end before the reply; when that end does not
+// come within --smtp-timeout, the session is closed with 421 4.4.2, as for
+// any DATA cut short, so that the rest is never read as commands.
+func TestOverlongLineInStalledData(t *testing.T) {
+	h := trustedHarness(t, IntakeConfig{ReadTimeout: 200 * time.Millisecond})
+	c := rawSession(t, h)
+	c.cmd("MAIL FROM:<a@example.com>", "250 ")
+	c.cmd("RCPT TO:<b@example.net>", "250 ")
+	c.cmd("DATA", "354 ")
+	fmt.Fprintf(c, "Subject: %s\r\n", strings.Repeat("y", 2001))
+	// A reply of any other kind first would mean that the session went on
+	// without the end of the data: whatever came next, a command.
+	c.expect("421 4.4.2")
+	if last, closed := c.closedBy(5 * time.Second); !closed || last != "" {
+		t.Errorf("after the 421: %q, closed %v; want the connection closed", last, closed)
+	}
+	if n, _ := h.spool.Counts(); n[spool.Waiting] != 0 {
+		t.Errorf("spooled %v, want nothing", n)
 	}
 }
 

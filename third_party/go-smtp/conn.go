@@ -991,7 +991,13 @@ func (c *Conn) handleData(arg string) {
 	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
 	r.limited = false
 	r.lineLimit = 0
-	io.Copy(ioutil.Discard, r) // Make sure all the data has been consumed
+	// Make sure all the data has been consumed. If its end cannot be read,
+	// what follows could not be told from commands: the session ends.
+	if _, err := io.Copy(ioutil.Discard, r); err != nil {
+		c.writeResponse(421, EnhancedCode{4, 4, 2}, "Error reading the message, closing connection")
+		c.Close()
+		return
+	}
 	c.writeResponse(code, enhancedCode, msg)
 }
 

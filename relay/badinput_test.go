@@ -90,13 +90,16 @@ func TestHugeHeaders(t *testing.T) {
 	c.cmd("DATA", "354 ")
 	c.cmd(msg.String()+".", "250 2.0.0")
 
-	// One header line longer than the line limit: 500 5.5.2, nothing kept.
+	// One header line longer than the line limit: 500 5.5.2 after the
+	// data, nothing kept, and the session goes on.
 	c.cmd("MAIL FROM:<a@example.com>", "250 ")
 	c.cmd("RCPT TO:<b@example.net>", "250 ")
 	c.cmd("DATA", "354 ")
 	c.cmd("Subject: "+strings.Repeat("z", 3000)+"\r\n\r\nbody\r\n.", "500 5.5.2")
-	if n, _ := h.spool.Counts(); n[spool.Waiting] != 2 {
-		t.Errorf("spooled %v, want the two good messages", n)
+	c.cmd("NOOP", "250 ")
+	c.sendOK("Subject: after\r\n\r\nbody\r\n")
+	if n, _ := h.spool.Counts(); n[spool.Waiting] != 3 {
+		t.Errorf("spooled %v, want the three good messages", n)
 	}
 }
 
@@ -279,27 +282,22 @@ func containsFold(list []string, s string) bool {
 }
 
 // TestBDATLineLimit: go-smtp does not apply the line limit inside BDAT
-// chunks; the intake does, so a line the upstream would refuse after our
-// 250 is refused now instead.
+// chunks; the intake does, to the whole message, so a line the upstream
+// would refuse after our 250 is refused now instead, even when it spans
+// chunks. The session goes on. (A chunk with an overlong line sent with
+// its command: TestOverlongLines.)
 func TestBDATLineLimit(t *testing.T) {
 	h := trustedHarness(t, IntakeConfig{})
 	c := rawSession(t, h)
 	c.cmd("MAIL FROM:<a@example.com>", "250 ")
 	c.cmd("RCPT TO:<b@example.net>", "250 ")
-	long := "Subject: x\r\n\r\n" + strings.Repeat("y", 5000) + "\r\n"
-	// The command first and the chunk later, so that go-smtp's line
-	// reader cannot see the chunk while it reads the command.
-	if _, err := fmt.Fprintf(c, "BDAT %d LAST\r\n", len(long)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond) // the client's pace, not a wait for the server
-	if _, err := io.WriteString(c, long); err != nil {
-		t.Fatal(err)
-	}
-	c.expect("500 5.5.2")
+	half := strings.Repeat("y", 1500)
+	c.chunk("Subject: x\r\n\r\n"+half, false, "250 ")
+	c.chunk(half+"\r\n", true, "500 5.5.2 Line too long")
 	c.cmd("NOOP", "250 ")
-	if n, _ := h.spool.Counts(); n[spool.Waiting] != 0 {
-		t.Errorf("spooled %v, want nothing", n)
+	c.sendOK("Subject: after\r\n\r\nbody\r\n")
+	if n, _ := h.spool.Counts(); n[spool.Waiting] != 1 {
+		t.Errorf("spooled %v, want the message after the refusal", n)
 	}
 }
 

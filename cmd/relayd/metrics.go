@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -57,11 +58,12 @@ func newMetrics(sp *spool.Spool) (*relay.Metrics, http.Handler) {
 }
 
 // serveMetrics serves /metrics on l until the server is shut down.
-func serveMetrics(l net.Listener, h http.Handler) *http.Server {
+func serveMetrics(l net.Listener, h http.Handler, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)} // stderr stays in --log-format
 	go srv.Serve(l)
 	return srv
 }

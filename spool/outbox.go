@@ -121,8 +121,9 @@ func (s *Spool) LastEventSeq() (uint64, error) {
 }
 
 // EventsChanged returns a channel that is closed after the next commit
-// that writes events. Take a new one after each wake-up, before reading
-// the outbox, so that no commit goes unnoticed.
+// that writes events. Each such commit puts a new channel in place before
+// it closes the old, so a reader that takes the next one after waking
+// misses no commit: one that lands meanwhile has closed it already.
 func (s *Spool) EventsChanged() <-chan struct{} {
 	s.evMu.Lock()
 	defer s.evMu.Unlock()
@@ -138,7 +139,7 @@ func (s *Spool) eventsWritten() {
 	defer s.evMu.Unlock()
 	if s.evCh != nil {
 		close(s.evCh)
-		s.evCh = nil
+		s.evCh = make(chan struct{})
 	}
 }
 

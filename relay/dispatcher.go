@@ -25,7 +25,7 @@ type DispatcherConfig struct {
 	// wants are kept this long (and an hour more, so that the webhook's
 	// last attempt and give-up come first); 0 = 72h.
 	EventMaxAge time.Duration
-	Metrics     *Metrics      // counts attempts by outcome, when set
+	Metrics     *Metrics // counts attempts by outcome, when set
 }
 
 func (c *DispatcherConfig) setDefaults() {

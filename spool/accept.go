@@ -68,12 +68,12 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		}
 		if reason, ok := t.frozenReason(m.Credential); ok {
 			m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, reason
-			ev.State, ev.Reason = Held, reason
+			ev.State, ev.Reason, ev.cause = Held, reason, causeFreeze
 		} else if p := t.pausedFor(&m); p != nil {
 			// Checked in the same transaction as the pause is written, so
 			// no message slips past a pause being set.
 			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
-			ev.State, ev.Reason = Held, m.Reason
+			ev.State, ev.Reason, ev.cause = Held, m.Reason, p.cause()
 		}
 		if err := t.insert(&m, body, in.Headers, ev); err != nil {
 			return err
@@ -104,16 +104,21 @@ func (t *txn) registerBatch(id string, now time.Time) error {
 
 // nextID issues a new ID; see the package doc.
 func (t *txn) nextID(now time.Time) (ID, error) {
+	n, err := t.nextNumber(keyLastID, now)
+	return ID(n), err
+}
+
+// nextNumber issues max(last+1, now-milliseconds<<16) and records it under
+// key in meta: increasing within a file, and not reused by a file restored
+// from an old backup.
+func (t *txn) nextNumber(key []byte, now time.Time) (uint64, error) {
 	var last uint64
-	if v := t.meta.Get(keyLastID); v != nil {
+	if v := t.meta.Get(key); v != nil {
 		last = binary.BigEndian.Uint64(v)
 	}
-	id := last + 1
-	if byClock := uint64(now.UnixMilli()) << 16; byClock > id {
-		id = byClock
+	n := last + 1
+	if byClock := uint64(now.UnixMilli()) << 16; byClock > n {
+		n = byClock
 	}
-	if err := t.meta.Put(keyLastID, u64(id)); err != nil {
-		return 0, err
-	}
-	return ID(id), nil
+	return n, t.meta.Put(key, u64(n))
 }

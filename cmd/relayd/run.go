@@ -18,6 +18,7 @@ import (
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
+	"github.com/holdrelay/relay/webhook"
 )
 
 // run wires the daemon together and runs it until ctx ends, then shuts
@@ -107,6 +108,7 @@ type daemon struct {
 	transport  upstream.Transport
 	metrics    http.Handler
 	spool      *spool.Spool
+	hooks      *webhook.Manager
 }
 
 func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
@@ -117,10 +119,15 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	nets, _ := cfg.trustedNetworks()
 	size, _ := parseSize(cfg.MaxMessageSize)
 	clk := clock.Real{}
-	metrics, metricsHandler := newMetrics(sp)
+	metrics, reg, metricsHandler := newMetrics(sp)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
+		EventMaxAge: cfg.WebhookMaxAge,
 	}, sp, tr, clk, log)
+	hooks, err := newWebhooks(cfg, sp, clk, log, reg)
+	if err != nil {
+		return nil, err
+	}
 	in := relay.NewIntake(relay.IntakeConfig{
 		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxRecipients: cfg.MaxRecipients,
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
@@ -129,9 +136,10 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
-		Tokens: cfg.AdminTokens.tokens, Log: log,
+		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks,
 	})
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp}, nil
+	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
+		hooks: hooks}, nil
 }
 
 // listeners are the daemon's, open before it serves.
@@ -202,6 +210,10 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 		close(dispDone)
 	}()
 	go trimSpool(dispCtx, d.spool, d.log)
+	// Webhook senders stop after everything else that writes events, and
+	// before the spool closes.
+	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	hooksDone := runWebhooks(hooksCtx, d.hooks, d.spool)
 	start("smtp", func() error { return d.intake.Serve(ls.smtp, false) })
 	if ls.smtps != nil {
 		start("smtps", func() error { return d.intake.Serve(ls.smtps, true) })
@@ -231,6 +243,8 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	d.intake.Shutdown(sctx)
 	<-dispDone
 	d.admin.Shutdown(sctx)
+	stopHooks()
+	<-hooksDone
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(sctx)
 	}

@@ -41,10 +41,13 @@ func (o Outbox) Events(after uint64, max int) ([]webhook.Event, error) {
 // ends: how relayd wakes its webhook senders (webhook.Manager.Notify,
 // which never blocks).
 func (o Outbox) Watch(ctx context.Context, notify func()) {
+	changed := o.Spool.EventsChanged()
 	for {
-		changed := o.Spool.EventsChanged()
 		select {
 		case <-changed:
+			// The next channel first: a commit from now on closes it, and
+			// the reads notify causes see every commit before.
+			changed = o.Spool.EventsChanged()
 			notify()
 		case <-ctx.Done():
 			return

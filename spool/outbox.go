@@ -121,9 +121,9 @@ func (s *Spool) LastEventSeq() (uint64, error) {
 }
 
 // EventsChanged returns a channel that is closed after the next commit
-// that writes events. Each such commit puts a new channel in place before
-// it closes the old, so a reader that takes the next one after waking
-// misses no commit: one that lands meanwhile has closed it already.
+// that writes events. Take the next channel before reading the outbox:
+// a commit before the take is in what the read sees, one after it closes
+// the channel taken.
 func (s *Spool) EventsChanged() <-chan struct{} {
 	s.evMu.Lock()
 	defer s.evMu.Unlock()
@@ -139,7 +139,7 @@ func (s *Spool) eventsWritten() {
 	defer s.evMu.Unlock()
 	if s.evCh != nil {
 		close(s.evCh)
-		s.evCh = make(chan struct{})
+		s.evCh = nil
 	}
 }
 

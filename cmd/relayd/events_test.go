@@ -89,7 +89,10 @@ func TestAdminChangesReachTheWebhook(t *testing.T) {
 	steps := []func() error{
 		func() error { _, err := c.AddCredential(ctx, admin.AddCredentialRequest{Name: "shop"}); return err },
 		func() error { _, err := c.RotatePassword(ctx, "shop", admin.RotateRequest{}); return err },
-		func() error { _, err := c.DisableCredential(ctx, "shop", admin.CredentialChangeRequest{Reason: "leak"}); return err },
+		func() error {
+			_, err := c.DisableCredential(ctx, "shop", admin.CredentialChangeRequest{Reason: "leak"})
+			return err
+		},
 		func() error { _, err := c.EnableCredential(ctx, "shop", admin.EnableCredentialRequest{}); return err },
 		func() error { _, err := c.RemoveCredential(ctx, "shop", admin.CredentialChangeRequest{}); return err },
 		func() error { _, err := c.Hold(ctx, one); return err },

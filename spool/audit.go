@@ -137,6 +137,6 @@ func (t *txn) emitAudited(e *AuditEntry) error {
 	if typ == "" || !ok {
 		return nil
 	}
-	_, err := t.emit(typ, e.Time, adminData{Credential: cred, Actor: eventActor(e.Actor), Reason: e.Reason}, "")
+	_, err := t.emitJSON(typ, e.Time, adminData{Credential: cred, Actor: eventActor(e.Actor), Reason: e.Reason}, "")
 	return err
 }

@@ -249,6 +249,6 @@ func (t *txn) emitBatch(b *Batch, prev BatchStatus) error {
 		return nil
 	}
 	d := adminData{BatchID: b.ID, Actor: eventActor(b.Actor), Reason: b.Reason}
-	_, err := t.emit(batchEvents[b.Status], b.Updated, d, "")
+	_, err := t.emitJSON(batchEvents[b.Status], b.Updated, d, "")
 	return err
 }

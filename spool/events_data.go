@@ -140,7 +140,7 @@ func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
 			}
 		}
 	}
-	_, err := t.emit(typ, ev.Time, d, "")
+	_, err := t.emit(typ, ev.Time, d.appendJSON(make([]byte, 0, 512)), "")
 	return err
 }
 

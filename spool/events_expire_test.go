@@ -11,7 +11,7 @@ func emitN(t *testing.T, s *Spool, n int, at time.Time) {
 	t.Helper()
 	err := s.update(func(t *txn) error {
 		for range n {
-			if _, err := t.emit(EvWebhookTest, at, adminData{Actor: "test"}, ""); err != nil {
+			if _, err := t.emitJSON(EvWebhookTest, at, adminData{Actor: "test"}, ""); err != nil {
 				return err
 			}
 		}

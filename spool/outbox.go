@@ -44,51 +44,75 @@ type OutboxEvent struct {
 	Endpoint string
 }
 
-// storedEvent is an outbox record's JSON form.
-type storedEvent struct {
-	ID       string          `json:"id"`
-	Type     string          `json:"type"`
-	Time     int64           `json:"t"` // unix nanoseconds
-	Data     json.RawMessage `json:"data"`
-	Endpoint string          `json:"endpoint,omitempty"`
+// An outbox record is, in the binary form of codec.go: the format byte,
+// the ID, the type, the endpoint, the time, then the data's JSON to the
+// end. Bulk actions write one per message: re-encoding JSON around JSON
+// would double the cost.
+func encodeOutboxEvent(ev *OutboxEvent) []byte {
+	b := make([]byte, 0, 64+len(ev.Type)+len(ev.Endpoint)+len(ev.Data))
+	b = append(b, recordV1)
+	b = appendString(b, ev.ID)
+	b = appendString(b, ev.Type)
+	b = appendString(b, ev.Endpoint)
+	b = appendTime(b, ev.Time)
+	return append(b, ev.Data...)
 }
 
 func decodeOutboxEvent(k, v []byte) (OutboxEvent, error) {
-	var st storedEvent
-	if err := json.Unmarshal(v, &st); err != nil {
-		return OutboxEvent{}, fmt.Errorf("decode outbox event %d: %w", binary.BigEndian.Uint64(k), err)
+	seq := binary.BigEndian.Uint64(k)
+	d := decoder{b: v}
+	if d.byte() != recordV1 && d.err == nil {
+		d.err = errCorrupt
 	}
-	return OutboxEvent{Seq: binary.BigEndian.Uint64(k), ID: st.ID, Type: st.Type, Time: time.Unix(0, st.Time),
-		Data: st.Data, Endpoint: st.Endpoint}, nil
+	ev := OutboxEvent{Seq: seq, ID: d.string(), Type: d.string(), Endpoint: d.string(), Time: d.time()}
+	if d.err == nil && !json.Valid(d.b) {
+		d.err = errCorrupt
+	}
+	if d.err != nil {
+		return OutboxEvent{}, fmt.Errorf("decode outbox event %d: %w", seq, d.err)
+	}
+	ev.Data = append(json.RawMessage(nil), d.b...)
+	return ev, nil
 }
 
 // keyLastEvent holds the number behind the newest event ID, issued as
-// message IDs are (see nextID), so that a spool restored from a backup
-// does not hand out an ID a receiver has already seen.
+// message IDs are (see nextNumber), so that a spool restored from a
+// backup does not hand out an ID a receiver has already seen.
 var keyLastEvent = []byte("lastevent")
 
 // emit appends an event to the outbox in t's transaction: the change it
-// reports and the event commit together or not at all.
-func (t *txn) emit(typ string, at time.Time, data any, endpoint string) (OutboxEvent, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return OutboxEvent{}, fmt.Errorf("encode %s event: %w", typ, err)
-	}
-	n, err := t.nextNumber(keyLastEvent, at)
-	if err != nil {
-		return OutboxEvent{}, err
-	}
+// reports and the event commit together or not at all. data is JSON.
+func (t *txn) emit(typ string, at time.Time, data []byte, endpoint string) (OutboxEvent, error) {
 	seq, err := t.outbox.NextSequence()
 	if err != nil {
 		return OutboxEvent{}, err
 	}
-	ev := OutboxEvent{Seq: seq, ID: "evt_" + ID(n).String(), Type: typ, Time: at, Data: raw, Endpoint: endpoint}
-	v, err := json.Marshal(storedEvent{ID: ev.ID, Type: typ, Time: at.UnixNano(), Data: raw, Endpoint: endpoint})
-	if err != nil {
-		return OutboxEvent{}, err
-	}
+	ev := OutboxEvent{Seq: seq, ID: "evt_" + ID(t.nextEventNumber(at)).String(), Type: typ, Time: at, Data: data, Endpoint: endpoint}
 	t.emitted++
-	return ev, t.outbox.Put(u64(seq), v)
+	return ev, t.outbox.Put(u64(seq), encodeOutboxEvent(&ev))
+}
+
+// emitJSON is emit for data that json.Marshal encodes: the
+// administrative events, which are few.
+func (t *txn) emitJSON(typ string, at time.Time, data any, endpoint string) (OutboxEvent, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return OutboxEvent{}, fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	return t.emit(typ, at, raw, endpoint)
+}
+
+// nextEventNumber is nextNumber for event IDs, kept in the transaction
+// and written once by flush: a bulk action emits thousands.
+func (t *txn) nextEventNumber(now time.Time) uint64 {
+	if !t.evLoaded {
+		if v := t.meta.Get(keyLastEvent); v != nil {
+			t.evNum = binary.BigEndian.Uint64(v)
+		}
+		t.evLoaded = true
+	}
+	t.evNum = max(t.evNum+1, uint64(now.UnixMilli())<<16)
+	return t.evNum
 }
 
 // Events returns up to max events with Seq greater than after, oldest
@@ -164,7 +188,7 @@ func (s *Spool) ExpireEvents(cutoff time.Time) (int, error) {
 		c := t.outbox.Cursor()
 		for k, v := c.First(); k != nil && n < maxExpire; k, v = c.First() {
 			seq := binary.BigEndian.Uint64(k)
-			if seq > keepFrom || (seq > done && !eventBefore(v, cutoff)) {
+			if seq > keepFrom || (seq > done && !eventBefore(k, v, cutoff)) {
 				return nil
 			}
 			if err := c.Delete(); err != nil {
@@ -192,9 +216,7 @@ func (t *txn) doneWith(last uint64) uint64 {
 
 // eventBefore reports whether a stored event was written before cutoff;
 // one that cannot be read counts as old, so that it does not stay for ever.
-func eventBefore(v []byte, cutoff time.Time) bool {
-	var st struct {
-		Time int64 `json:"t"`
-	}
-	return json.Unmarshal(v, &st) != nil || time.Unix(0, st.Time).Before(cutoff)
+func eventBefore(k, v []byte, cutoff time.Time) bool {
+	ev, err := decodeOutboxEvent(k, v)
+	return err != nil || ev.Time.Before(cutoff)
 }

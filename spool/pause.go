@@ -116,7 +116,7 @@ func (s *Spool) PauseRecorded(p Pause, rec *AuditEntry) (int, error) {
 			return err
 		}
 		d := adminData{Credential: p.Credential, Global: p.Credential == "", Until: p.Until, Actor: eventActor(p.Actor), Reason: p.Reason}
-		_, err := t.emit(EvPauseStarted, p.Since, d, "")
+		_, err := t.emitJSON(EvPauseStarted, p.Since, d, "")
 		return err
 	})
 	if err != nil {
@@ -145,7 +145,7 @@ func (s *Spool) ResumeRecorded(cred string, ev Event) (int, error) {
 			return err
 		}
 		d := adminData{Credential: cred, Global: cred == "", Actor: eventActor(ev.Actor), Reason: ev.Reason}
-		_, err := t.emit(EvPauseEnded, ev.Time, d, "")
+		_, err := t.emitJSON(EvPauseEnded, ev.Time, d, "")
 		return err
 	})
 	if err != nil {

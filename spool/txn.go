@@ -41,6 +41,9 @@ type txn struct {
 	// emitted counts the events written, so that the commit wakes the
 	// outbox's readers only when there is something to read.
 	emitted int
+	// evNum is the newest event number once loaded; flush stores it.
+	evNum    uint64
+	evLoaded bool
 }
 
 func wrap(tx *bolt.Tx) *txn {
@@ -274,8 +277,14 @@ func (t *txn) remove(m *Message) error {
 	return nil
 }
 
-// flush writes the counter changes; update calls it after each write.
+// flush writes the counter changes and the newest event number; update
+// calls it after each write.
 func (t *txn) flush() error {
+	if t.emitted > 0 {
+		if err := t.meta.Put(keyLastEvent, u64(t.evNum)); err != nil {
+			return err
+		}
+	}
 	for st, d := range t.deltas {
 		if d == 0 {
 			continue

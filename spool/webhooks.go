@@ -127,7 +127,7 @@ func (s *Spool) TestWebhook(name string, rec *AuditEntry) (OutboxEvent, error) {
 			return err
 		}
 		var err error
-		ev, err = t.emit(EvWebhookTest, at, adminData{Webhook: name, Actor: actor}, name)
+		ev, err = t.emitJSON(EvWebhookTest, at, adminData{Webhook: name, Actor: actor}, name)
 		return err
 	})
 	return ev, err

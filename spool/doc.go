@@ -29,8 +29,9 @@
 //	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it
 //	bybatch batch 0x00 ID  -> empty: messages by batch
 //	bycat   category 0x00 ID -> empty: messages by category (one per category)
-//	outbox  seq            -> JSON event: id, type, time, data, endpoint (see
-//	                          Events); seq is the bucket's sequence, never reused
+//	outbox  seq            -> event: id, type, endpoint and time in the binary
+//	                          form of codec.go, then the data's JSON; seq is the
+//	                          bucket's sequence, never reused
 //	webhooks name          -> JSON Webhook: where to deliver, its signing key
 //	                          and its cursor, the seq it is done with
 //	meta    "lastevent"    -> uint64, the number behind the newest event ID

@@ -29,8 +29,9 @@
 //	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it
 //	bybatch batch 0x00 ID  -> empty: messages by batch
 //	bycat   category 0x00 ID -> empty: messages by category (one per category)
-//	outbox  seq            -> event: id, type, endpoint and time in the binary
-//	                          form of codec.go, then the data's JSON; seq is the
+//	outbox  seq            -> event: id, type, endpoint, time (and a message
+//	                          event's message ID) in the binary form of
+//	                          codec.go, then the data's JSON; seq is the
 //	                          bucket's sequence, never reused
 //	webhooks name          -> JSON Webhook: where to deliver, its signing key
 //	                          and its cursor, the seq it is done with
@@ -119,6 +120,13 @@
 // their records' writes; credential events by the first write of the
 // change's audit entry, whose action says which change it is (auth's
 // records are opaque here).
+//
+// A message event stores message_id and its change's fields (attempt,
+// response, actor, ...); Events adds the message's own fields (from,
+// recipients, subject, ...), which never change after the accept, from
+// its record. So a bulk action writes a short record per message, and an
+// event read after its message's record expired (--retention shorter
+// than --webhook-max-age) has message_id and its change's fields only.
 //
 // Event IDs are issued like message IDs (evt_ and 13 characters), so a
 // spool restored from a backup does not reissue one a receiver has seen;

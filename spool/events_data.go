@@ -80,22 +80,17 @@ func holderCause(holder string) string {
 	return holder
 }
 
-func newMessageData(m *Message) messageData {
-	d := messageData{
-		MessageID: m.ID.String(), Credential: m.Credential, From: m.From, Recipients: make([]string, len(m.Rcpts)),
-		Subject: m.Subject, MessageIDHeader: m.MessageID, BatchID: m.Batch,
-		Categories: m.Categories, UniqueArgs: m.UniqueArgs,
-	}
+// setMessage fills in the message's own fields: those every message
+// event carries, which never change after the accept. The outbox stores
+// only the change's fields and message_id, and reads these from the
+// record: a bulk action of 100,000 messages writes a third as much.
+func (d *messageData) setMessage(m *Message) {
+	d.MessageID, d.Credential, d.From, d.Subject = m.ID.String(), m.Credential, m.From, m.Subject
+	d.MessageIDHeader, d.BatchID, d.Categories, d.UniqueArgs = m.MessageID, m.Batch, m.Categories, m.UniqueArgs
+	d.Recipients = make([]string, len(m.Rcpts))
 	for i, r := range m.Rcpts {
 		d.Recipients[i] = r.Addr
 	}
-	if d.Categories == nil {
-		d.Categories = []string{}
-	}
-	if d.UniqueArgs == nil {
-		d.UniqueArgs = map[string]string{}
-	}
-	return d
 }
 
 // messageEventType is the event a message's new state reports when the
@@ -119,7 +114,7 @@ func messageEventType(st State) string {
 
 // emitMessage writes the event typ of m's change ev.
 func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
-	d := newMessageData(m)
+	d := messageData{MessageID: m.ID.String()}
 	switch typ {
 	case EvMessageHeld, EvMessageReleased, EvMessageFlushed:
 		d.Actor, d.Reason = eventActor(ev.Actor), ev.cause
@@ -140,7 +135,7 @@ func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
 			}
 		}
 	}
-	_, err := t.emit(typ, ev.Time, d.appendJSON(make([]byte, 0, 512)), "")
+	_, err := t.emitEvent(OutboxEvent{Type: typ, Time: ev.Time, Data: d.appendChange(make([]byte, 0, 64)), msg: m.ID})
 	return err
 }
 

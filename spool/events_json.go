@@ -25,6 +25,20 @@ func (d *messageData) appendJSON(b []byte) []byte {
 	b = appendJSONStrings(b, d.Categories)
 	b = append(b, `,"unique_args":{`...)
 	b = appendJSONObject(b, d.UniqueArgs)
+	return append(d.appendFields(b), '}')
+}
+
+// appendChange appends the JSON the outbox stores for a message event:
+// message_id and the change's fields, without the message's own.
+func (d *messageData) appendChange(b []byte) []byte {
+	b = append(b, `{"message_id":`...)
+	b = appendJSONString(b, d.MessageID)
+	return append(d.appendFields(b), '}')
+}
+
+// appendFields appends the fields that depend on the change, each with
+// its leading comma.
+func (d *messageData) appendFields(b []byte) []byte {
 	if d.Attempt != 0 {
 		b = append(b, `,"attempt":`...)
 		b = strconv.AppendInt(b, int64(d.Attempt), 10)
@@ -53,7 +67,7 @@ func (d *messageData) appendJSON(b []byte) []byte {
 	if d.MaybeDelivered {
 		b = append(b, `,"maybe_delivered":true`...)
 	}
-	return append(b, '}')
+	return b
 }
 
 // appendJSONObject appends m with its keys sorted, as encoding/json does.

@@ -42,29 +42,48 @@ type OutboxEvent struct {
 	// Endpoint, when set, is the only webhook the event is for (a
 	// webhook.test); "" is every subscribed webhook.
 	Endpoint string
+
+	// msg, on a message event as stored, is its message: the stored data
+	// holds only the change's fields, and Events adds the message's own
+	// from its record (see messageData).
+	msg ID
 }
 
 // An outbox record is, in the binary form of codec.go: the format byte,
-// the ID, the type, the endpoint, the time, then the data's JSON to the
-// end. Bulk actions write one per message: re-encoding JSON around JSON
-// would double the cost.
+// the ID, the type, the endpoint, the time, for a message event its
+// message's ID, then the data's JSON to the end. Bulk actions write one
+// per message: re-encoding JSON around JSON would double the cost.
+const outboxMessageV1 = 2 // recordV1 with the message's ID
+
 func encodeOutboxEvent(ev *OutboxEvent) []byte {
 	b := make([]byte, 0, 64+len(ev.Type)+len(ev.Endpoint)+len(ev.Data))
 	b = append(b, recordV1)
+	if ev.msg != 0 {
+		b[0] = outboxMessageV1
+	}
 	b = appendString(b, ev.ID)
 	b = appendString(b, ev.Type)
 	b = appendString(b, ev.Endpoint)
 	b = appendTime(b, ev.Time)
+	if ev.msg != 0 {
+		b = binary.AppendUvarint(b, uint64(ev.msg))
+	}
 	return append(b, ev.Data...)
 }
 
+// decodeOutboxEvent decodes a record as stored: a message event's data
+// lacks its message's fields (see txn.outboxEvent).
 func decodeOutboxEvent(k, v []byte) (OutboxEvent, error) {
 	seq := binary.BigEndian.Uint64(k)
 	d := decoder{b: v}
-	if d.byte() != recordV1 && d.err == nil {
+	format := d.byte()
+	if format != recordV1 && format != outboxMessageV1 && d.err == nil {
 		d.err = errCorrupt
 	}
 	ev := OutboxEvent{Seq: seq, ID: d.string(), Type: d.string(), Endpoint: d.string(), Time: d.time()}
+	if format == outboxMessageV1 {
+		ev.msg = ID(d.uvarint())
+	}
 	if d.err == nil && !json.Valid(d.b) {
 		d.err = errCorrupt
 	}
@@ -72,6 +91,26 @@ func decodeOutboxEvent(k, v []byte) (OutboxEvent, error) {
 		return OutboxEvent{}, fmt.Errorf("decode outbox event %d: %w", seq, d.err)
 	}
 	ev.Data = append(json.RawMessage(nil), d.b...)
+	return ev, nil
+}
+
+// outboxEvent decodes a record as Events returns it: a message event gets
+// its message's own fields from the record, which outlives the event
+// unless --retention is shorter than --webhook-max-age. Without it, the
+// event still has message_id and its change's fields.
+func (t *txn) outboxEvent(k, v []byte) (OutboxEvent, error) {
+	ev, err := decodeOutboxEvent(k, v)
+	if err != nil || ev.msg == 0 {
+		return ev, err
+	}
+	var d messageData
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		return OutboxEvent{}, fmt.Errorf("decode outbox event %d: %w", ev.Seq, err)
+	}
+	if m, err := t.get(ev.msg); err == nil {
+		d.setMessage(&m)
+	}
+	ev.Data, ev.msg = d.appendJSON(make([]byte, 0, 512)), 0
 	return ev, nil
 }
 
@@ -83,11 +122,16 @@ var keyLastEvent = []byte("lastevent")
 // emit appends an event to the outbox in t's transaction: the change it
 // reports and the event commit together or not at all. data is JSON.
 func (t *txn) emit(typ string, at time.Time, data []byte, endpoint string) (OutboxEvent, error) {
+	return t.emitEvent(OutboxEvent{Type: typ, Time: at, Data: data, Endpoint: endpoint})
+}
+
+// emitEvent writes ev with its Seq and ID.
+func (t *txn) emitEvent(ev OutboxEvent) (OutboxEvent, error) {
 	seq, err := t.outbox.NextSequence()
 	if err != nil {
 		return OutboxEvent{}, err
 	}
-	ev := OutboxEvent{Seq: seq, ID: "evt_" + ID(t.nextEventNumber(at)).String(), Type: typ, Time: at, Data: data, Endpoint: endpoint}
+	ev.Seq, ev.ID = seq, "evt_"+ID(t.nextEventNumber(ev.Time)).String()
 	t.emitted++
 	return ev, t.outbox.Put(u64(seq), encodeOutboxEvent(&ev))
 }
@@ -122,7 +166,7 @@ func (s *Spool) Events(after uint64, max int) ([]OutboxEvent, error) {
 	err := s.view(func(t *txn) error {
 		c := t.outbox.Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
-			ev, err := decodeOutboxEvent(k, v)
+			ev, err := t.outboxEvent(k, v)
 			if err != nil {
 				return err
 			}

@@ -465,3 +465,23 @@ func TestNoEventWithoutItsChange(t *testing.T) {
 		t.Fatalf("failed changes wrote %v", evs)
 	}
 }
+
+// An event read after its message's record expired still says which
+// message and what happened, with the shape every message event has.
+func TestMessageEventOutlivesItsRecord(t *testing.T) {
+	s, _ := openTest(t)
+	m := acceptFull(t, s, time.Minute, "")
+	mustAct(t, s.Drop, m.ID, op)
+	if n, err := s.Expire(op.Time.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("expire: %d %v", n, err)
+	}
+	evs := eventsAfter(t, s, 0)
+	if len(evs) != 2 || evs[1].Type != EvMessageDropped {
+		t.Fatalf("events %v", evs)
+	}
+	d := evs[1].Data
+	if d["message_id"] != m.ID.String() || d["reason"] != "runaway script" || d["actor"] != "uid:0" ||
+		!reflect.DeepEqual(d["recipients"], []any{}) || !reflect.DeepEqual(d["unique_args"], map[string]any{}) {
+		t.Errorf("data without the record: %v", d)
+	}
+}

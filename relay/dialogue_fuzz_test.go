@@ -22,7 +22,8 @@ var (
 // loopback, then closes its side. The intake must not panic (go-smtp
 // turns a panic into "421 4.0.0 Internal server error"), must answer
 // only well-formed replies, must close the connection once the client is
-// done (no hang), and every message it answered 250 must be in the spool.
+// done (no hang), and every message it answered 250 must be in the spool,
+// without a bare CR.
 func FuzzDialogue(f *testing.F) {
 	for _, seed := range []string{
 		"EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n",
@@ -37,6 +38,11 @@ func FuzzDialogue(f *testing.F) {
 		"EHLO x\r\nMAIL FROM:<a\x00b@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n\x00\x00\r\n.\r\n",
 		"EHLO x\r\nSTARTTLS\r\nRSET\r\nNOOP\r\nVRFY a\r\nHELP\r\nEXPN a\r\nDATA\r\nBDAT x\r\nBDAT 1 2 3\r\nQUIT\r\n",
 		"\r\n\r\n   \r\nMAIL\r\nRCPT\r\nEHLO\r\n",
+		"EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\na\r.\rMAIL FROM:<evil@example.com>\rDATA\rb\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\na\r.\nMAIL FROM:<evil@example.com>\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\na\r\n.\rMAIL FROM:<evil@example.com>\r\n..b\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\na\r\r\n.\r\nb\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nBDAT 9 LAST\r\na\r.\r\nb\r",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -80,6 +86,9 @@ func FuzzDialogue(f *testing.F) {
 			body, err := h.spool.Body(id)
 			if err != nil || !bytes.HasPrefix(body, []byte("Received: ")) {
 				t.Fatalf("250 for %s, but the spool has %q, %v", id, body, err)
+			}
+			if hasBareCR(body) {
+				t.Fatalf("250 for %s, with a bare CR: %q", id, body)
 			}
 		}
 	})

@@ -6,7 +6,11 @@
 // The intake answers 250 only after spool.Accept has fsynced the message;
 // when the spool cannot take it, it answers 451 4.3.0 so the client retries.
 // Only *smtp.SMTPError values with plain text cross the SMTP boundary:
-// internal errors go to the log.
+// internal errors go to the log. The messages being received hold no more
+// memory, all sessions together, than IntakeConfig.MaxInflightBytes (see
+// budget.go); past it they get 452 4.3.1. A message is spooled only with
+// CRLF line ends or bare LFs (sent upstream as CRLF): a bare CR gets 554
+// 5.6.0, as it is how SMTP smuggling works (see crlf.go).
 //
 // The dispatcher owns every delivery goroutine: at most Concurrency run at
 // once, and Run returns only after all of them have finished.

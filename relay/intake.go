@@ -31,7 +31,10 @@ type IntakeConfig struct {
 	MaxConnections      int           // open SMTP connections in all; 0 = 1000
 	MaxConnectionsPerIP int           // open SMTP connections from one address; 0 = 100
 	MaxSessionDuration  time.Duration // a whole SMTP session; 0 = 1h
-	Hold                time.Duration // the global hold window
+	// MaxInflightBytes bounds the memory of the messages being received,
+	// all sessions together (see budget.go); 0 = 512 MiB.
+	MaxInflightBytes int64
+	Hold             time.Duration // the global hold window
 	// TrustedNetworks may send without AUTH.
 	TrustedNetworks []netip.Prefix
 	// InsecureAuth offers AUTH over plaintext to non-loopback clients.
@@ -70,6 +73,9 @@ func (c *IntakeConfig) setDefaults() {
 	if c.MaxSessionDuration == 0 {
 		c.MaxSessionDuration = time.Hour
 	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = 512 << 20
+	}
 }
 
 // Intake is the SMTP side of the relay.
@@ -88,6 +94,7 @@ type Intake struct {
 	throttle *throttle
 	rates    *rateLimiter
 	limits   *connLimits
+	budget   *budget
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{} // open sessions, to close at the shutdown deadline
@@ -104,7 +111,8 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 	}
 	in := &Intake{cfg: cfg, spool: sp, creds: creds, clock: clk, log: log, notify: notify,
 		loopback: netip.Addr.IsLoopback, sessions: map[*session]struct{}{}, done: make(chan struct{}),
-		throttle: newThrottle(clk), rates: newRateLimiter(clk), limits: newConnLimits(cfg, log)}
+		throttle: newThrottle(clk), rates: newRateLimiter(clk), limits: newConnLimits(cfg, log),
+		budget: &budget{max: cfg.MaxInflightBytes, metrics: cfg.Metrics}}
 	creds.OnChange(in.revalidate)
 	s := smtp.NewServer(smtp.BackendFunc(in.newSession))
 	s.Domain = cfg.Hostname

@@ -13,6 +13,7 @@ type Metrics struct {
 	refused      *prometheus.CounterVec // by SMTP reply code
 	authFailures *prometheus.CounterVec // by reason: password, throttled
 	attempts     *prometheus.CounterVec // by the state an attempt left the message in
+	inflightMem  prometheus.Gauge       // bytes held by messages being received
 }
 
 // NewMetrics makes the relay's metrics and registers them with reg.
@@ -29,8 +30,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "relay_delivery_attempts_total", Help: "Delivery attempts, by the state they left the message in."},
 			[]string{"result"}),
+		inflightMem: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "relay_smtp_inflight_bytes", Help: "Memory held by messages being received, charged against --max-inflight-bytes."}),
 	}
-	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts)
+	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem)
 	return m
 }
 
@@ -55,5 +58,11 @@ func (m *Metrics) authFailed(reason string) {
 func (m *Metrics) attempt(result string) {
 	if m != nil {
 		m.attempts.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) inflight(delta int64) {
+	if m != nil {
+		m.inflightMem.Add(float64(delta))
 	}
 }

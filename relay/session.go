@@ -1,14 +1,11 @@
 package relay
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/mail"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -161,33 +158,29 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) (err error) {
 
 func (s *session) Data(r io.Reader) (err error) {
 	defer func() { s.in.observe(err) }()
-	// The Received header goes first, and the message is read straight in
-	// after it: one copy of a message of up to 25 MiB, not three.
-	var buf bytes.Buffer
-	buf.Write(s.in.received(s, s.in.clock.Now()))
-	trace := buf.Len()
-	_, err = buf.ReadFrom(r)
+	body := &inbound{budget: s.in.budget}
+	defer body.release()
+	msg, trace, err := s.receive(body, r)
 	if err != nil {
-		var se *smtp.SMTPError
-		switch {
-		case errors.As(err, &se):
-			return se // too large
-		case errors.Is(err, smtp.ErrTooLongLine):
-			return errLineTooLong
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return s.hangUp(errDataTimeout)
-		}
-		return errSpool
+		return err
 	}
-	if hasLineLongerThan(buf.Bytes()[trace:], s.in.cfg.MaxLineLength) {
+	if hasLineLongerThan(msg[trace:], s.in.cfg.MaxLineLength) {
 		return errLineTooLong // BDAT chunks bypass go-smtp's line limit
 	}
-	if err := s.checkMessage(buf.Bytes()[trace:]); err != nil {
+	if hasBareCR(msg[trace:]) {
+		return errBareCR
+	}
+	if err := s.checkMessage(msg[trace:]); err != nil {
 		return err
 	}
-	full, opts, err := s.in.scheduling(buf.Bytes(), trace)
+	full, opts, err := s.in.scheduling(msg, trace)
 	if err != nil {
 		return err
+	}
+	if len(full) != len(msg) { // a copy, without the scheduling headers
+		if err := body.keep(full); err != nil {
+			return err
+		}
 	}
 	// A login that died during DATA sends nothing: once the change that
 	// killed it has closed this session, no message of it can arrive.

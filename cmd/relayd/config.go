@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/holdrelay/relay/internal/size"
+	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
 )
 
@@ -33,6 +34,7 @@ type config struct {
 	UpstreamTimeout time.Duration
 	TrustedNetworks []string
 	MaxMessageSize  string
+	MaxInflight     string
 	MaxRecipients   int
 	MaxConns        int
 	MaxConnsPerIP   int
@@ -64,6 +66,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "how long to wait for each reply of an SMTP upstream, the one to the end of data included")
 	fs.StringSliceVar(&c.TrustedNetworks, "trusted-networks", nil, "CIDRs whose clients may relay without AUTH, comma-separated (default none)")
 	fs.StringVar(&c.MaxMessageSize, "max-message-size", "25MiB", "largest message accepted (bytes, or with KB, KiB, MB, MiB)")
+	fs.StringVar(&c.MaxInflight, "max-inflight-bytes", "512MiB", "memory for messages being received, all sessions together; past it, 452 4.3.1 (at least twice --max-message-size plus 2MiB)")
 	fs.IntVar(&c.MaxRecipients, "max-recipients", 100, "most recipients per message")
 	fs.IntVar(&c.MaxConns, "max-connections", 1000, "most SMTP connections open at once; more get 421 4.7.0")
 	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 100, "most SMTP connections open at once from one client address (IPv6: one /64); more get 421 4.7.0")
@@ -230,8 +233,12 @@ func (c *config) resolve() error {
 	if _, err := c.trustedNetworks(); err != nil {
 		return err
 	}
-	if _, err := parseSize(c.MaxMessageSize); err != nil {
+	size, err := parseSize(c.MaxMessageSize)
+	if err != nil {
 		return fmt.Errorf("--max-message-size: %w", err)
+	}
+	if n, err := parseSize(c.MaxInflight); err != nil || n < relay.MinInflightBytes(size) {
+		return fmt.Errorf("--max-inflight-bytes: must be a size of at least %d bytes (twice --max-message-size plus 2MiB)", relay.MinInflightBytes(size))
 	}
 	if !strings.HasPrefix(c.AdminListen, "unix:") && len(c.AdminTokens.tokens) == 0 {
 		return fmt.Errorf("--admin-listen %s is a TCP address, which needs --admin-tokens (or RELAY_ADMIN_TOKENS, or admin-tokens in the config file); without tokens, use unix:PATH", c.AdminListen)

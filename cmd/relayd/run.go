@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/holdrelay/relay/admin/server"
@@ -118,6 +119,8 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	}
 	nets, _ := cfg.trustedNetworks()
 	size, _ := parseSize(cfg.MaxMessageSize)
+	inflight, _ := parseSize(cfg.MaxInflight)
+	setMemoryLimit(inflight, log)
 	clk := clock.Real{}
 	metrics, reg, metricsHandler := newMetrics(sp)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
@@ -129,7 +132,7 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 		return nil, err
 	}
 	in := relay.NewIntake(relay.IntakeConfig{
-		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxRecipients: cfg.MaxRecipients,
+		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxInflightBytes: inflight, MaxRecipients: cfg.MaxRecipients,
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
 		ReadTimeout: cfg.SMTPTimeout, MaxSessionDuration: cfg.MaxSession,
 		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg, Metrics: metrics,
@@ -308,4 +311,21 @@ func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format: want text or json, got %q", cfg.LogFormat)
+}
+
+// memoryHeadroom is what relayd may use beyond the messages being
+// received: the spool's pages, its indexes, sessions and deliveries.
+const memoryHeadroom = 512 << 20
+
+// setMemoryLimit gives the garbage collector a soft limit of the inflight
+// budget plus a headroom, unless GOMEMLIMIT says otherwise: without one,
+// the heap may grow to twice its live size before a collection, and a burst
+// of large messages showed three times the budget resident.
+func setMemoryLimit(inflight int64, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := inflight + memoryHeadroom
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit set", "bytes", limit)
 }

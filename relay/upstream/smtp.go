@@ -412,6 +412,7 @@ func (a *attempt) quit(err error) {
 }
 
 func (a *attempt) run(env Envelope, body []byte, out []Outcome) error {
+	body = crlfOnly(body) // no bare CR on the wire: see crlf.go
 	if !a.reused {
 		if err := a.open(); err != nil {
 			return err

@@ -1,0 +1,33 @@
+package relay
+
+import (
+	"bytes"
+
+	"github.com/emersion/go-smtp"
+)
+
+// errBareCR refuses a message with a CR that is not followed by LF. RFC
+// 5321 section 2.3.8 allows CR and LF in a message only together, as a
+// line end, and a bare CR is how SMTP smuggling works: an upstream that
+// takes "\r.\r" for a line with a dot on it ends the data there, and takes
+// what follows (MAIL FROM:<anyone>...) for a second transaction that no
+// allowed-sender rule, spool, hold or audit log has seen. Bare LF, which
+// many applications send for a line end, is accepted and sent on as CRLF;
+// a bare CR has no such innocent use, so it is refused rather than guessed
+// at.
+var errBareCR = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+	Message: "Message contains a bare CR; lines must end in CRLF (RFC 5321 2.3.8)"}
+
+// hasBareCR reports whether msg has a CR that is not followed by LF.
+func hasBareCR(msg []byte) bool {
+	for {
+		i := bytes.IndexByte(msg, '\r')
+		if i < 0 {
+			return false
+		}
+		if i+1 == len(msg) || msg[i+1] != '\n' {
+			return true
+		}
+		msg = msg[i+2:]
+	}
+}

@@ -112,10 +112,10 @@ func eventData(e admin.OutboxEvent) admin.EventData {
 }
 
 // eventSubject names what an event is about: the message, else the
-// credential, else the batch.
+// credential, the batch or the webhook.
 func eventSubject(e admin.OutboxEvent) string {
 	d := eventData(e)
-	for _, s := range []string{d.MessageID, d.Credential, d.BatchID} {
+	for _, s := range []string{d.MessageID, d.Credential, d.BatchID, d.Webhook} {
 		if s != "" {
 			return clean(s)
 		}

@@ -8,14 +8,20 @@ FUZZTIME ?= 10s
 RELIABILITY_FUZZTIME ?= 1m
 RELIABILITY_KILLS    ?= 25
 RELIABILITY_DISKFULL ?= 20
+PREFIX  ?= /usr/local
 
-.PHONY: all build run test vet bench bench-go fuzz reliability clean
+.PHONY: all build install run test vet bench bench-go fuzz reliability clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayd ./cmd/relayd
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayctl ./cmd/relayctl
+
+# Installs relayd and relayctl into $(PREFIX)/bin (DESTDIR for packaging).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/relayd bin/relayctl $(DESTDIR)$(PREFIX)/bin/
 
 # Starts relayd with its embedded defaults (data in ./relay-data); ARGS adds flags.
 run: build

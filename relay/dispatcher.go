@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,11 @@ type DispatcherConfig struct {
 	RetryMin    time.Duration // first retry delay; 0 = 1m
 	RetryMax    time.Duration // longest retry delay; 0 = 1h
 	Retention   time.Duration // keep finished records this long; 0 = 168h
-	Metrics     *Metrics      // counts attempts by outcome, when set
+	// EventMaxAge is --webhook-max-age: outbox events a webhook still
+	// wants are kept this long (and an hour more, so that the webhook's
+	// last attempt and give-up come first); 0 = 72h.
+	EventMaxAge time.Duration
+	Metrics     *Metrics // counts attempts by outcome, when set
 }
 
 func (c *DispatcherConfig) setDefaults() {
@@ -38,6 +43,9 @@ func (c *DispatcherConfig) setDefaults() {
 	}
 	if c.Retention == 0 {
 		c.Retention = 168 * time.Hour
+	}
+	if c.EventMaxAge == 0 {
+		c.EventMaxAge = 72 * time.Hour
 	}
 }
 
@@ -77,9 +85,17 @@ type Dispatcher struct {
 
 // flight is one delivery attempt in progress.
 type flight struct {
-	cancel context.CancelFunc
-	done   chan struct{} // closed after the outcome is in the spool
+	cancel      context.CancelFunc
+	transferred chan struct{} // closed when the transport has returned
+	done        chan struct{} // closed after the outcome is in the spool
 }
+
+// abortReplyWait bounds how long Abort waits for a transfer to end. A
+// cancelled transfer ends at once unless its end-of-data dot is out: then
+// only the upstream's reply, up to the transport's timeout (5 minutes by
+// default), can say whether it took the message, and an operator must not
+// be kept waiting that long without an answer.
+const abortReplyWait = 10 * time.Second
 
 // NewDispatcher builds a dispatcher; Run starts it.
 func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, clk clock.Clock, log *slog.Logger) *Dispatcher {
@@ -96,25 +112,70 @@ func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, 
 // Abort cancels the delivery attempts of ids that are in progress and
 // waits until each has recorded its outcome. A transfer cancelled before
 // the end-of-data dot never reaches the upstream; one past it waits for
-// the upstream's answer, so the outcome in the spool is the truth.
+// the upstream's answer, so the outcome in the spool is the truth. That
+// wait lasts at most abortReplyWait: Abort then returns nil with the
+// message still sending, so that the caller reports it in flight, its
+// outcome unknown until the upstream answers; the spool carries out the
+// operator's intent then.
 func (d *Dispatcher) Abort(ctx context.Context, ids []spool.ID) error {
 	d.mu.Lock()
-	var waits []chan struct{}
+	var flights []*flight
 	for _, id := range ids {
 		if f := d.inflight[id]; f != nil {
 			f.cancel()
-			waits = append(waits, f.done)
+			flights = append(flights, f)
 		}
 	}
 	d.mu.Unlock()
-	for _, w := range waits {
+	if err := d.awaitTransfers(ctx, flights); err != nil {
+		return err
+	}
+	left := 0
+	for _, f := range flights {
+		if !isClosed(f.transferred) {
+			left++ // past the dot and unanswered: left in flight
+			continue
+		}
 		select {
-		case <-w:
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if left > 0 {
+		d.log.Warn("aborted deliveries still wait for the upstream's reply to the end of data; "+
+			"that reply will settle them", "in_flight", left, "waited", abortReplyWait)
+	}
+	return nil
+}
+
+// awaitTransfers waits until the transfers of flights are over, for
+// abortReplyWait at most.
+func (d *Dispatcher) awaitTransfers(ctx context.Context, flights []*flight) error {
+	if len(flights) == 0 {
+		return nil
+	}
+	timer := d.clock.TimerAt(d.clock.Now().Add(abortReplyWait))
+	defer timer.Stop()
+	for _, f := range flights {
+		select {
+		case <-f.transferred:
+		case <-timer.C():
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // Notify tells the dispatcher that a message is due at release (a time of
@@ -131,9 +192,11 @@ func (d *Dispatcher) Notify(release time.Time) {
 }
 
 // Run delivers until ctx is done, then stops claiming and waits for the
-// deliveries in flight. When drain is done first, those deliveries are
-// cancelled (aborted before the end of data) and their messages queued
-// again, due at once after a restart.
+// deliveries in flight. When drain is done first, those deliveries are cut
+// at once: one before its end-of-data dot is aborted and deferred, due
+// again at once; one past its dot, whose reply the upstream withholds, is
+// left sending, as a crash would leave it, and the next start queues it
+// again as interrupted (the upstream may have it).
 func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 	deliveries, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -146,7 +209,10 @@ func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 	select {
 	case <-done:
 	case <-drain.Done():
-		cancel()
+		cancel() // first, so that no delivery reaches its dot after the cut
+		if i, ok := d.transport.(upstream.Interrupter); ok {
+			i.Interrupt()
+		}
 		<-done
 	}
 	d.closeIdle()
@@ -252,7 +318,7 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claime
 		claimed, err = d.spool.Claim(now, free)
 		for _, c := range claimed {
 			fctx, cancel := context.WithCancel(ctx)
-			f := &flight{cancel: cancel, done: make(chan struct{})}
+			f := &flight{cancel: cancel, transferred: make(chan struct{}), done: make(chan struct{})}
 			d.inflight[c.ID] = f
 			d.busy++
 			d.wg.Add(1)
@@ -289,12 +355,21 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 	}()
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
 	outs := d.transport.Deliver(ctx, env, c.Body)
+	close(f.transferred)
 	// The transfer is over: its slot may carry the next message while the
 	// outcome is written. The flight stays registered until then, so Abort
 	// still waits for the outcome (a drop is reported only if the spool
 	// says the message was not delivered).
 	d.recording <- struct{}{}
 	d.freed <- struct{}{}
+	if stop.Err() != nil && slices.ContainsFunc(outs, func(o upstream.Outcome) bool { return o.Unknown }) {
+		// The shutdown cut it past the dot: whether the upstream took it
+		// is unknown, which is what a crash leaves, so leave it as a crash
+		// does. The next start queues it again, marked interrupted.
+		d.log.Warn("delivery cut by the shutdown before the upstream answered the end of data; "+
+			"queued again at the next start", "id", c.ID)
+		return
+	}
 	now := d.clock.Now()
 	cfg := d.cfg
 	cancelled := ctx.Err() != nil
@@ -357,6 +432,7 @@ func (d *Dispatcher) endPauses(now time.Time) time.Time {
 }
 
 func (d *Dispatcher) expire(now time.Time) {
+	d.expireEvents(now.Add(-d.cfg.EventMaxAge - time.Hour))
 	for {
 		n, err := d.spool.Expire(now.Add(-d.cfg.Retention))
 		if err != nil {
@@ -367,6 +443,22 @@ func (d *Dispatcher) expire(now time.Time) {
 			return
 		}
 		d.log.Debug("expired finished records", "count", n)
+	}
+}
+
+// expireEvents deletes the outbox events no webhook needs any more, in
+// bounded transactions (see spool.ExpireEvents).
+func (d *Dispatcher) expireEvents(cutoff time.Time) {
+	for {
+		n, err := d.spool.ExpireEvents(cutoff)
+		if err != nil {
+			d.log.Error("expiring outbox events failed", "err", err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		d.log.Debug("expired outbox events", "count", n)
 	}
 }
 

@@ -89,9 +89,10 @@ type Intake struct {
 	rates    *rateLimiter
 	limits   *connLimits
 
-	mu       sync.Mutex
-	sessions map[*session]struct{} // open sessions, to close at the shutdown deadline
-	done     chan struct{}         // closed by Shutdown: stops grace-period timers
+	mu        sync.Mutex
+	sessions  map[*session]struct{} // open sessions, to close at the shutdown deadline
+	listeners []net.Listener        // handed to Serve, for Shutdown to close
+	done      chan struct{}         // closed by Shutdown: stops grace-period timers
 }
 
 // NewIntake builds the intake. notify is called after each accepted message
@@ -125,6 +126,18 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 // connection limits. With implicitTLS, l is wrapped in TLS first (the
 // smtps listener).
 func (in *Intake) Serve(l net.Listener, implicitTLS bool) error {
+	// go-smtp closes only the listeners its Serve has registered, so a
+	// Shutdown that comes first would leave l accepting forever.
+	in.mu.Lock()
+	select {
+	case <-in.done:
+		in.mu.Unlock()
+		l.Close()
+		return nil
+	default:
+	}
+	in.listeners = append(in.listeners, l)
+	in.mu.Unlock()
 	l = replyBatchListener{l} // each reply in one write (replies_conn.go)
 	l = &limitListener{Listener: l, lim: in.limits, greet: !implicitTLS, domain: in.cfg.Hostname}
 	if implicitTLS {
@@ -134,6 +147,11 @@ func (in *Intake) Serve(l net.Listener, implicitTLS bool) error {
 		l = tls.NewListener(l, in.cfg.TLS)
 	}
 	err := in.srv.Serve(l)
+	select {
+	case <-in.done:
+		return nil // Shutdown closed l, maybe before go-smtp knew it was closing
+	default:
+	}
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
@@ -150,9 +168,15 @@ func (in *Intake) Shutdown(ctx context.Context) error {
 	default:
 		close(in.done)
 	}
+	listeners := in.listeners
+	in.listeners = nil
 	in.mu.Unlock()
+	for _, l := range listeners {
+		l.Close()
+	}
 	err := in.srv.Shutdown(ctx)
-	if err == nil || errors.Is(err, smtp.ErrServerClosed) {
+	// go-smtp closing a listener closed above is no failure.
+	if err == nil || errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	// Close outside the lock: closing calls Logout, which untracks.

@@ -45,7 +45,7 @@ func judge(m spool.Message, outs []upstream.Outcome, now time.Time, cfg Dispatch
 			lastTemp = r.Reply
 		}
 	}
-	out := spool.Attempt{Rcpts: rcpts, Now: now}
+	out := spool.Attempt{Rcpts: rcpts, Now: now, Interrupted: unanswered(outs)}
 	switch {
 	case pending > 0 && now.Sub(ageFrom(&m)) >= cfg.MaxAge:
 		for i := range rcpts {
@@ -109,4 +109,15 @@ func backoff(attempts int, min, max time.Duration) time.Duration {
 		d = max
 	}
 	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+// unanswered reports whether the dot went out without a reply: the
+// upstream may have the message.
+func unanswered(outs []upstream.Outcome) bool {
+	for _, o := range outs {
+		if o.Unknown {
+			return true
+		}
+	}
+	return false
 }

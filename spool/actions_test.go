@@ -126,14 +126,16 @@ func TestDropHoldFlushRelease(t *testing.T) {
 
 func TestDropOfSendingMessageWaitsForTheAttempt(t *testing.T) {
 	for _, tc := range []struct {
-		attempt State
-		want    State
+		attempt     State
+		interrupted bool // the dot went out, no reply came
+		want        State
 	}{
-		{Delivered, Delivered}, // the upstream had it: drop must say so
-		{Deferred, Dropped},    // aborted before the dot
-		{Failed, Dropped},
+		{Delivered, false, Delivered}, // the upstream had it: drop must say so
+		{Deferred, false, Dropped},    // aborted before the dot
+		{Failed, false, Dropped},
+		{Deferred, true, Unsure}, // it may have it
 	} {
-		t.Run(tc.attempt.String(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s,interrupted=%v", tc.attempt, tc.interrupted), func(t *testing.T) {
 			s, _ := openTest(t)
 			m := accept(t, s, 0)
 			s.Claim(t0, 1)
@@ -148,15 +150,38 @@ func TestDropOfSendingMessageWaitsForTheAttempt(t *testing.T) {
 			if tc.attempt == Delivered {
 				rc[0].State = RcptDelivered
 			}
-			done, err := s.Finish(m.ID, Attempt{Rcpts: rc, State: tc.attempt, Retry: t0.Add(time.Hour), Now: t0.Add(time.Second)})
+			done, err := s.Finish(m.ID, Attempt{Rcpts: rc, State: tc.attempt, Retry: t0.Add(time.Hour),
+				Now: t0.Add(time.Second), Interrupted: tc.interrupted})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if done.State != tc.want || done.Intent != nil {
 				t.Errorf("attempt %s under a drop ended %s", tc.attempt, done.State)
 			}
+			mustCheck(t, s)
 		})
 	}
+}
+
+// An attempt whose dot went out without a reply (a timeout, a broken
+// connection) is deferred and retried; a drop meanwhile must not say
+// "dropped", since the upstream may have the message.
+func TestDropAfterAnUnansweredDotSaysMaybeDelivered(t *testing.T) {
+	s, _ := openTest(t)
+	m := accept(t, s, 0)
+	s.Claim(t0, 1)
+	rc := []Recipient{{Addr: "rcpt@example.com", State: RcptPending, Reply: "no reply to the end of data"}}
+	if _, err := s.Finish(m.ID, Attempt{Rcpts: rc, State: Deferred, Retry: t0.Add(time.Hour), Now: t0, Interrupted: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Drop(Selector{IDs: []ID{m.ID}}, op, false)
+	if err != nil || res.Count(MaybeDelivered) != 1 {
+		t.Fatalf("drop after an unanswered dot: %v %v", res.Counts(), err)
+	}
+	if got, _ := s.Get(m.ID); got.State != Unsure {
+		t.Errorf("state %s, want maybe_delivered", got.State)
+	}
+	mustCheck(t, s)
 }
 
 // A drop that waits on an attempt past its dot, then kill -9: the

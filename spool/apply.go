@@ -94,7 +94,8 @@ func (s *Spool) settleInFlight(res Result, want State, abort func([]ID) error) (
 		case m.State == Delivered:
 			res.add(AlreadyDelivered, id)
 		case m.State == Sending:
-			// Only a failed abort leaves it sending; say so rather than guess.
+			// A transfer past its dot whose reply is late, or a failed abort,
+			// leaves it sending: say so rather than guess.
 			res.add(InFlight, id)
 		case m.State.Finished():
 			res.add(AlreadyFinished, id)

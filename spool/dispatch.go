@@ -156,6 +156,11 @@ type Attempt struct {
 	// Attempt is the claim's attempt number (Claimed.Attempts); Finish
 	// refuses an outcome for another attempt. 0 skips the check.
 	Attempt int
+	// Interrupted says the end-of-data dot went out and no reply came
+	// back: the upstream may have the message. The message is marked
+	// Interrupted as a crash would leave it, so that a drop reports it
+	// maybe_delivered rather than dropped.
+	Interrupted bool
 }
 
 // Finish records the outcome of a claimed message's attempt. The message
@@ -197,6 +202,7 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 			copy(m.Rcpts, a.Rcpts)
 			m.LastError = a.LastError
 			m.State = a.State
+			m.Interrupted = m.Interrupted || a.Interrupted
 			if a.State == Deferred {
 				m.Release = a.Retry
 			} else {

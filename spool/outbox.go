@@ -121,8 +121,9 @@ func (s *Spool) LastEventSeq() (uint64, error) {
 }
 
 // EventsChanged returns a channel that is closed after the next commit
-// that writes events. Take a new one after each wake-up, before reading
-// the outbox, so that no commit goes unnoticed.
+// that writes events. Take the next channel before reading the outbox:
+// a commit before the take is in what the read sees, one after it closes
+// the channel taken.
 func (s *Spool) EventsChanged() <-chan struct{} {
 	s.evMu.Lock()
 	defer s.evMu.Unlock()
@@ -140,4 +141,60 @@ func (s *Spool) eventsWritten() {
 		close(s.evCh)
 		s.evCh = nil
 	}
+}
+
+// KeepEvents is how many of the newest events expiry always keeps, for
+// `relayctl events` to show, whether or not any webhook still wants them.
+const KeepEvents = 10000
+
+// ExpireEvents deletes, at most maxExpire per call, the events that every
+// enabled webhook is done with or that were written before cutoff, always
+// keeping the newest KeepEvents. It returns how many it deleted; callers
+// repeat while it returns maxExpire. Events are deleted oldest first,
+// stopping at the first one still wanted.
+func (s *Spool) ExpireEvents(cutoff time.Time) (int, error) {
+	n := 0
+	err := s.update(func(t *txn) error {
+		n = 0
+		last := t.outbox.Sequence()
+		if last <= KeepEvents {
+			return nil
+		}
+		keepFrom, done := last-KeepEvents, t.doneWith(last)
+		c := t.outbox.Cursor()
+		for k, v := c.First(); k != nil && n < maxExpire; k, v = c.First() {
+			seq := binary.BigEndian.Uint64(k)
+			if seq > keepFrom || (seq > done && !eventBefore(v, cutoff)) {
+				return nil
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// doneWith is the lowest cursor of the enabled webhooks: every one of
+// them is done with the events up to it. With none, that is all events.
+func (t *txn) doneWith(last uint64) uint64 {
+	low := last
+	t.hooks.ForEach(func(k, _ []byte) error {
+		if w, err := t.webhook(string(k)); err == nil && !w.Disabled {
+			low = min(low, w.Cursor)
+		}
+		return nil
+	})
+	return low
+}
+
+// eventBefore reports whether a stored event was written before cutoff;
+// one that cannot be read counts as old, so that it does not stay for ever.
+func eventBefore(v []byte, cutoff time.Time) bool {
+	var st struct {
+		Time int64 `json:"t"`
+	}
+	return json.Unmarshal(v, &st) != nil || time.Unix(0, st.Time).Before(cutoff)
 }

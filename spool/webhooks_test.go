@@ -146,3 +146,27 @@ func TestEventsChangedIsNotClosedByWritesWithoutEvents(t *testing.T) {
 		t.Fatal("not closed by an accept")
 	}
 }
+
+// Each commit with events closes the channel taken before it, and only
+// that one: readers that take the next before reading miss nothing.
+func TestEventsChangedOncePerCommit(t *testing.T) {
+	s, _ := openTest(t)
+	first := s.EventsChanged()
+	if s.EventsChanged() != first {
+		t.Fatal("two channels for the same next commit")
+	}
+	accept(t, s, time.Minute)
+	<-first
+	next := s.EventsChanged()
+	select {
+	case <-next:
+		t.Fatal("the channel after a commit is closed before the next one")
+	default:
+	}
+	accept(t, s, time.Minute)
+	select {
+	case <-next:
+	default:
+		t.Fatal("the second commit did not close the channel taken after the first")
+	}
+}

@@ -105,8 +105,10 @@ const (
 var (
 	writeTimeout = 60 * time.Second
 	// abortTimeout bounds how long a drop or hold waits for the
-	// deliveries it interrupts: a transfer past its final dot waits for the upstream's
-	// reply, which the transport bounds (5 minutes by default).
+	// deliveries it interrupts. The dispatcher already gives up on a
+	// transfer past its dot after 10 s (the message is then reported in
+	// flight); what is left to wait for is an outcome being written,
+	// which retries while the disk is full.
 	abortTimeout = 10 * time.Minute
 	// slowWriteTimeout is the write deadline of slow answers.
 	slowWriteTimeout = abortTimeout + time.Minute

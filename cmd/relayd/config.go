@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/holdrelay/relay/internal/size"
-	"gopkg.in/yaml.v3"
+	"github.com/holdrelay/relay/relay/upstream"
 )
 
 // config is relayd's whole configuration after flags, environment, the
@@ -26,9 +27,10 @@ type config struct {
 	TLSCert         string
 	TLSKey          string
 	AdminListen     string
-	AdminTokens     []string
+	AdminTokens     tokenList
 	Hold            time.Duration
 	Upstream        string
+	UpstreamTimeout time.Duration
 	TrustedNetworks []string
 	MaxMessageSize  string
 	MaxRecipients   int
@@ -41,6 +43,7 @@ type config struct {
 	Concurrency     int
 	MaxQueueAge     time.Duration
 	Retention       time.Duration
+	WebhookMaxAge   time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -55,9 +58,10 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables STARTTLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "", "admin API: unix:PATH or a TCP address (default unix:<data>/admin.sock)")
-	fs.StringSliceVar(&c.AdminTokens, "admin-tokens", nil, "admin API bearer tokens for TCP, as name:role:secret (role operator or support); prefer the env or config file to keep secrets out of ps")
+	fs.Var(&c.AdminTokens, "admin-tokens", "admin API bearer tokens, required for TCP, as name:role:secret (role operator or support), comma-separated; prefer the env or config file to keep secrets out of ps")
 	fs.DurationVar(&c.Hold, "hold", 30*time.Second, "hold window before delivery (a credential's own window overrides it; 0s delivers at once)")
-	fs.StringVar(&c.Upstream, "upstream", "", "where mail goes: smtp://[user:pass@]host:port[?tls=none|opportunistic], smtps://..., file:///dir (default file://<data>/outbox)")
+	fs.StringVar(&c.Upstream, "upstream", "", "where mail goes: smtp://[user:pass@]host:port[?tls=none|opportunistic], smtps://..., file:///dir (default file://<data>/outbox); give a password in the env or config file, not here")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "how long to wait for each reply of an SMTP upstream, the one to the end of data included")
 	fs.StringSliceVar(&c.TrustedNetworks, "trusted-networks", nil, "CIDRs whose clients may relay without AUTH, comma-separated (default none)")
 	fs.StringVar(&c.MaxMessageSize, "max-message-size", "25MiB", "largest message accepted (bytes, or with KB, KiB, MB, MiB)")
 	fs.IntVar(&c.MaxRecipients, "max-recipients", 100, "most recipients per message")
@@ -70,6 +74,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Concurrency, "delivery-concurrency", 16, "deliveries in flight at once")
 	fs.DurationVar(&c.MaxQueueAge, "max-queue-age", 120*time.Hour, "give up retrying a message this long after it was received")
 	fs.DurationVar(&c.Retention, "retention", 168*time.Hour, "keep records of delivered, failed and dropped messages this long")
+	fs.DurationVar(&c.WebhookMaxAge, "webhook-max-age", 72*time.Hour, "retry a webhook's events this long, then give them up; undelivered events are kept as long")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let sessions and deliveries finish")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9125 (off unless given; no authentication)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -112,7 +117,7 @@ func merge(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
 		}
 		if ok {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", source, err))
+				errs = append(errs, fmt.Sprintf("%s: %v", source, withoutSecret(err)))
 			}
 		}
 	})
@@ -169,7 +174,8 @@ func scalarText(v any) (string, error) {
 				return "", err
 			}
 			if strings.Contains(s, ",") {
-				return "", fmt.Errorf("list item %q contains a comma", s)
+				// By number: the item may be a secret.
+				return "", fmt.Errorf("list item %d contains a comma", i+1)
 			}
 			parts[i] = s
 		}
@@ -212,8 +218,8 @@ func (c *config) resolve() error {
 	if c.MaxRecipients < 1 {
 		return fmt.Errorf("--max-recipients must be at least 1")
 	}
-	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 {
-		return fmt.Errorf("--max-queue-age, --retention and --shutdown-timeout must be positive")
+	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.UpstreamTimeout <= 0 || c.WebhookMaxAge <= 0 {
+		return fmt.Errorf("--max-queue-age, --retention, --shutdown-timeout, --upstream-timeout and --webhook-max-age must be positive")
 	}
 	if c.MaxConns < 1 || c.MaxConnsPerIP < 1 {
 		return fmt.Errorf("--max-connections and --max-connections-per-ip must be at least 1")
@@ -226,6 +232,12 @@ func (c *config) resolve() error {
 	}
 	if _, err := parseSize(c.MaxMessageSize); err != nil {
 		return fmt.Errorf("--max-message-size: %w", err)
+	}
+	if !strings.HasPrefix(c.AdminListen, "unix:") && len(c.AdminTokens.tokens) == 0 {
+		return fmt.Errorf("--admin-listen %s is a TCP address, which needs --admin-tokens (or RELAY_ADMIN_TOKENS, or admin-tokens in the config file); without tokens, use unix:PATH", c.AdminListen)
+	}
+	if _, err := upstream.New(c.Upstream, upstream.Options{}); err != nil {
+		return fmt.Errorf("--upstream: %w", err)
 	}
 	return nil
 }

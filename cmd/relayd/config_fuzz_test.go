@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzConfigFile feeds arbitrary bytes to relayd as its --config file.

@@ -76,7 +76,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startRelayd starts relayd on dataDir and waits until it accepts SMTP.
+// startRelayd starts relayd on dataDir and waits until it serves.
 func startRelayd(t *testing.T, dataDir string, args ...string) *proc {
 	t.Helper()
 	d := &proc{smtp: freePort(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
@@ -94,8 +94,9 @@ func startRelayd(t *testing.T, dataDir string, args ...string) *proc {
 	t.Cleanup(func() { d.kill() })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if c, err := net.Dial("tcp", d.smtp); err == nil {
-			c.Close()
+		// Listeners open before the password is printed; serving starts,
+		// and this line is logged, after.
+		if strings.Contains(d.stderr.String(), "relayd started") {
 			break
 		}
 		select {

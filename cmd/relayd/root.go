@@ -34,8 +34,14 @@ file, which beats the default.
 On its first start, with no credentials yet, relayd creates the credential
 "default" and prints its password once.`,
 		Example: `  relayd                                   # all defaults: 127.0.0.1:2525, ./relay-data
-  relayd --hold 0s --upstream 'smtp://user:pass@smtp.example.com:587'
-  RELAY_HOLD=2m relayd --config /etc/relay/relayd.yaml`,
+  relayd --hold 0s --upstream 'smtp://smtp.example.com:587'
+  RELAY_HOLD=2m relayd --config /etc/relay/relayd.yaml
+
+  # An upstream password or an admin token goes in the config file (mode
+  # 0600) or the environment, never on the command line, where ps shows it:
+  #   upstream: smtp://user:pass@smtp.example.com:587
+  #   admin-tokens: [ops:operator:SECRET-OF-16-OR-MORE]
+  RELAY_UPSTREAM='smtp://user:pass@smtp.example.com:587' relayd`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -59,7 +65,7 @@ On its first start, with no credentials yet, relayd creates the credential
 	cfg.flags(cmd.Flags())
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{withoutSecret(err)} })
 	return cmd
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/holdrelay/relay/admin/server"
@@ -20,18 +18,25 @@ import (
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
+	"github.com/holdrelay/relay/webhook"
 )
 
 // run wires the daemon together and runs it until ctx ends, then shuts
 // down like net/http: stop accepting, let work in flight finish within
-// --shutdown-timeout, close the spool.
+// --shutdown-timeout, close the spool. Settings are judged before anything
+// is created, and listeners opened before the first credential's password
+// is printed, so that a start that fails does not use up its only showing.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
 		return usageError{err}
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	tlsCfg, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
+	if err := makeDataDir(cfg.Data, log); err != nil {
+		return err
 	}
 	sp, err := spool.Open(filepath.Join(cfg.Data, "spool.db"))
 	if err != nil {
@@ -46,14 +51,38 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := bootstrap(creds, stdout); err != nil {
-		return err
-	}
-	d, err := newDaemon(cfg, sp, creds, log)
+	d, err := newDaemon(cfg, tlsCfg, sp, creds, log)
 	if err != nil {
 		return err
 	}
-	return d.run(ctx)
+	ls, err := d.listen()
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(creds, stdout); err != nil {
+		ls.close()
+		return err
+	}
+	return d.run(ctx, ls)
+}
+
+// makeDataDir creates the data directory, or makes an existing one 0700:
+// the spool in it holds every message and the credentials' hashes.
+func makeDataDir(path string, log *slog.Logger) error {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o700 {
+		if err := os.Chmod(path, 0o700); err != nil {
+			return fmt.Errorf("data directory %s has mode %04o and cannot be made 0700: %w", path, mode, err)
+		}
+		log.Warn("data directory mode changed to 0700", "data", path, "was", fmt.Sprintf("%04o", mode))
+	}
+	return nil
 }
 
 // bootstrap creates the first credential so that a fresh relayd works with
@@ -79,28 +108,26 @@ type daemon struct {
 	transport  upstream.Transport
 	metrics    http.Handler
 	spool      *spool.Spool
+	hooks      *webhook.Manager
 }
 
-func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
-	tlsCfg, err := loadTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname})
+func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
+	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--upstream: %w", err)}
-	}
-	tokens, err := parseTokens(cfg.AdminTokens)
-	if err != nil {
-		return nil, usageError{err}
 	}
 	nets, _ := cfg.trustedNetworks()
 	size, _ := parseSize(cfg.MaxMessageSize)
 	clk := clock.Real{}
-	metrics, metricsHandler := newMetrics(sp)
+	metrics, reg, metricsHandler := newMetrics(sp)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
+		EventMaxAge: cfg.WebhookMaxAge,
 	}, sp, tr, clk, log)
+	hooks, err := newWebhooks(cfg, sp, clk, log, reg)
+	if err != nil {
+		return nil, err
+	}
 	in := relay.NewIntake(relay.IntakeConfig{
 		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxRecipients: cfg.MaxRecipients,
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
@@ -109,43 +136,56 @@ func newDaemon(cfg config, sp *spool.Spool, creds *auth.Service, log *slog.Logge
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
-		Tokens: tokens, Log: log,
+		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks,
 	})
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp}, nil
+	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
+		hooks: hooks}, nil
 }
 
-func (d *daemon) run(ctx context.Context) error {
-	smtpL, err := net.Listen("tcp", d.cfg.SMTPListen)
-	if err != nil {
-		return fmt.Errorf("--smtp-listen: %w", err)
+// listeners are the daemon's, open before it serves.
+type listeners struct {
+	smtp, smtps, admin, metrics net.Listener // smtps and metrics may be nil
+	adminTCP                    bool
+}
+
+func (d *daemon) listen() (*listeners, error) {
+	ls := &listeners{}
+	var err error
+	fail := func(flag string, err error) (*listeners, error) {
+		ls.close()
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	var smtpsL net.Listener
+	if ls.smtp, err = net.Listen("tcp", d.cfg.SMTPListen); err != nil {
+		return fail("--smtp-listen", err)
+	}
 	if d.cfg.SMTPSListen != "" {
-		if smtpsL, err = net.Listen("tcp", d.cfg.SMTPSListen); err != nil {
-			smtpL.Close()
-			return fmt.Errorf("--smtps-listen: %w", err)
+		if ls.smtps, err = net.Listen("tcp", d.cfg.SMTPSListen); err != nil {
+			return fail("--smtps-listen", err)
 		}
 	}
-	adminL, adminTCP, err := server.Listen(d.cfg.AdminListen)
-	if err != nil {
-		smtpL.Close()
-		if smtpsL != nil {
-			smtpsL.Close()
-		}
-		return fmt.Errorf("--admin-listen: %w", err)
+	if ls.admin, ls.adminTCP, err = server.Listen(d.cfg.AdminListen); err != nil {
+		return fail("--admin-listen", err)
 	}
-	var metricsSrv *http.Server
 	if d.cfg.MetricsListen != "" {
-		ml, err := net.Listen("tcp", d.cfg.MetricsListen)
-		if err != nil {
-			smtpL.Close()
-			adminL.Close()
-			if smtpsL != nil {
-				smtpsL.Close()
-			}
-			return fmt.Errorf("--metrics-listen: %w", err)
+		if ls.metrics, err = net.Listen("tcp", d.cfg.MetricsListen); err != nil {
+			return fail("--metrics-listen", err)
 		}
-		metricsSrv = serveMetrics(ml, d.metrics)
+	}
+	return ls, nil
+}
+
+func (ls *listeners) close() {
+	for _, l := range []net.Listener{ls.smtp, ls.smtps, ls.admin, ls.metrics} {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+func (d *daemon) run(ctx context.Context, ls *listeners) error {
+	var metricsSrv *http.Server
+	if ls.metrics != nil {
+		metricsSrv = serveMetrics(ls.metrics, d.metrics, d.log)
 	}
 
 	// Each server reports here when it stops; an early stop ends the daemon.
@@ -170,12 +210,16 @@ func (d *daemon) run(ctx context.Context) error {
 		close(dispDone)
 	}()
 	go trimSpool(dispCtx, d.spool, d.log)
-	start("smtp", func() error { return d.intake.Serve(smtpL, false) })
-	if smtpsL != nil {
-		start("smtps", func() error { return d.intake.Serve(smtpsL, true) })
+	// Webhook senders stop after everything else that writes events, and
+	// before the spool closes.
+	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	hooksDone := runWebhooks(hooksCtx, d.hooks, d.spool)
+	start("smtp", func() error { return d.intake.Serve(ls.smtp, false) })
+	if ls.smtps != nil {
+		start("smtps", func() error { return d.intake.Serve(ls.smtps, true) })
 	}
-	start("admin", func() error { return d.admin.Serve(adminL, adminTCP) })
-	d.log.Info("relayd started", "version", version, "smtp", smtpL.Addr().String(), "smtps", addrOf(smtpsL),
+	start("admin", func() error { return d.admin.Serve(ls.admin, ls.adminTCP) })
+	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps),
 		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "hold", d.cfg.Hold, "data", d.cfg.Data)
 
 	var runErr error
@@ -199,6 +243,8 @@ func (d *daemon) run(ctx context.Context) error {
 	d.intake.Shutdown(sctx)
 	<-dispDone
 	d.admin.Shutdown(sctx)
+	stopHooks()
+	<-hooksDone
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(sctx)
 	}
@@ -247,25 +293,6 @@ func loadTLS(cfg config) (*tls.Config, error) {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// parseTokens reads name:role:secret entries.
-func parseTokens(specs []string) ([]server.Token, error) {
-	var out []server.Token
-	for _, s := range specs {
-		parts := strings.SplitN(s, ":", 3)
-		if len(parts) != 3 || parts[0] == "" || parts[2] == "" {
-			return nil, errors.New("--admin-tokens: each entry is name:role:secret")
-		}
-		if parts[1] != "operator" && parts[1] != "support" {
-			return nil, fmt.Errorf("--admin-tokens: token %s: role must be operator or support", parts[0])
-		}
-		if len(parts[2]) < 16 {
-			return nil, fmt.Errorf("--admin-tokens: token %s: secret shorter than 16 characters", parts[0])
-		}
-		out = append(out, server.Token{Name: parts[0], Role: parts[1], Secret: parts[2]})
-	}
-	return out, nil
 }
 
 func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {

@@ -49,6 +49,9 @@ type smtpTransport struct {
 	timeout     time.Duration
 	desc        string
 	pool        pool
+
+	mu     sync.Mutex
+	active map[*attempt]struct{} // for Interrupt
 }
 
 func newSMTP(u *url.URL, opts Options) (*smtpTransport, error) {
@@ -171,7 +174,9 @@ func (t *smtpTransport) Deliver(ctx context.Context, env Envelope, body []byte) 
 			}
 			a.raw, a.born = raw, time.Now()
 		}
+		t.track(a, true)
 		err := a.deliver(env, body, out)
+		t.track(a, false)
 		if a.stale(err) {
 			// The upstream had closed the idle session: nothing of this
 			// message reached it, so a fresh connection may try again.
@@ -180,8 +185,44 @@ func (t *smtpTransport) Deliver(ctx context.Context, env Envelope, body []byte) 
 		if err != nil {
 			code, msg := a.failure(err)
 			settle(out, code, msg)
+			if a.unanswered {
+				unknown(out)
+			}
 		}
 		return out
+	}
+}
+
+// unknown marks the recipients the upstream accepted, which the failure of
+// the transaction left with Code 0, as possibly delivered.
+func unknown(out []Outcome) {
+	for i := range out {
+		if out[i].Code == 0 {
+			out[i].Unknown = true
+		}
+	}
+}
+
+func (t *smtpTransport) track(a *attempt, on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.active == nil {
+		t.active = map[*attempt]struct{}{}
+	}
+	if on {
+		t.active[a] = struct{}{}
+	} else {
+		delete(t.active, a)
+	}
+}
+
+// Interrupt cuts every delivery in progress, even one waiting for the
+// reply to its end-of-data dot: the shutdown deadline bounds everything.
+func (t *smtpTransport) Interrupt() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for a := range t.active {
+		a.interrupt()
 	}
 }
 
@@ -213,6 +254,9 @@ type attempt struct {
 	reused bool      // the session came from the pool: no greeting, EHLO, TLS or AUTH
 	began  bool      // the upstream accepted MAIL FROM
 	clean  bool      // the upstream answered the end-of-data dot: no transaction is open
+	// unanswered: the dot may have gone out but no reply came, so the
+	// upstream may have the message.
+	unanswered bool
 
 	mu     sync.Mutex
 	phase  phase
@@ -268,6 +312,24 @@ func (a *attempt) commit() bool {
 	}
 	a.phase = finishing
 	return true
+}
+
+// interrupt closes the connection whatever the phase. Past the dot, the
+// outcome is then unknown.
+func (a *attempt) interrupt() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.phase == talking {
+		a.phase = aborted
+	}
+	a.closed = true
+	a.raw.Close()
+}
+
+func (a *attempt) isClosed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
 }
 
 func (a *attempt) setPhase(p phase) {
@@ -391,8 +453,8 @@ func (a *attempt) open() error {
 }
 
 func (a *attempt) client(conn net.Conn) *smtp.Client {
-	a.conn = conn
-	c := smtp.NewClient(conn)
+	a.conn = bounded(conn)
+	c := smtp.NewClient(a.conn)
 	c.CommandTimeout = a.t.timeout
 	c.SubmissionTimeout = a.t.timeout
 	return c
@@ -487,6 +549,11 @@ func (a *attempt) data(body []byte) (string, error) {
 	case errors.As(err, &se):
 		return "", err
 	default:
+		a.unanswered = true
+		if a.isClosed() {
+			// Only Interrupt closes the connection while the dot is out.
+			err = errors.New("interrupted")
+		}
 		return "", fmt.Errorf("no reply to the end of data (the upstream may have the message): %w", err)
 	}
 }

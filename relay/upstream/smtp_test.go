@@ -197,9 +197,9 @@ func TestRecipients(t *testing.T) {
 	env := Envelope{ID: "x", From: "app@example.com", To: []string{"ann@example.net", "nobody@example.net", "busy@example.net"}}
 	out := deliver(t, dial(t, up, "smtp://ADDR?tls=none"), env)
 	want := []Outcome{
-		{"ann@example.net", 250, "2.0.0 OK: queued"},
-		{"nobody@example.net", 550, "5.1.1 no such user"},
-		{"busy@example.net", 450, "4.2.1 try later"},
+		{Rcpt: "ann@example.net", Code: 250, Message: "2.0.0 OK: queued"},
+		{Rcpt: "nobody@example.net", Code: 550, Message: "5.1.1 no such user"},
+		{Rcpt: "busy@example.net", Code: 450, Message: "4.2.1 try later"},
 	}
 	for i := range want {
 		if out[i] != want[i] {
@@ -246,9 +246,9 @@ func TestTransactionFailures(t *testing.T) {
 			if out[0].Code != tc.annCode || out[0].Message != tc.annMsg {
 				t.Errorf("ann: %d %q, want %d %q", out[0].Code, out[0].Message, tc.annCode, tc.annMsg)
 			}
-			bob := Outcome{"bob@example.net", tc.annCode, tc.annMsg}
+			bob := Outcome{Rcpt: "bob@example.net", Code: tc.annCode, Message: tc.annMsg}
 			if tc.up.OnRcpt != nil {
-				bob = Outcome{"bob@example.net", 550, "5.1.1 no such user"}
+				bob = Outcome{Rcpt: "bob@example.net", Code: 550, Message: "5.1.1 no such user"}
 			}
 			if out[1] != bob {
 				t.Errorf("bob: %+v, want %+v", out[1], bob)
@@ -404,5 +404,38 @@ func cancelAtGate(t *testing.T, tr Transport, gate *smtptest.Gate) {
 		wantAll(t, out, 0, "cancelled")
 	case <-time.After(5 * time.Second):
 		t.Fatal("Deliver still running 5s after cancel")
+	}
+}
+
+// Interrupt is the shutdown deadline: it cuts a delivery that waits for the
+// reply to its dot, and the outcome is unknown, not "cancelled".
+func TestInterruptAfterEndOfData(t *testing.T) {
+	up := &smtptest.Server{}
+	up.Start(t)
+	gate := up.StallEndOfData()
+	defer gate.Release()
+	tr := dial(t, up, "smtp://ADDR?tls=none")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan []Outcome)
+	go func() { done <- tr.Deliver(ctx, testEnv, testBody) }()
+	<-gate.Reached()
+	cancel()
+	select {
+	case out := <-done:
+		t.Fatalf("cancellation cut the wait for the dot's reply: %+v", out)
+	case <-time.After(50 * time.Millisecond):
+	}
+	tr.(Interrupter).Interrupt()
+	select {
+	case out := <-done:
+		wantAll(t, out, 0, "no reply to the end of data (the upstream may have the message): interrupted")
+		for _, o := range out {
+			if !o.Unknown {
+				t.Errorf("%s: outcome not unknown after the dot", o.Rcpt)
+			}
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Deliver still waiting for the reply 5s after Interrupt")
 	}
 }

@@ -48,10 +48,11 @@ func (a *attempt) startTLS() error {
 func (a *attempt) sayStartTLS() error {
 	a.raw.SetDeadline(time.Now().Add(a.t.timeout))
 	defer a.raw.SetDeadline(time.Time{})
-	if _, err := io.WriteString(a.raw, "STARTTLS\r\n"); err != nil {
+	conn := bounded(a.raw)
+	if _, err := io.WriteString(conn, "STARTTLS\r\n"); err != nil {
 		return err
 	}
-	_, _, err := textproto.NewReader(bufio.NewReader(a.raw)).ReadResponse(220)
+	_, _, err := textproto.NewReader(bufio.NewReader(conn)).ReadResponse(220)
 	var perr *textproto.Error
 	if errors.As(err, &perr) {
 		// A refusal after offering it is the server's hiccup, not a verdict

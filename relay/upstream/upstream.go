@@ -16,7 +16,12 @@
 //     cancelled delivery is reported as Code 0 "cancelled" and no recipient as
 //     delivered. Once the dot has been sent, the message is in the upstream's
 //     hands and only its reply can say whether it was taken, so Deliver waits
-//     for that reply (bounded by Options.Timeout) even if the context ends.
+//     for that reply (bounded by Options.Timeout) even if the context ends,
+//     unless Interrupt cuts it; a delivery left without that reply reports
+//     Outcome.Unknown.
+//   - No reply is read without bound: one longer than 100 lines or 64 KiB
+//     (go-smtp's own limit on a line is 2,000 bytes) fails the attempt with
+//     a temporary error and closes the connection.
 //   - Credentials leave the process only over TLS, except with tls=none,
 //     which exists for loopback tests.
 //   - Deliver holds no goroutine after it returns. An SMTP session whose
@@ -54,6 +59,10 @@ type Outcome struct {
 	// Message is the upstream's reply text, enhanced code included (e.g.
 	// "5.1.1 no such user"), or the error text. It never holds a password.
 	Message string
+	// Unknown is set, with Code 0, when the end-of-data dot was sent but
+	// no reply was had (timeout, broken connection, Interrupt): the
+	// upstream may have taken the message.
+	Unknown bool
 }
 
 // Delivered reports whether the upstream took responsibility for the recipient.
@@ -74,7 +83,8 @@ type Transport interface {
 	// the upstream stalls (e.g. never answers DATA): watch ctx and close the connection.
 	// Once the dot is sent, cancellation no longer cuts the connection: Deliver waits, at most
 	// Options.Timeout, for the reply, because only the reply says whether the upstream took the
-	// message, and a message it took must not be reported as undelivered.
+	// message, and a message it took must not be reported as undelivered (only an Interrupter's
+	// Interrupt cuts it then, and the outcome is Unknown).
 	Deliver(ctx context.Context, env Envelope, body []byte) []Outcome
 	// String describes the upstream without secrets (no password), for logs and `relayctl status`.
 	String() string
@@ -86,12 +96,22 @@ type IdleCloser interface {
 	CloseIdle()
 }
 
+// Interrupter is implemented by transports whose deliveries may outlast
+// their context: an SMTP delivery past its end-of-data dot waits for the
+// reply, up to Options.Timeout. Interrupt cuts every delivery in progress
+// at once, wherever it stands, and is meant for a shutdown deadline: one
+// cut after the dot reports Outcome.Unknown. Cancel the deliveries'
+// contexts first, so that none reaches the dot afterwards.
+type Interrupter interface {
+	Interrupt()
+}
+
 // Options tune SMTP upstreams; the file upstream ignores them.
 type Options struct {
 	Hostname    string        // our EHLO name; "" = "localhost"
 	TLSConfig   *tls.Config   // base TLS config (tests put their RootCAs here); ServerName filled from the URL host when empty
 	DialTimeout time.Duration // 0 = 30s
-	Timeout     time.Duration // per-command I/O timeout; 0 = 5m
+	Timeout     time.Duration // per-command I/O timeout, the reply to the end-of-data dot included; 0 = 5m
 }
 
 // msgCancelled is the Message of every outcome of a delivery that was

@@ -13,13 +13,14 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/admin/server/servertest"
-	"github.com/holdrelay/relay/spool"
+	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/webhook"
 )
 
@@ -40,49 +41,18 @@ func TestEventTypesMatchWebhook(t *testing.T) {
 	}
 }
 
-// outbox is the spool as a webhook.Manager reads it, converted the way
-// relayd converts it.
-type outbox struct{ sp *spool.Spool }
-
-func (o outbox) Cursor(name string) (uint64, error) { return o.sp.WebhookCursor(name) }
-func (o outbox) Ack(name string, through uint64) error {
-	return o.sp.AckWebhook(name, through)
-}
-func (o outbox) GiveUp(name string, through uint64, n int) error {
-	return o.sp.GiveUpWebhook(name, through, n)
-}
-func (o outbox) Disable(name, reason string) error { return o.sp.DisableWebhook(name, reason) }
-
-func (o outbox) Events(after uint64, max int) ([]webhook.Event, error) {
-	evs, err := o.sp.Events(after, max)
-	out := make([]webhook.Event, 0, len(evs))
-	for _, e := range evs {
-		out = append(out, webhook.Event{Seq: e.Seq, ID: e.ID, Type: e.Type, Time: e.Time, Data: e.Data, Endpoint: e.Endpoint})
-	}
-	return out, err
-}
-
 // startWithSenders starts a server whose webhooks a real webhook.Manager
 // delivers, woken by the spool as relayd's is. It returns the manager too.
 func startWithSenders(t *testing.T) (*servertest.Relay, *webhook.Manager) {
 	var m *webhook.Manager
 	r := servertest.Start(t, servertest.Options{Tokens: tokens, Webhooks: func(p servertest.Parts) server.Webhooks {
-		m = webhook.NewManager(webhook.Config{Outbox: outbox{p.Spool}, Clock: p.Clock, Log: p.Log})
+		ob := relay.Outbox{Spool: p.Spool}
+		m = webhook.NewManager(webhook.Config{Outbox: ob, Clock: p.Clock, Log: p.Log})
 		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{}, 2)
-		go func() { m.Run(ctx); done <- struct{}{} }()
-		go func() {
-			for {
-				select {
-				case <-p.Spool.EventsChanged():
-					m.Notify()
-				case <-ctx.Done():
-					done <- struct{}{}
-					return
-				}
-			}
-		}()
-		t.Cleanup(func() { stop(); <-done; <-done })
+		var running sync.WaitGroup
+		running.Go(func() { m.Run(ctx) })
+		running.Go(func() { ob.Watch(ctx, m.Notify) })
+		t.Cleanup(func() { stop(); running.Wait() })
 		return m
 	}})
 	return r, m

@@ -222,8 +222,14 @@ func TestWebhookKeysShownOnce(t *testing.T) {
 	if !ep.PrivateKey.PublicKey.Equal(pub.(*ecdsa.PublicKey)) {
 		t.Error("the public key shown is not the stored key's")
 	}
-	if _, body := raw(t, r, http.MethodGet, "/v1/webhooks", ""); strings.Contains(body, "secret") || strings.Contains(body, "key") {
-		t.Errorf("the list names a secret or key:\n%s", body)
+	if _, err := c.AddWebhook(t.Context(), admin.AddWebhookRequest{Name: "basic", URL: "https://relay:hunter2@hooks.example.com/c"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/webhooks", "/v1/audit"} {
+		if _, body := raw(t, r, http.MethodGet, path, ""); strings.Contains(body, "secret") || strings.Contains(body, "key") ||
+			strings.Contains(body, "hunter2") || !strings.Contains(body, "https://relay:xxxxx@hooks.example.com/c") {
+			t.Errorf("GET %s shows a secret, a key or a password:\n%s", path, body)
+		}
 	}
 }
 

@@ -57,8 +57,8 @@ const maxEventLine = 1 << 20
 
 // Events calls fn with each event req selects, oldest first, until the
 // stream ends: at once without Follow, else when ctx ends (then Events
-// returns nil) or relayd shuts down. An error from fn ends the stream and
-// is returned.
+// returns nil) or relayd shuts down (an error). An error from fn ends the
+// stream and is returned.
 func (c *Client) Events(ctx context.Context, req EventsRequest, fn func(OutboxEvent) error) error {
 	if !req.Follow {
 		var cancel context.CancelFunc
@@ -82,8 +82,15 @@ func (c *Client) Events(ctx context.Context, req EventsRequest, fn func(OutboxEv
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil && (!req.Follow || ctx.Err() == nil) {
+	switch err := sc.Err(); {
+	case req.Follow && ctx.Err() != nil:
+		return nil
+	case err != nil:
 		return fmt.Errorf("GET /v1/events: relayd at %s: %w", c.ep, err)
+	case req.Follow:
+		// Only relayd's shutdown ends a stream that follows: a script
+		// should know, to start again with --after.
+		return fmt.Errorf("relayd at %s ended the event stream: it is shutting down", c.ep)
 	}
 	return nil
 }

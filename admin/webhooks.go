@@ -121,6 +121,7 @@ type EventData struct {
 	Recipients []string `json:"recipients"`
 	Subject    string   `json:"subject"`
 	BatchID    string   `json:"batch_id"`
+	Webhook    string   `json:"webhook"` // webhook.test
 	Categories []string `json:"categories"`
 	Response   string   `json:"response"`
 	Actor      string   `json:"actor"`

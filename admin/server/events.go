@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,7 +81,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 // follow, and the selectors that apply to an event's data.
 func (s *Server) eventQuery(q url.Values) (eventStream, error) {
 	var st eventStream
-	ws, err := selectorQuery(q, "after", "type", "follow")
+	sq := maps.Clone(q)
+	delete(sq, "type") // the one parameter that repeats
+	ws, err := selectorQuery(sq, "after", "follow")
 	if err != nil {
 		return st, err
 	}

@@ -24,6 +24,13 @@
 //     lets nothing it sends slip through (see disableCredential).
 //   - Relative selectors (older/newer than) and event times use Now,
 //     relayd's clock, never the client's.
+//   - A webhook's signing secret or key leaves relayd once, in the answer
+//     to its add: no read, log line or audit entry carries it, nor a
+//     password in its URL. A webhook is stored (with its audit entry)
+//     before its sender starts, and its sender stops after its removal
+//     is stored.
+//   - An event stream that follows ends when its client leaves or when
+//     Shutdown begins, so that it never holds Shutdown up.
 package server
 
 import (

@@ -33,8 +33,9 @@ each event as webhooks get it, plus its "seq" in the outbox.
 
 Without --after it starts with the last 100 events of the outbox (counted
 before --type and the selectors), like tail. --follow keeps printing
-events as they are written, until interrupted; to resume where a script
-left off, give --after the last "seq" it saw.
+events as they are written, until interrupted (exit 0) or relayd shuts
+down (exit 1); to resume where it left off, give --after the last "seq"
+seen.
 
 --type takes event types or prefixes (message.*, credential.*), repeated
 or comma-separated. --credential, --from, --to (an address or @domain),
@@ -112,10 +113,10 @@ func eventData(e admin.OutboxEvent) admin.EventData {
 }
 
 // eventSubject names what an event is about: the message, else the
-// credential, else the batch.
+// credential, the batch or the webhook.
 func eventSubject(e admin.OutboxEvent) string {
 	d := eventData(e)
-	for _, s := range []string{d.MessageID, d.Credential, d.BatchID} {
+	for _, s := range []string{d.MessageID, d.Credential, d.BatchID, d.Webhook} {
 		if s != "" {
 			return clean(s)
 		}

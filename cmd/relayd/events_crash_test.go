@@ -49,14 +49,26 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// missing returns the accepted IDs whose accepted or delivered event the
-// receiver has not had.
+// missing returns the accepted IDs whose accepted or final-state event
+// the receiver has not had: dropped for a message a drop reported
+// dropped, delivered or dropped for one a drop was sent for without an
+// answer, delivered for the others.
 func (h *hookLog) missing(led *ledger) []string {
+	led.mu.Lock()
+	defer led.mu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
 	for _, id := range led.accepted {
-		if !h.seen[id][webhook.MessageAccepted] || !h.seen[id][webhook.MessageDelivered] {
+		seen := h.seen[id]
+		final := seen[webhook.MessageDelivered]
+		switch {
+		case led.dropped[id]:
+			final = seen[webhook.MessageDropped]
+		case led.tried[id]:
+			final = final || seen[webhook.MessageDropped]
+		}
+		if !seen[webhook.MessageAccepted] || !final {
 			out = append(out, id)
 		}
 	}
@@ -79,9 +91,10 @@ func subscribeOffline(t *testing.T, data, url string) {
 }
 
 // TestEventsSurviveKill9 holds guarantee 7: relayd is killed with SIGKILL
-// at random moments while clients submit and a webhook receiver records;
-// after the last restart, every message that got a 250 has reached the
-// receiver as message.accepted and as message.delivered, at least once.
+// at random moments while clients submit, an operator drops and a webhook
+// receiver records; after the last restart, every message that got a 250
+// has reached the receiver as message.accepted and as its final state
+// (delivered, or dropped), at least once.
 func TestEventsSurviveKill9(t *testing.T) {
 	up := &smtptest.Server{OnData: func(smtptest.Message) error {
 		time.Sleep(time.Millisecond)
@@ -93,7 +106,8 @@ func TestEventsSurviveKill9(t *testing.T) {
 	t.Cleanup(rcv.Close)
 	data := t.TempDir()
 	subscribeOffline(t, data, rcv.URL)
-	args := []string{"--hold", "200ms", "--upstream", "smtp://" + upAddr + "?tls=none", "--admin-listen", "unix:" + shortSock(t)}
+	sock := "unix:" + shortSock(t)
+	args := []string{"--hold", "200ms", "--upstream", "smtp://" + upAddr + "?tls=none", "--admin-listen", sock}
 	led := &ledger{accepted: map[string]string{}, dropped: map[string]bool{}, tried: map[string]bool{}}
 	password := ""
 	kills := crashKills(t)
@@ -111,6 +125,11 @@ func TestEventsSurviveKill9(t *testing.T) {
 				submitUntil(stop, d.smtp, password, fmt.Sprintf("r%d-c%d", round, c), led)
 			}(c)
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dropUntil(stop, sock, led)
+		}()
 		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
 		d.cmd.Process.Signal(syscall.SIGKILL)
 		d.waitExit(t)
@@ -132,7 +151,7 @@ func TestEventsSurviveKill9(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	hooks.mu.Lock()
-	t.Logf("%d kills: %d accepted, %d message events received", kills, len(led.accepted), hooks.n)
+	t.Logf("%d kills: %d accepted, %d reported dropped, %d message events received", kills, len(led.accepted), len(led.dropped), hooks.n)
 	hooks.mu.Unlock()
 	if len(led.accepted) == 0 {
 		t.Fatal("no message was accepted: the test exercised nothing")

@@ -114,21 +114,16 @@ func (t *txn) registerBatch(id string, now time.Time) error {
 
 // nextID issues a new ID; see the package doc.
 func (t *txn) nextID(now time.Time) (ID, error) {
-	n, err := t.nextNumber(keyLastID, now)
-	return ID(n), err
-}
-
-// nextNumber issues max(last+1, now-milliseconds<<16) and records it under
-// key in meta: increasing within a file, and not reused by a file restored
-// from an old backup.
-func (t *txn) nextNumber(key []byte, now time.Time) (uint64, error) {
 	var last uint64
-	if v := t.meta.Get(key); v != nil {
+	if v := t.meta.Get(keyLastID); v != nil {
 		last = binary.BigEndian.Uint64(v)
 	}
-	n := last + 1
-	if byClock := uint64(now.UnixMilli()) << 16; byClock > n {
-		n = byClock
-	}
-	return n, t.meta.Put(key, u64(n))
+	id := nextNumber(last, now)
+	return ID(id), t.meta.Put(keyLastID, u64(id))
+}
+
+// nextNumber is max(last+1, now-milliseconds<<16): increasing within a
+// file, and not reused by a file restored from an old backup.
+func nextNumber(last uint64, now time.Time) uint64 {
+	return max(last+1, uint64(now.UnixMilli())<<16)
 }

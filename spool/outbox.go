@@ -115,7 +115,7 @@ func (t *txn) outboxEvent(k, v []byte) (OutboxEvent, error) {
 }
 
 // keyLastEvent holds the number behind the newest event ID, issued as
-// message IDs are (see nextNumber), so that a spool restored from a
+// message IDs are (nextNumber), so that a spool restored from a
 // backup does not hand out an ID a receiver has already seen.
 var keyLastEvent = []byte("lastevent")
 
@@ -155,7 +155,7 @@ func (t *txn) nextEventNumber(now time.Time) uint64 {
 		}
 		t.evLoaded = true
 	}
-	t.evNum = max(t.evNum+1, uint64(now.UnixMilli())<<16)
+	t.evNum = nextNumber(t.evNum, now)
 	return t.evNum
 }
 

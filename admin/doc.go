@@ -47,6 +47,12 @@
 //	POST   /v1/batches/{id}/pause           [BatchChangeRequest] -> BatchChanged
 //	POST   /v1/batches/{id}/resume          [BatchChangeRequest] -> BatchChanged (operator)
 //	POST   /v1/batches/{id}/cancel          [BatchChangeRequest] -> BatchChanged
+//	GET    /v1/webhooks                     []Webhook
+//	POST   /v1/webhooks                     AddWebhookRequest -> WebhookCreated (operator)
+//	GET    /v1/webhooks/{name}              Webhook
+//	DELETE /v1/webhooks/{name}              -> WebhookRemoved (operator)
+//	POST   /v1/webhooks/{name}/test         -> WebhookTested (operator)
+//	GET    /v1/events?QUERY                 JSON lines of OutboxEvent; QUERY is EventsRequest's
 //
 // SendGrid's scheduled-send endpoints are served beside them in SendGrid's
 // own shapes and error bodies ({"errors":[{"field","message"}]}), so that a

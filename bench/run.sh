@@ -15,7 +15,7 @@
 #
 # Knobs (environment): BENCH_DIR (where the scratch directory goes, default
 # /var/tmp: never a tmpfs, where fsync costs nothing), BASE_PORT (default
-# 2790, and the 3 after it), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
+# 2790, and the 4 after it), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
 # N20 (20,000: at SESSIONS sessions, end to end, and the release test), NBULK
 # (100,000), NBIG (1,000,000), POSTFIX (1), QUICK (0), KEEP (0: keep the
 # scratch directory), DELIVERY_CONCURRENCY (relayd's --delivery-concurrency;
@@ -42,6 +42,7 @@ P_RELAYD=$BASE_PORT          # relayd's SMTP listener
 P_POSTFIX=$((BASE_PORT + 1)) # Postfix's smtpd
 P_SINK=$((BASE_PORT + 2))    # smtp-sink, the upstream of both
 P_DEAD=$((BASE_PORT + 3))    # nothing listens: deliveries fail fast and are retried later
+P_HOOK=$((BASE_PORT + 4))    # bench/hooksink, the webhook receiver
 LIMIT=${LIMIT:-600}          # seconds any one step may take
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -153,6 +154,7 @@ build() {
 	go build -o "$W/bin/relayctl" ./cmd/relayctl
 	go build -o "$W/bin/relayload" ./cmd/relayload
 	go build -o "$W/bin/fill" ./bench/fill
+	go build -o "$W/bin/hooksink" ./bench/hooksink
 }
 
 # ---------------------------------------------------------------- relayd
@@ -185,6 +187,42 @@ relayctl() { "$W/bin/relayctl" --admin "unix:$RD_DATA/admin.sock" "$@"; }
 
 # mem PID FIELD: a /proc/PID/status field (VmRSS, RssAnon, RssFile, VmHWM) in MB.
 mem() { awk -v f="$2:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------- webhooks
+
+# hooksink_start: the webhook receiver on P_HOOK, answering 200 at once.
+hooksink_start() {
+	port_free "$P_HOOK" || die "port $P_HOOK is busy"
+	"$W/bin/hooksink" --listen "127.0.0.1:$P_HOOK" 2>>"$W/hooksink.log" &
+	PIDS+=("$!")
+	local end=$((SECONDS + 10))
+	until hook_count >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && die "hooksink did not start; see $W/hooksink.log"
+		sleep 0.01
+	done
+}
+
+# hook_count: how many events hooksink has received.
+hook_count() {
+	local n
+	{ exec 3<>"/dev/tcp/127.0.0.1/$P_HOOK"; } 2>/dev/null || return 1
+	printf 'GET /count HTTP/1.0\r\n\r\n' >&3
+	n=$(tail -n 1 <&3)
+	exec 3<&- 3>&-
+	[[ $n =~ ^[0-9]+$ ]] && echo "$n"
+}
+
+# wait_events N SECONDS: until hooksink has received N events.
+wait_events() {
+	local end=$((SECONDS + $2))
+	until [ "$(hook_count)" -ge "$1" ]; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.01
+	done
+}
+
+# webhook_add: subscribes hooksink to every event of the running relayd.
+webhook_add() { relayctl webhook add bench --url "http://127.0.0.1:$P_HOOK/events" >/dev/null || die "webhook add failed"; }
 
 # ---------------------------------------------------------------- Postfix
 
@@ -294,6 +332,8 @@ row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "—"; else printf "%.1f×\n", a / b }'; }
 # verdict OK: "met" or "missed"
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "**missed**"; fi; }
+# pct A B: A relative to B, as "+3 %"
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f %%", 100 * (a - b) / b }'; }
 num() { awk -v x="$1" 'BEGIN { s = sprintf("%.0f", x); n = length(s); o = ""; for (i = 1; i <= n; i++) { o = o substr(s, i, 1); if ((n - i) % 3 == 0 && i < n) o = o "," } print o }'; }
 
 # ---------------------------------------------------------------- run
@@ -308,7 +348,7 @@ machine() {
 
 main() {
 	[ "$(stat -f -c %T "$W")" = tmpfs ] && die "$W is on tmpfs, where fsync is free: set BENCH_DIR to a disk"
-	for p in $P_RELAYD $P_POSTFIX $P_SINK $P_DEAD; do port_free "$p" || die "port $p is busy (set BASE_PORT)"; done
+	for p in $P_RELAYD $P_POSTFIX $P_SINK $P_DEAD $P_HOOK; do port_free "$p" || die "port $p is busy (set BASE_PORT)"; done
 	need_postfix
 	build
 	local load1
@@ -382,6 +422,37 @@ main() {
 		ped=$(secs "$t0" "$(now)")
 		postfix_empty
 	fi
+
+	# --- webhooks: the accept and end-to-end loads again, with no webhook
+	# and with one subscribed to every event, one after the other
+	log "webhooks: accept and end to end, no webhook vs one on every event"
+	hooksink_start
+	declare -A wacc we2e wsize
+	local whook= before
+	for mode in none hook; do
+		relayd_start "wh-$mode" 1h "$P_DEAD"
+		[ $mode = hook ] && webhook_add
+		# One login first, as the accept rows do: twenty cold logins at
+		# once meet the login throttle, which is not what this measures.
+		load "$P_RELAYD" 1 10 --user default --password "$RD_PASS" >/dev/null
+		wacc[$mode]=$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")
+		relayd_stop
+		relayd_start "wh-$mode-e2e" 0s "$P_SINK"
+		[ $mode = hook ] && webhook_add
+		before=$(hook_count)
+		sink "$N20"
+		t0=$(now)
+		feed "$P_RELAYD" "$SESSIONS" "$N20" >/dev/null
+		wait_gone "$SINK_PID" "$LIMIT" || die "relayd ($mode webhook): not all delivered within ${LIMIT}s"
+		we2e[$mode]=$(secs "$t0" "$(now)")
+		if [ $mode = hook ]; then
+			# message.accepted and message.delivered of each
+			wait_events $((before + 2 * N20)) "$LIMIT" || die "the webhook did not get every event within ${LIMIT}s"
+			whook=$(secs "$t0" "$(now)")
+		fi
+		relayd_stop
+		wsize[$mode]=$(du -m "$RD_DATA/spool.db" | cut -f1)
+	done
 
 	# --- bulk actions by selector: NBULK messages of one credential, NOTHER of another
 	log "bulk: $NBULK + $NOTHER messages of $BULKSIZE bytes"
@@ -484,6 +555,13 @@ main() {
 		[ "$NBULK" = 100000 ] && v=$(verdict "${bulk[$a]} < 1")
 		row "**\`$a\` $(num "$NBULK") by selector (s)**" "${bulk[$a]}" "${pbulk[$a]:-}" "$(ratio "${pbulk[$a]:-}" "${bulk[$a]}")" "< 1 s for 100,000" "$v"
 	done
+	local wa_none wa_hook we_none we_hook
+	wa_none=$(field rate "${wacc[none]}") wa_hook=$(field rate "${wacc[hook]}")
+	we_none=$(rate "$N20" "${we2e[none]}") we_hook=$(rate "$N20" "${we2e[hook]}")
+	row "**accept, $SESSIONS sessions, one webhook on every event vs none (relayload, msgs/s)**" "$(num "$wa_hook") vs $(num "$wa_none") ($(pct "$wa_hook" "$wa_none"))" "" "" "within 10 %" "$(verdict "$wa_hook >= 0.9 * $wa_none")"
+	row "**end to end, hold 0s, one webhook on every event vs none (smtp-source, msgs/s)**" "$(num "$we_hook") vs $(num "$we_none") ($(pct "$we_hook" "$we_none"))" "" "" "within 10 %" "$(verdict "$we_hook >= 0.9 * $we_none")"
+	row "end to end with the webhook: all $(num $((2 * N20))) events (accepted, delivered) at the receiver (s)" "$whook (mail: ${we2e[hook]})" "" "" "" ""
+	row "spool file after end to end, webhook vs none (MB)" "${wsize[hook]} vs ${wsize[none]}" "" "" "" ""
 	if [ "$NBIG" -gt 0 ]; then
 		local big_rate empty_rate
 		big_rate=$(field rate "$big_acc")

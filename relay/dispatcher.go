@@ -21,7 +21,11 @@ type DispatcherConfig struct {
 	RetryMin    time.Duration // first retry delay; 0 = 1m
 	RetryMax    time.Duration // longest retry delay; 0 = 1h
 	Retention   time.Duration // keep finished records this long; 0 = 168h
-	Metrics     *Metrics      // counts attempts by outcome, when set
+	// EventMaxAge is --webhook-max-age: outbox events a webhook still
+	// wants are kept this long (and an hour more, so that the webhook's
+	// last attempt and give-up come first); 0 = 72h.
+	EventMaxAge time.Duration
+	Metrics     *Metrics // counts attempts by outcome, when set
 }
 
 func (c *DispatcherConfig) setDefaults() {
@@ -39,6 +43,9 @@ func (c *DispatcherConfig) setDefaults() {
 	}
 	if c.Retention == 0 {
 		c.Retention = 168 * time.Hour
+	}
+	if c.EventMaxAge == 0 {
+		c.EventMaxAge = 72 * time.Hour
 	}
 }
 
@@ -425,6 +432,7 @@ func (d *Dispatcher) endPauses(now time.Time) time.Time {
 }
 
 func (d *Dispatcher) expire(now time.Time) {
+	d.expireEvents(now.Add(-d.cfg.EventMaxAge - time.Hour))
 	for {
 		n, err := d.spool.Expire(now.Add(-d.cfg.Retention))
 		if err != nil {
@@ -435,6 +443,22 @@ func (d *Dispatcher) expire(now time.Time) {
 			return
 		}
 		d.log.Debug("expired finished records", "count", n)
+	}
+}
+
+// expireEvents deletes the outbox events no webhook needs any more, in
+// bounded transactions (see spool.ExpireEvents).
+func (d *Dispatcher) expireEvents(cutoff time.Time) {
+	for {
+		n, err := d.spool.ExpireEvents(cutoff)
+		if err != nil {
+			d.log.Error("expiring outbox events failed", "err", err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		d.log.Debug("expired outbox events", "count", n)
 	}
 }
 

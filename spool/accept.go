@@ -66,19 +66,16 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		if err := t.registerBatch(m.Batch, m.Received); err != nil {
 			return err
 		}
-		if reason, ok := t.frozenReason(m.Credential); ok {
-			m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, reason
-			ev.State, ev.Reason = Held, reason
-		} else if p := t.pausedFor(&m); p != nil {
-			// Checked in the same transaction as the pause is written, so
-			// no message slips past a pause being set.
-			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
-			ev.State, ev.Reason = Held, m.Reason
+		// A cancelled batch's message is dropped below: holding it first
+		// would report a hold that never was.
+		b, cancelled := t.cancelled(&m)
+		if !cancelled {
+			t.holdOnArrival(&m, &ev)
 		}
 		if err := t.insert(&m, body, in.Headers, ev); err != nil {
 			return err
 		}
-		if b, ok := t.cancelled(&m); ok {
+		if cancelled {
 			// Accepted (the client did nothing wrong) and dropped at once,
 			// as SendGrid does with a cancelled batch's later sends.
 			drop := Event{Time: m.Received, Actor: b.Actor, Reason: "batch " + b.ID + " cancelled"}
@@ -92,6 +89,19 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		return Message{}, err
 	}
 	return m.clone(), nil
+}
+
+// holdOnArrival holds a new message that a freeze or a pause covers.
+// Checked in the same transaction as a pause is written, so no message
+// slips past a pause being set.
+func (t *txn) holdOnArrival(m *Message, ev *Event) {
+	if reason, ok := t.frozenReason(m.Credential); ok {
+		m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, reason
+		ev.State, ev.Reason, ev.cause = Held, reason, causeFreeze
+	} else if p := t.pausedFor(m); p != nil {
+		m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
+		ev.State, ev.Reason, ev.cause = Held, m.Reason, p.cause()
+	}
 }
 
 // registerBatch records a batch the first time a message names it.
@@ -108,12 +118,12 @@ func (t *txn) nextID(now time.Time) (ID, error) {
 	if v := t.meta.Get(keyLastID); v != nil {
 		last = binary.BigEndian.Uint64(v)
 	}
-	id := last + 1
-	if byClock := uint64(now.UnixMilli()) << 16; byClock > id {
-		id = byClock
-	}
-	if err := t.meta.Put(keyLastID, u64(id)); err != nil {
-		return 0, err
-	}
-	return ID(id), nil
+	id := nextNumber(last, now)
+	return ID(id), t.meta.Put(keyLastID, u64(id))
+}
+
+// nextNumber is max(last+1, now-milliseconds<<16): increasing within a
+// file, and not reused by a file restored from an old backup.
+func nextNumber(last uint64, now time.Time) uint64 {
+	return max(last+1, uint64(now.UnixMilli())<<16)
 }

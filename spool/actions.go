@@ -99,7 +99,9 @@ func (a holdAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	}
 	// A message held by a pause becomes the operator's: resuming the
 	// pause will not release it.
-	return Changed, t.transition(m, a.ev, func(m *Message) {
+	ev := a.ev
+	ev.emit, ev.cause = EvMessageHeld, causeOperator
+	return Changed, t.transition(m, ev, func(m *Message) {
 		m.State, m.HeldBy, m.Reason = Held, HeldByOperator, a.ev.Reason
 	})
 }
@@ -127,7 +129,9 @@ func (a flushAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	if dry {
 		return Changed, nil
 	}
-	return Changed, t.transition(m, a.ev, func(m *Message) {
+	ev := a.ev
+	ev.emit, ev.cause = EvMessageFlushed, causeOperator
+	return Changed, t.transition(m, ev, func(m *Message) {
 		m.Release = a.ev.Time
 		schedule(m, a.ev.Time)
 	})
@@ -141,7 +145,7 @@ func (t *txn) pauseHolds(m *Message, p *Pause, ev Event, dry bool) error {
 	if dry {
 		return nil
 	}
-	ev.Reason = p.describe()
+	ev.Reason, ev.emit, ev.cause = p.describe(), EvMessageHeld, p.cause()
 	return t.transition(m, ev, func(m *Message) {
 		m.State, m.HeldBy, m.Reason = Held, HeldByPause, ev.Reason
 	})
@@ -175,7 +179,9 @@ func (a releaseAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	if dry {
 		return Changed, nil
 	}
-	return Changed, t.transition(m, a.ev, func(m *Message) { schedule(m, a.ev.Time) })
+	ev := a.ev
+	ev.emit, ev.cause = EvMessageReleased, holderCause(m.HeldBy)
+	return Changed, t.transition(m, ev, func(m *Message) { schedule(m, a.ev.Time) })
 }
 
 // pauseHold holds the pending messages a new pause covers.
@@ -189,7 +195,7 @@ func (a pauseHold) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	default:
 		return Unchanged, nil
 	}
-	ev := Event{Time: a.p.Since, Actor: a.p.Actor, Reason: a.p.describe()}
+	ev := Event{Time: a.p.Since, Actor: a.p.Actor, Reason: a.p.describe(), emit: EvMessageHeld, cause: a.p.cause()}
 	return Changed, t.transition(m, ev, func(m *Message) {
 		m.State, m.HeldBy, m.Reason = Held, HeldByPause, ev.Reason
 	})
@@ -216,5 +222,7 @@ func (a pauseRelease) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		}
 		return Unchanged, nil
 	}
-	return Changed, t.transition(m, a.ev, func(m *Message) { schedule(m, a.now) })
+	ev := a.ev
+	ev.emit = EvMessageReleased
+	return Changed, t.transition(m, ev, func(m *Message) { schedule(m, a.now) })
 }

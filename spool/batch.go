@@ -147,7 +147,10 @@ func (s *Spool) SetBatchStatus(id string, st BatchStatus, ev Event) (prev BatchS
 		}
 		prev = b.Status
 		b.Status, b.Updated, b.Actor, b.Reason = st, ev.Time, ev.Actor, ev.Reason
-		return t.putBatch(b)
+		if err := t.putBatch(b); err != nil {
+			return err
+		}
+		return t.emitBatch(b, prev)
 	})
 	return prev, err
 }
@@ -171,6 +174,7 @@ func (s *Spool) HoldBatch(id string, rec *AuditEntry) (int, error) {
 // counting them into ev.Audit if set.
 func (s *Spool) ReleaseBatch(id string, ev Event) (int, error) {
 	sel := Selector{Batch: id, All: true, States: []State{Held}}
+	ev.cause = causeBatch
 	res, err := s.apply(sel, pauseRelease{now: ev.Time, ev: ev}, false, ev.Audit)
 	return res.Count(Changed), err
 }
@@ -233,4 +237,18 @@ func (t *txn) groupPrefix(sel Selector) (*bolt.Bucket, []byte) {
 		return t.bycred, append([]byte(sel.Credential), 0)
 	}
 	return nil, nil
+}
+
+// batchEvents names the event of each status a batch enters.
+var batchEvents = map[BatchStatus]string{BatchPaused: EvBatchPaused, BatchCancelled: EvBatchCancelled, BatchActive: EvBatchResumed}
+
+// emitBatch reports a batch's new status; setting the status it had
+// already changes nothing, and reports nothing.
+func (t *txn) emitBatch(b *Batch, prev BatchStatus) error {
+	if b.Status == prev {
+		return nil
+	}
+	d := adminData{BatchID: b.ID, Actor: eventActor(b.Actor), Reason: b.Reason}
+	_, err := t.emitJSON(batchEvents[b.Status], b.Updated, d, "")
+	return err
 }

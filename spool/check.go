@@ -98,6 +98,7 @@ func check(t *txn) error {
 		}
 		return nil
 	})
+	checkOutbox(t, bad)
 	for _, st := range States {
 		var n uint64
 		if v := t.meta.Get(countKey(st)); v != nil {
@@ -118,4 +119,30 @@ func indexName(t *txn, b *bolt.Bucket) string {
 		return "ready"
 	}
 	return "done"
+}
+
+// checkOutbox checks that every outbox event is below the outbox's
+// sequence and readable, and that no webhook's cursor is ahead of it.
+func checkOutbox(t *txn, bad func(string, ...any)) {
+	last := t.outbox.Sequence()
+	t.outbox.ForEach(func(k, v []byte) error {
+		if len(k) != 8 || binary.BigEndian.Uint64(k) > last {
+			bad("outbox event %x beyond the sequence %d", k, last)
+			return nil
+		}
+		if _, err := decodeOutboxEvent(k, v); err != nil {
+			bad("%v", err)
+		}
+		return nil
+	})
+	t.hooks.ForEach(func(k, _ []byte) error {
+		w, err := t.webhook(string(k))
+		switch {
+		case err != nil:
+			bad("%v", err)
+		case w.Cursor > last:
+			bad("webhook %q: cursor %d beyond the last event %d", k, w.Cursor, last)
+		}
+		return nil
+	})
 }

@@ -236,15 +236,15 @@ func (t *txn) settle(m *Message, now time.Time) *Event {
 		return &Event{Actor: batch.Actor, Reason: m.Reason}
 	case in != nil:
 		m.State, m.HeldBy, m.Reason = Held, cmp.Or(in.Holder, HeldByOperator), in.Reason
-		return &Event{Actor: in.Actor, Reason: in.Reason}
+		return &Event{Actor: in.Actor, Reason: in.Reason, cause: holderCause(in.Holder)}
 	default:
 		if f, frozen := t.frozenBy(m.Credential); frozen {
 			m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, f.Reason
-			return &Event{Actor: f.Actor, Reason: f.Reason}
+			return &Event{Actor: f.Actor, Reason: f.Reason, cause: causeFreeze}
 		}
 		if p := t.pausedFor(m); p != nil {
 			m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
-			return &Event{Actor: p.Actor, Reason: m.Reason}
+			return &Event{Actor: p.Actor, Reason: m.Reason, cause: p.cause()}
 		}
 	}
 	return nil

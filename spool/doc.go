@@ -29,6 +29,13 @@
 //	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it
 //	bybatch batch 0x00 ID  -> empty: messages by batch
 //	bycat   category 0x00 ID -> empty: messages by category (one per category)
+//	outbox  seq            -> event: id, type, endpoint, time (and a message
+//	                          event's message ID) in the binary form of
+//	                          codec.go, then the data's JSON; seq is the
+//	                          bucket's sequence, never reused
+//	webhooks name          -> JSON Webhook: where to deliver, its signing key
+//	                          and its cursor, the seq it is done with
+//	meta    "lastevent"    -> uint64, the number behind the newest event ID
 //
 // # Invariants
 //
@@ -49,6 +56,8 @@
 //   - A message is held exactly when it names its holder (operator,
 //     pause or freeze), and only a sending message carries an Intent.
 //   - No ID is greater than lastid.
+//   - Every outbox key is at most the outbox's sequence and its record
+//     decodes; no webhook's cursor is beyond that sequence.
 //
 // # IDs
 //
@@ -97,6 +106,37 @@
 // A freeze (a disabled credential) holds its messages as HeldByFreeze,
 // so that enabling with a release lets go of those only, and never of a
 // message an operator held on purpose.
+//
+// # Events
+//
+// Every change a webhook or `relayctl events` may report writes its event
+// to the outbox in the transaction that makes the change, so that an event
+// exists exactly when its change does. Message events come from the one
+// place states change (txn.transition and txn.insert): the call site says
+// which kind of change it is when the new state cannot (a release and a
+// flush both queue a message), and the dispatcher's own steps (promoting
+// a due message to queued, claiming it for an attempt, requeueing after a
+// crash) are not events. Pause, batch and webhook events are written by
+// their records' writes; credential events by the first write of the
+// change's audit entry, whose action says which change it is (auth's
+// records are opaque here).
+//
+// A message event stores message_id and its change's fields (attempt,
+// response, actor, ...); Events adds the message's own fields (from,
+// recipients, subject, ...), which never change after the accept, from
+// its record. So a bulk action writes a short record per message, and an
+// event read after its message's record expired (--retention shorter
+// than --webhook-max-age) has message_id and its change's fields only.
+//
+// Event IDs are issued like message IDs (evt_ and 13 characters), so a
+// spool restored from a backup does not reissue one a receiver has seen;
+// Seq orders the outbox and is what webhook cursors count. A commit that
+// wrote events closes the EventsChanged channel.
+//
+// ExpireEvents deletes, oldest first, the events every enabled webhook is
+// done with and those older than the cutoff (--webhook-max-age), but
+// always keeps the newest KeepEvents: with no webhook at all, the outbox
+// is those 10,000 events, a few megabytes.
 //
 // # States
 //

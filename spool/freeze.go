@@ -98,7 +98,9 @@ func (a freezeHold) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	case dry:
 		return Changed, nil
 	}
-	return Changed, t.transition(m, a.ev, func(m *Message) {
+	ev := a.ev
+	ev.emit, ev.cause = EvMessageHeld, causeFreeze
+	return Changed, t.transition(m, ev, func(m *Message) {
 		m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, a.ev.Reason
 	})
 }

@@ -111,7 +111,15 @@ func (s *Spool) PauseRecorded(p Pause, rec *AuditEntry) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := s.updateAudited(rec, func(t *txn, _ *AuditEntry) error { return t.pauses.Put(pauseKey(p.Credential), v) }); err != nil {
+	err = s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
+		if err := t.pauses.Put(pauseKey(p.Credential), v); err != nil {
+			return err
+		}
+		d := adminData{Credential: p.Credential, Global: p.Credential == "", Until: p.Until, Actor: eventActor(p.Actor), Reason: p.Reason}
+		_, err := t.emitJSON(EvPauseStarted, p.Since, d, "")
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
 	sel := Selector{Credential: p.Credential, All: true}
@@ -133,12 +141,18 @@ func (s *Spool) ResumeRecorded(cred string, ev Event) (int, error) {
 		if t.pauses.Get(pauseKey(cred)) == nil {
 			return ErrNotFound
 		}
-		return t.pauses.Delete(pauseKey(cred))
+		if err := t.pauses.Delete(pauseKey(cred)); err != nil {
+			return err
+		}
+		d := adminData{Credential: cred, Global: cred == "", Actor: eventActor(ev.Actor), Reason: ev.Reason}
+		_, err := t.emitJSON(EvPauseEnded, ev.Time, d, "")
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	sel := Selector{Credential: cred, All: true, States: []State{Held}}
+	ev.cause = causePause
 	res, err := s.apply(sel, pauseRelease{now: ev.Time, ev: ev}, false, ev.Audit)
 	return res.Count(Changed), err
 }

@@ -37,10 +37,12 @@ var (
 	bucketBatches = []byte("batches")
 	bucketByBatch = []byte("bybatch")
 	bucketByCat   = []byte("bycat")
+	bucketOutbox  = []byte("outbox")
+	bucketHooks   = []byte("webhooks")
 
 	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
 		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen,
-		bucketBatches, bucketByBatch, bucketByCat}
+		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")
@@ -68,6 +70,9 @@ type Spool struct {
 	fault atomic.Pointer[commitFault] // tests only: see commitFault
 
 	credAudits stagedAudits // see AuditCredential
+
+	evMu sync.Mutex
+	evCh chan struct{} // see EventsChanged; nil until someone asks
 }
 
 type write struct {
@@ -208,7 +213,7 @@ func (s *Spool) commitLoop() {
 // of them happened, and the next group starts from the last good commit.
 func (s *Spool) commitGroup(group []*write) {
 	for len(group) > 0 {
-		failed := -1
+		failed, emitted := -1, false
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, w := range group {
 				t := wrap(tx)
@@ -220,12 +225,15 @@ func (s *Spool) commitGroup(group []*write) {
 					failed = i
 					return err
 				}
+				emitted = emitted || t.emitted > 0
 			}
 			return s.injectedFault()
 		})
 		if failed < 0 {
 			if err != nil {
 				err = storageError(err)
+			} else if emitted {
+				s.eventsWritten()
 			}
 			for _, w := range group {
 				w.done <- err

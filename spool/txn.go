@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -31,10 +32,18 @@ type txn struct {
 	batches *bolt.Bucket
 	bybatch *bolt.Bucket
 	bycat   *bolt.Bucket
+	outbox  *bolt.Bucket
+	hooks   *bolt.Bucket
 
 	// deltas holds counter changes until flush, so that a bulk change of
 	// 100,000 messages writes each counter once, not 100,000 times.
 	deltas map[State]int64
+	// emitted counts the events written, so that the commit wakes the
+	// outbox's readers only when there is something to read.
+	emitted int
+	// evNum is the newest event number once loaded; flush stores it.
+	evNum    uint64
+	evLoaded bool
 }
 
 func wrap(tx *bolt.Tx) *txn {
@@ -56,6 +65,8 @@ func wrap(tx *bolt.Tx) *txn {
 		batches: tx.Bucket(bucketBatches),
 		bybatch: tx.Bucket(bucketByBatch),
 		bycat:   tx.Bucket(bucketByCat),
+		outbox:  tx.Bucket(bucketOutbox),
+		hooks:   tx.Bucket(bucketHooks),
 		deltas:  map[State]int64{},
 	}
 }
@@ -88,6 +99,14 @@ type Event struct {
 	// to its Counts, and sets its Seq, so that a change is never made
 	// off the record. Never part of a history.
 	Audit *AuditEntry `json:"-"`
+
+	// emit is the outbox event the change reports, when its kind cannot
+	// be told from the new state (a release or a flush both queue a
+	// message); "" leaves it to the state (see messageEventType).
+	emit string
+	// cause is data.reason of a held, released or flushed event: who
+	// holds or held the message (operator, pause, freeze, batch).
+	cause string
 }
 
 // insert stores a new message, its body and main headers, and indexes it.
@@ -116,7 +135,16 @@ func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 	if err := t.event(m.ID, ev); err != nil {
 		return err
 	}
-	return t.put(m)
+	if err := t.put(m); err != nil {
+		return err
+	}
+	if err := t.emitMessage(EvMessageAccepted, m, &ev); err != nil {
+		return err
+	}
+	if m.State == Held {
+		return t.emitMessage(EvMessageHeld, m, &ev)
+	}
+	return nil
 }
 
 // transition applies change to m, moving its index entries from where its
@@ -134,9 +162,10 @@ func (t *txn) transitionBy(m *Message, ev Event, change func(m *Message) *Event)
 	if err := t.unindex(m); err != nil {
 		return err
 	}
-	before := m.State
+	before, holder := m.State, m.HeldBy
 	if by := change(m); by != nil {
-		ev.Actor, ev.Reason = by.Actor, by.Reason
+		ev.Actor, ev.Reason, ev.cause = by.Actor, by.Reason, by.cause
+		ev.emit = by.emit
 	}
 	if m.State.Finished() {
 		if err := t.bodies.Delete(m.ID.key()); err != nil {
@@ -152,7 +181,14 @@ func (t *txn) transitionBy(m *Message, ev Event, change func(m *Message) *Event)
 			return err
 		}
 	}
-	return t.put(m)
+	if err := t.put(m); err != nil {
+		return err
+	}
+	typ := cmp.Or(ev.emit, messageEventType(m.State))
+	if typ == "" || (m.State == before && m.HeldBy == holder) {
+		return nil
+	}
+	return t.emitMessage(typ, m, &ev)
 }
 
 func (t *txn) event(id ID, ev Event) error {
@@ -241,8 +277,14 @@ func (t *txn) remove(m *Message) error {
 	return nil
 }
 
-// flush writes the counter changes; update calls it after each write.
+// flush writes the counter changes and the newest event number; update
+// calls it after each write.
 func (t *txn) flush() error {
+	if t.emitted > 0 {
+		if err := t.meta.Put(keyLastEvent, u64(t.evNum)); err != nil {
+			return err
+		}
+	}
 	for st, d := range t.deltas {
 		if d == 0 {
 			continue

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/holdrelay/relay/admin"
+	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/admin/server/servertest"
 )
 
@@ -151,6 +153,83 @@ func FuzzUpdateCredential(f *testing.F) {
 			}
 		default:
 			t.Fatalf("body %q: status %d %s", body, w.Code, w.Body)
+		}
+	})
+}
+
+// FuzzAddWebhook sends arbitrary bodies to POST /v1/webhooks: a webhook
+// that its sender accepts, or a client error, never a 500 or a crash.
+func FuzzAddWebhook(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"crm","url":"https://crm.example.com/hook"}`, `{"name":"sg","url":"http://h/","format":"sendgrid","events":["message.*"]}`,
+		`{"name":"a","url":"ftp://h/"}`, `{"name":"a","url":"http://h","events":["nope"]}`, `{"name":"a","url":"http://h","format":"xml"}`,
+		`{"name":"","url":"http://h"}`, `{"name":"a","url":"http://[::1]:0/"}`, `{"name":"a","url":"http://h","secret":"x"}`, `{`, ``, `null`,
+	} {
+		f.Add(seed)
+	}
+	r := servertest.Start(f, servertest.Options{Tokens: tokens})
+	h := r.Server.Handler()
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/v1/webhooks", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+operatorSecret)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		switch w.Code {
+		case http.StatusCreated:
+			var wc admin.WebhookCreated
+			if err := json.Unmarshal(w.Body.Bytes(), &wc); err != nil || wc.Secret == "" && wc.PublicKey == "" {
+				t.Fatalf("201 with %q: %v", w.Body, err)
+			}
+			stored, err := r.Spool.Webhook(wc.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep, err := server.Endpoint(stored)
+			if err == nil {
+				err = ep.Validate()
+			}
+			if err != nil {
+				t.Fatalf("stored %+v, which the sender refuses: %v", stored, err)
+			}
+		case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("body %q: status %d %s", body, w.Code, w.Body)
+		}
+	})
+}
+
+// FuzzEventsQuery sends arbitrary queries to GET /v1/events: JSON lines
+// or a 400, never a 500 or a crash. The request's context has ended, so
+// that a stream asked to follow ends after its first pass.
+func FuzzEventsQuery(f *testing.F) {
+	for _, seed := range []string{
+		"", "after=1", "type=message.*&type=credential.added", "type=nope", "follow=1", "credential=shop&to=%40example.org",
+		"state=held", "after=-1", "after=99999999999999999999", "batch=b%20c", "category=x", "all=true",
+	} {
+		f.Add(seed)
+	}
+	r := servertest.Start(f, servertest.Options{Tokens: tokens})
+	r.Accept(f, "shop")
+	h := r.Server.Handler()
+	f.Fuzz(func(t *testing.T, query string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req := httptest.NewRequestWithContext(ctx, "GET", "/v1/events", nil)
+		req.URL.RawQuery = query
+		req.Header.Set("Authorization", "Bearer "+supportSecret)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		switch w.Code {
+		case http.StatusOK:
+			for line := range strings.Lines(w.Body.String()) {
+				var e admin.OutboxEvent
+				if err := json.Unmarshal([]byte(line), &e); err != nil || e.Seq == 0 {
+					t.Fatalf("200 with line %q: %v", line, err)
+				}
+			}
+		case http.StatusBadRequest:
+		default:
+			t.Fatalf("query %q: status %d %s", query, w.Code, w.Body)
 		}
 	})
 }

@@ -65,6 +65,13 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/v1/batches/{id}/pause", anyRole, slow(s.batchChange(spool.BatchPaused)))
 	handle(http.MethodPost, "/v1/batches/{id}/cancel", anyRole, slow(s.batchChange(spool.BatchCancelled)))
 	handle(http.MethodPost, "/v1/batches/{id}/resume", operatorOnly, slow(s.batchChange(spool.BatchActive)))
+	// Webhooks: support staff may look; subscribing is the operator's.
+	handle(http.MethodGet, "/v1/webhooks", anyRole, s.listWebhooks)
+	handle(http.MethodPost, "/v1/webhooks", operatorOnly, s.addWebhook)
+	handle(http.MethodGet, "/v1/webhooks/{name}", anyRole, s.getWebhook)
+	handle(http.MethodDelete, "/v1/webhooks/{name}", operatorOnly, s.removeWebhook)
+	handle(http.MethodPost, "/v1/webhooks/{name}/test", operatorOnly, s.testWebhook)
+	handle(http.MethodGet, "/v1/events", anyRole, s.events)
 	// SendGrid's scheduled-send endpoints (see sendgrid.go).
 	handle(http.MethodPost, "/v3/mail/batch", anyRole, s.sgCreateBatch)
 	handle(http.MethodGet, "/v3/mail/batch/{batch_id}", anyRole, s.sgValidateBatch)

@@ -24,6 +24,13 @@
 //     lets nothing it sends slip through (see disableCredential).
 //   - Relative selectors (older/newer than) and event times use Now,
 //     relayd's clock, never the client's.
+//   - A webhook's signing secret or key leaves relayd once, in the answer
+//     to its add: no read, log line or audit entry carries it, nor a
+//     password in its URL. A webhook is stored (with its audit entry)
+//     before its sender starts, and its sender stops after its removal
+//     is stored.
+//   - An event stream that follows ends when its client leaves or when
+//     Shutdown begins, so that it never holds Shutdown up.
 package server
 
 import (
@@ -69,6 +76,7 @@ type Options struct {
 	Version    string
 	Tokens     []Token          // required on TCP listeners; ignored on the unix socket
 	Now        func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
+	Webhooks   Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
 	Log        *slog.Logger     // nil = slog.Default()
 }
 
@@ -123,17 +131,23 @@ type Server struct {
 	tokens  []token
 	handler http.Handler
 
-	// credLocks orders the changes to each credential.
+	// credLocks orders the changes to each credential, hookLocks those
+	// to each webhook.
 	credLocks keyedLocks
+	hookLocks keyedLocks
 
-	mu      sync.Mutex
-	closed  bool
-	servers map[*http.Server]struct{}
+	mu       sync.Mutex
+	closed   bool
+	servers  map[*http.Server]struct{}
+	tcpAddrs []*net.TCPAddr // where Serve listens on TCP, for the webhooks' loop guard
+	// done is closed by Shutdown: it ends the event streams that follow,
+	// which would otherwise keep Shutdown waiting until its deadline.
+	done chan struct{}
 }
 
 // New returns a Server. It does not check Tokens: Serve does, for TCP.
 func New(o Options) *Server {
-	s := &Server{o: o, now: o.Now, log: o.Log, servers: make(map[*http.Server]struct{})}
+	s := &Server{o: o, now: o.Now, log: o.Log, servers: make(map[*http.Server]struct{}), done: make(chan struct{})}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -182,6 +196,9 @@ func (s *Server) Serve(l net.Listener, tcp bool) error {
 		return nil
 	}
 	s.servers[hs] = struct{}{}
+	if a, ok := l.Addr().(*net.TCPAddr); ok && tcp {
+		s.tcpAddrs = append(s.tcpAddrs, a)
+	}
 	s.mu.Unlock()
 
 	err := hs.Serve(l)
@@ -196,6 +213,9 @@ func (s *Server) Serve(l net.Listener, tcp bool) error {
 // at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	servers := make([]*http.Server, 0, len(s.servers))
 	for hs := range s.servers {

@@ -96,3 +96,62 @@ func TestDropOutlivesWriteTimeout(t *testing.T) {
 		t.Errorf("drop = %+v", res)
 	}
 }
+
+// TestFollowerOutlivesWriteTimeout: an event stream that idles for longer
+// than the server's WriteTimeout still delivers the next event; only a
+// write that makes no progress for that long is cut off.
+func TestFollowerOutlivesWriteTimeout(t *testing.T) {
+	defer func(w time.Duration) { writeTimeout = w }(writeTimeout)
+	writeTimeout = 100 * time.Millisecond
+
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	srv := New(Options{Spool: sp, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Tokens: []Token{{Name: "ops", Secret: "operator-secret-0123456789", Role: RoleOperator}}})
+	l, tcp, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l, tcp) }()
+	defer func() {
+		srv.Shutdown(context.Background())
+		<-served
+	}()
+	c, err := admin.NewClient(l.Addr().String(), "operator-secret-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.AddWebhook(spool.Webhook{Name: "crm", URL: "http://example.com", Format: "standard"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan admin.OutboxEvent, 2)
+	ended := make(chan error, 1)
+	go func() {
+		ended <- c.Events(t.Context(), admin.EventsRequest{Follow: true}, func(e admin.OutboxEvent) error { got <- e; return nil })
+	}()
+	if _, err := sp.TestWebhook("crm", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case err := <-ended:
+		t.Fatalf("the stream ended: %v", err)
+	}
+	// Longer than WriteTimeout with nothing to send: the wall clock's,
+	// since the deadline is the connection's.
+	time.Sleep(3 * writeTimeout)
+	if _, err := sp.TestWebhook("crm", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case err := <-ended:
+		t.Fatalf("the stream ended: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event after an idle stretch")
+	}
+}

@@ -87,7 +87,8 @@ func NewRootCommand() *cobra.Command {
 		Use:   "relayctl",
 		Short: "Control a running relayd",
 		Long: `relayctl controls a running relayd through its admin API: it shows the
-spool, holds, flushes and drops messages, and manages credentials.
+spool, holds, flushes and drops messages, manages credentials and
+webhooks, and prints the event stream.
 
 It reaches relayd on the unix socket in relayd's data directory
 (./relay-data/admin.sock, or $RELAY_DATA/admin.sock) unless --admin or
@@ -103,6 +104,8 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
   relayctl credential disable shop --reason "runaway script"
   relayctl password-rotate shop --grace 1h
   relayctl batch pause spring-sale --reason "wrong price"
+  relayctl webhook add crm --url https://crm.example.com/relay-events
+  relayctl events --follow --credential shop
   relayctl --admin 10.0.0.5:8025 --token "$TOKEN" -o json credential ls`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -127,6 +130,8 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newBatchCommand(g),
 		newCredentialCommand(g),
 		newRotateCommand(g, nil),
+		newWebhookCommand(g),
+		newEventsCommand(g, nil),
 	)
 	return root
 }

@@ -45,6 +45,7 @@ type config struct {
 	Concurrency     int
 	MaxQueueAge     time.Duration
 	Retention       time.Duration
+	WebhookMaxAge   time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -76,6 +77,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Concurrency, "delivery-concurrency", 16, "deliveries in flight at once")
 	fs.DurationVar(&c.MaxQueueAge, "max-queue-age", 120*time.Hour, "give up retrying a message this long after it was received")
 	fs.DurationVar(&c.Retention, "retention", 168*time.Hour, "keep records of delivered, failed and dropped messages this long")
+	fs.DurationVar(&c.WebhookMaxAge, "webhook-max-age", 72*time.Hour, "retry a webhook's events this long, then give them up; undelivered events are kept as long")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let sessions and deliveries finish")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9125 (off unless given; no authentication)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -219,8 +221,8 @@ func (c *config) resolve() error {
 	if c.MaxRecipients < 1 {
 		return fmt.Errorf("--max-recipients must be at least 1")
 	}
-	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.UpstreamTimeout <= 0 {
-		return fmt.Errorf("--max-queue-age, --retention, --shutdown-timeout and --upstream-timeout must be positive")
+	if c.MaxQueueAge <= 0 || c.Retention <= 0 || c.ShutdownTimeout <= 0 || c.UpstreamTimeout <= 0 || c.WebhookMaxAge <= 0 {
+		return fmt.Errorf("--max-queue-age, --retention, --shutdown-timeout, --upstream-timeout and --webhook-max-age must be positive")
 	}
 	if c.MaxConns < 1 || c.MaxConnsPerIP < 1 {
 		return fmt.Errorf("--max-connections and --max-connections-per-ip must be at least 1")

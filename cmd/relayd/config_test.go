@@ -127,3 +127,16 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookMaxAge(t *testing.T) {
+	c, err := parseConfig(t, nil, map[string]string{"RELAY_WEBHOOK_MAX_AGE": "24h"}, "")
+	if err != nil || c.WebhookMaxAge != 24*time.Hour {
+		t.Fatalf("from the environment: %v %v", c.WebhookMaxAge, err)
+	}
+	if c, _ := parseConfig(t, nil, nil, ""); c.WebhookMaxAge != 72*time.Hour {
+		t.Errorf("default %v, want 72h", c.WebhookMaxAge)
+	}
+	if _, err := parseConfig(t, []string{"--webhook-max-age", "0s"}, nil, ""); err == nil || !strings.Contains(err.Error(), "--webhook-max-age") {
+		t.Errorf("--webhook-max-age 0s: %v", err)
+	}
+}

@@ -20,6 +20,8 @@ type spoolCollector struct {
 	sp       *spool.Spool
 	messages *prometheus.Desc
 	pauses   *prometheus.Desc
+	events   *prometheus.Desc
+	backlog  *prometheus.Desc
 }
 
 func newSpoolCollector(sp *spool.Spool) *spoolCollector {
@@ -28,12 +30,17 @@ func newSpoolCollector(sp *spool.Spool) *spoolCollector {
 		messages: prometheus.NewDesc("relay_messages", "Messages in the spool, by state (finished ones until their retention ends).",
 			[]string{"state"}, nil),
 		pauses: prometheus.NewDesc("relay_pauses", "Pauses in force (global or per credential).", nil, nil),
+		events: prometheus.NewDesc("relay_events_written_total", "Events written to the outbox since the spool was created.", nil, nil),
+		backlog: prometheus.NewDesc("relay_webhook_backlog", "Outbox events past a webhook's cursor, whether or not it subscribes to them.",
+			[]string{"endpoint"}, nil),
 	}
 }
 
 func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.messages
 	ch <- c.pauses
+	ch <- c.events
+	ch <- c.backlog
 }
 
 func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -45,16 +52,27 @@ func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	if ps, err := c.sp.Pauses(); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.pauses, prometheus.GaugeValue, float64(len(ps)))
 	}
+	last, err := c.sp.LastEventSeq()
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(last))
+	if hooks, err := c.sp.Webhooks(); err == nil {
+		for _, w := range hooks {
+			ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(last-min(last, w.Cursor)), w.Name)
+		}
+	}
 }
 
 // newMetrics registers the relay's metrics, the spool's gauges and the Go
-// runtime's, and returns the counters and the /metrics handler.
-func newMetrics(sp *spool.Spool) (*relay.Metrics, http.Handler) {
+// runtime's, and returns the counters, the registry for more and the
+// /metrics handler.
+func newMetrics(sp *spool.Spool) (*relay.Metrics, prometheus.Registerer, http.Handler) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newSpoolCollector(sp))
 	m := relay.NewMetrics(reg)
-	return m, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return m, reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // serveMetrics serves /metrics on l until the server is shut down.

@@ -29,6 +29,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`relay_messages{state="delivered"} 0`,
 		`relay_auth_failures_total{reason="credentials"} 1`,
 		"relay_pauses 0",
+		"relay_events_written_total 1", // the message.accepted
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {

@@ -19,6 +19,7 @@ import (
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
+	"github.com/holdrelay/relay/webhook"
 )
 
 // run wires the daemon together and runs it until ctx ends, then shuts
@@ -108,6 +109,7 @@ type daemon struct {
 	transport  upstream.Transport
 	metrics    http.Handler
 	spool      *spool.Spool
+	hooks      *webhook.Manager
 }
 
 func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
@@ -120,10 +122,15 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	inflight, _ := parseSize(cfg.MaxInflight)
 	setMemoryLimit(inflight, log)
 	clk := clock.Real{}
-	metrics, metricsHandler := newMetrics(sp)
+	metrics, reg, metricsHandler := newMetrics(sp)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
+		EventMaxAge: cfg.WebhookMaxAge,
 	}, sp, tr, clk, log)
+	hooks, err := newWebhooks(cfg, sp, clk, log, reg)
+	if err != nil {
+		return nil, err
+	}
 	in := relay.NewIntake(relay.IntakeConfig{
 		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxInflightBytes: inflight, MaxRecipients: cfg.MaxRecipients,
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
@@ -132,9 +139,10 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
-		Tokens: cfg.AdminTokens.tokens, Log: log,
+		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks,
 	})
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp}, nil
+	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
+		hooks: hooks}, nil
 }
 
 // listeners are the daemon's, open before it serves.
@@ -205,6 +213,10 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 		close(dispDone)
 	}()
 	go trimSpool(dispCtx, d.spool, d.log)
+	// Webhook senders stop after everything else that writes events, and
+	// before the spool closes.
+	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	hooksDone := runWebhooks(hooksCtx, d.hooks, d.spool)
 	start("smtp", func() error { return d.intake.Serve(ls.smtp, false) })
 	if ls.smtps != nil {
 		start("smtps", func() error { return d.intake.Serve(ls.smtps, true) })
@@ -234,6 +246,8 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	d.intake.Shutdown(sctx)
 	<-dispDone
 	d.admin.Shutdown(sctx)
+	stopHooks()
+	<-hooksDone
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(sctx)
 	}

@@ -43,6 +43,10 @@ type Options struct {
 	// shut down and before the spool closes. Nil: a server without a
 	// dispatcher, which is fine for everything but deliveries.
 	Dispatcher func(Parts) server.Dispatcher
+	// Webhooks, if set, builds and starts relayd's webhook senders, the
+	// same way as Dispatcher, and returns what the server tells of
+	// webhooks added and removed. Nil: no senders.
+	Webhooks func(Parts) server.Webhooks
 }
 
 // Parts are what Options.Dispatcher builds on.
@@ -96,9 +100,13 @@ func Start(t testing.TB, o Options) *Relay {
 	if o.Dispatcher != nil {
 		disp = o.Dispatcher(Parts{T: t, Spool: sp, Creds: creds, Clock: clk, Log: log})
 	}
+	var hooks server.Webhooks
+	if o.Webhooks != nil {
+		hooks = o.Webhooks(Parts{T: t, Spool: sp, Creds: creds, Clock: clk, Log: log})
+	}
 	srv := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: o.Hold, Upstream: "file:///var/spool/outbox",
-		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log,
+		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/holdrelay/relay/admin/server"
+	"github.com/holdrelay/relay/internal/clock"
+	"github.com/holdrelay/relay/relay"
+	"github.com/holdrelay/relay/spool"
+	"github.com/holdrelay/relay/webhook"
+)
+
+// newWebhooks makes the webhook senders, one per webhook in the spool. A
+// webhook that cannot be read is logged and left out: the others, and the
+// mail, go on.
+func newWebhooks(cfg config, sp *spool.Spool, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, error) {
+	m := webhook.NewManager(webhook.Config{Outbox: relay.Outbox{Spool: sp}, Clock: clk, Log: log,
+		Metrics: webhook.NewMetrics(reg), MaxAge: cfg.WebhookMaxAge})
+	hooks, err := sp.Webhooks()
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range hooks {
+		ep, err := server.Endpoint(w)
+		if err == nil {
+			err = m.Add(ep)
+		}
+		if err != nil {
+			log.Error("webhook left out", "webhook", w.Name, "err", err)
+		}
+	}
+	return m, nil
+}
+
+// runWebhooks delivers the outbox until ctx ends, woken by each commit
+// that writes events; the returned channel closes once every sender has
+// stopped, so that none acknowledges into a closed spool.
+func runWebhooks(ctx context.Context, m *webhook.Manager, sp *spool.Spool) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		go relay.Outbox{Spool: sp}.Watch(ctx, m.Notify)
+		m.Run(ctx)
+	}()
+	return done
+}

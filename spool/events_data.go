@@ -1,0 +1,150 @@
+package spool
+
+import (
+	"time"
+)
+
+// messageData is the data of a message.* event. Its JSON names are
+// webhook.MessageData's, which a test in package relay checks.
+type messageData struct {
+	MessageID          string            `json:"message_id"`
+	Credential         string            `json:"credential"`
+	From               string            `json:"from"`
+	Recipients         []string          `json:"recipients"`
+	Subject            string            `json:"subject"`
+	MessageIDHeader    string            `json:"message_id_header"`
+	BatchID            string            `json:"batch_id"`
+	Categories         []string          `json:"categories"`
+	UniqueArgs         map[string]string `json:"unique_args"`
+	Attempt            int               `json:"attempt,omitempty"`
+	Response           string            `json:"response,omitempty"`
+	NextAttempt        time.Time         `json:"next_attempt,omitzero"`
+	RecipientResponses []rcptResponse    `json:"recipient_responses,omitempty"`
+	Actor              string            `json:"actor,omitempty"`
+	Reason             string            `json:"reason,omitempty"`
+	// MaybeDelivered marks a message.dropped of a message whose earlier
+	// attempt a crash cut short (maybe_delivered): the upstream may have
+	// it all the same.
+	MaybeDelivered bool `json:"maybe_delivered,omitempty"`
+}
+
+type rcptResponse struct {
+	Recipient string `json:"recipient"`
+	Response  string `json:"response"`
+}
+
+// adminData is the data of the administrative events; each type fills
+// the fields that name what it changed.
+type adminData struct {
+	Credential string    `json:"credential,omitempty"`
+	BatchID    string    `json:"batch_id,omitempty"`
+	Webhook    string    `json:"webhook,omitempty"`
+	Global     bool      `json:"global,omitempty"` // pause.*: every credential
+	Until      time.Time `json:"until,omitzero"`   // pause.started with an end
+	Actor      string    `json:"actor"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
+// The relay's own actors in histories; events say "relay" for all of
+// them, as the contract does.
+var relayActors = map[string]bool{"smtp": true, "dispatcher": true, "system": true, "restart": true, "spool": true, "relayd": true}
+
+func eventActor(actor string) string {
+	if actor == "" || relayActors[actor] {
+		return "relay"
+	}
+	return actor
+}
+
+// Causes: data.reason of message.held, .released and .flushed.
+const (
+	causeOperator = "operator"
+	causePause    = "pause"
+	causeFreeze   = "freeze"
+	causeBatch    = "batch"
+)
+
+// pauseCause names what a pause is, for data.reason.
+func (p *Pause) cause() string {
+	if p.Batch != "" {
+		return causeBatch
+	}
+	return causePause
+}
+
+// holderCause is data.reason for a message held by holder.
+func holderCause(holder string) string {
+	if holder == "" {
+		return causeOperator
+	}
+	return holder
+}
+
+// setMessage fills in the message's own fields: those every message
+// event carries, which never change after the accept. The outbox stores
+// only the change's fields and message_id, and reads these from the
+// record: a bulk action of 100,000 messages writes a third as much.
+func (d *messageData) setMessage(m *Message) {
+	d.MessageID, d.Credential, d.From, d.Subject = m.ID.String(), m.Credential, m.From, m.Subject
+	d.MessageIDHeader, d.BatchID, d.Categories, d.UniqueArgs = m.MessageID, m.Batch, m.Categories, m.UniqueArgs
+	d.Recipients = make([]string, len(m.Rcpts))
+	for i, r := range m.Rcpts {
+		d.Recipients[i] = r.Addr
+	}
+}
+
+// messageEventType is the event a message's new state reports when the
+// change does not say (a delivery's outcome, or what settle made of it):
+// "" for the states the dispatcher moves messages through on its own.
+func messageEventType(st State) string {
+	switch st {
+	case Held:
+		return EvMessageHeld
+	case Deferred:
+		return EvMessageDeferred
+	case Delivered:
+		return EvMessageDelivered
+	case Failed:
+		return EvMessageFailed
+	case Dropped, Unsure:
+		return EvMessageDropped
+	}
+	return ""
+}
+
+// emitMessage writes the event typ of m's change ev.
+func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
+	d := messageData{MessageID: m.ID.String()}
+	switch typ {
+	case EvMessageHeld, EvMessageReleased, EvMessageFlushed:
+		d.Actor, d.Reason = eventActor(ev.Actor), ev.cause
+		if d.Reason == "" {
+			d.Reason = causeOperator
+		}
+	case EvMessageDropped:
+		d.Actor, d.Reason, d.MaybeDelivered = eventActor(ev.Actor), ev.Reason, m.State == Unsure
+	case EvMessageDeferred:
+		d.Attempt, d.Response, d.NextAttempt = m.Attempts, m.LastError, m.Release
+	case EvMessageDelivered:
+		d.Response = lastReply(m, RcptDelivered)
+	case EvMessageFailed:
+		d.Response = m.LastError
+		for _, r := range m.Rcpts {
+			if r.Reply != "" {
+				d.RecipientResponses = append(d.RecipientResponses, rcptResponse{r.Addr, r.Reply})
+			}
+		}
+	}
+	_, err := t.emitEvent(OutboxEvent{Type: typ, Time: ev.Time, Data: d.appendChange(make([]byte, 0, 64)), msg: m.ID})
+	return err
+}
+
+// lastReply is the upstream's last reply to a recipient in state st.
+func lastReply(m *Message, st RcptState) string {
+	for i := len(m.Rcpts) - 1; i >= 0; i-- {
+		if m.Rcpts[i].State == st && m.Rcpts[i].Reply != "" {
+			return m.Rcpts[i].Reply
+		}
+	}
+	return ""
+}

@@ -86,24 +86,46 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 // login must answer smtp.ErrAuthFailed (535) for every refusal: any other
 // error becomes a 454, which tells clients to retry the same password.
 func (s *session) authenticate(username, password string) error {
+	// A password this process has already proven costs no argon2 and is
+	// no guess: it takes no place under the throttle, so an application
+	// opening many sessions at once is not taken for a guesser. A blocked
+	// client gets no such shortcut, or it would be a free oracle; a
+	// miss is counted below like any attempt.
+	if s.in.throttle.blocked(s.remote, username) {
+		return s.throttled()
+	}
+	if cred, login, ok := s.in.creds.Remembered(username, password); ok {
+		s.in.throttle.succeeded(&attempt{addr: s.remote, user: username})
+		s.loggedIn(cred, login)
+		return nil
+	}
 	a := s.in.throttle.allow(s.remote, username)
 	if a == nil {
-		s.in.log.Warn("auth throttled", "remote", s.remote)
-		s.in.cfg.Metrics.authFailed("throttled")
-		return errThrottled
+		return s.throttled()
 	}
 	cred, login, err := s.in.creds.Authenticate(username, password)
 	if err != nil {
 		s.in.cfg.Metrics.authFailed("credentials")
 		s.in.log.Info("auth failed", "remote", s.remote)
-		return smtp.ErrAuthFailed // the attempt stays counted
+		s.in.throttle.failed(a) // it stays counted
+		return smtp.ErrAuthFailed
 	}
 	s.in.throttle.succeeded(a)
+	s.loggedIn(cred, login)
+	return nil
+}
+
+func (s *session) throttled() error {
+	s.in.log.Warn("auth throttled", "remote", s.remote)
+	s.in.cfg.Metrics.authFailed("throttled")
+	return errThrottled
+}
+
+func (s *session) loggedIn(cred auth.Credential, login auth.Login) {
 	s.in.mu.Lock() // revalidate reads login from another goroutine
 	s.login, s.cred = &login, &cred
 	s.in.mu.Unlock()
 	s.in.log.Debug("auth ok", "remote", s.remote, "credential", cred.Name)
-	return nil
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {

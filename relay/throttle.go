@@ -30,6 +30,13 @@ import (
 //     cannot guess another's by logging in between guesses;
 //   - against the username, only the success itself is given back: misses
 //     at it from elsewhere may be an attack on it.
+//
+// A password this process has already proven (auth's login cache) needs
+// no check: it is let in unless the attempts that have ended put the
+// address or username over a limit, and it counts nothing. Attempts still
+// being checked do count for new checks, but not against such a login,
+// so an application opening many sessions at once is not turned away by
+// its own sessions' checks in flight.
 type throttle struct {
 	clock clock.Clock
 
@@ -42,9 +49,10 @@ type throttle struct {
 // window counts attempts from its start. An address's window also counts
 // them by username (at most addrFailures names, as no more are let in).
 type window struct {
-	start  time.Time
-	n      int
-	byUser map[string]int
+	start    time.Time
+	n        int
+	checking int // of n, attempts whose check has not ended yet
+	byUser   map[string]int
 }
 
 const (
@@ -64,6 +72,7 @@ func newThrottle(clk clock.Clock) *throttle {
 type attempt struct {
 	addr    netip.Addr
 	user    string
+	addrWin *window // the address's window it was counted in
 	userWin *window // the username's window it was counted in
 }
 
@@ -73,21 +82,46 @@ func (t *throttle) allow(addr netip.Addr, user string) *attempt {
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if w := t.byAddr[addr]; w.active(now) && w.n >= addrFailures {
-		return nil
-	}
-	if w := t.byUser[user]; w.active(now) && w.n >= userFailures && !t.vouched(addr, user, now) {
+	if t.refuses(addr, user, now, false) {
 		return nil
 	}
 	aw := current(t.byAddr, addr, now)
 	aw.n++
+	aw.checking++
 	if aw.byUser == nil {
 		aw.byUser = map[string]int{}
 	}
 	aw.byUser[user]++
-	a := &attempt{addr: addr, user: user, userWin: current(t.byUser, user, now)}
+	a := &attempt{addr: addr, user: user, addrWin: aw, userWin: current(t.byUser, user, now)}
 	a.userWin.n++
 	return a
+}
+
+// blocked reports whether addr is refused for user by attempts that have
+// ended, without counting one: the test for a password already proven,
+// which needs no check, so that other sessions' checks in flight do not
+// turn away an application's own.
+func (t *throttle) blocked(addr netip.Addr, user string) bool {
+	now := t.clock.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.refuses(addr, user, now, true)
+}
+
+// refuses applies the limits; ended leaves out the address's attempts
+// still being checked.
+func (t *throttle) refuses(addr netip.Addr, user string, now time.Time, ended bool) bool {
+	if w := t.byAddr[addr]; w.active(now) {
+		n := w.n
+		if ended {
+			n -= w.checking
+		}
+		if n >= addrFailures {
+			return true
+		}
+	}
+	w := t.byUser[user]
+	return w.active(now) && w.n >= userFailures && !t.vouched(addr, user, now)
 }
 
 // vouched reports whether user logged in from addr within goodFor.
@@ -97,19 +131,37 @@ func (t *throttle) vouched(addr netip.Addr, user string, now time.Time) bool {
 }
 
 // succeeded gives back what a successful attempt proves (see throttle)
-// and remembers its address as good for its username.
+// and remembers its address as good for its username. An attempt that
+// allow did not count (a password already proven, which needs no check)
+// has no userWin, and gives back only the address's attempts.
 func (t *throttle) succeeded(a *attempt) {
 	now := t.clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	a.ended()
 	if w := t.byAddr[a.addr]; w != nil {
 		w.n -= w.byUser[a.user]
 		delete(w.byUser, a.user)
 	}
-	if t.byUser[a.user] == a.userWin {
+	if a.userWin != nil && t.byUser[a.user] == a.userWin {
 		a.userWin.n--
 	}
 	t.remember(a.addr, a.user, now)
+}
+
+// failed ends a counted attempt whose password was wrong: it stays
+// counted.
+func (t *throttle) failed(a *attempt) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a.ended()
+}
+
+func (a *attempt) ended() {
+	if a.addrWin != nil {
+		a.addrWin.checking--
+		a.addrWin = nil
+	}
 }
 
 func (t *throttle) remember(addr netip.Addr, user string, now time.Time) {

@@ -20,7 +20,7 @@ import (
 // one address, each checked by real argon2 slow enough for all of them to
 // be in flight together: no more than the address's limit are checked.
 func TestConcurrentGuessesAreCountedAtOnce(t *testing.T) {
-	in := slowAuthIntake(t)
+	in, _ := slowAuthIntake(t)
 	guesser := netip.MustParseAddr("192.0.2.7")
 	start := make(chan struct{})
 	var mu sync.Mutex
@@ -46,7 +46,7 @@ func TestConcurrentGuessesAreCountedAtOnce(t *testing.T) {
 // slowAuthIntake is an intake whose credential "app" is hashed with
 // argon2 parameters costing milliseconds, not microseconds, so that
 // concurrent checks overlap.
-func slowAuthIntake(t *testing.T) *Intake {
+func slowAuthIntake(t *testing.T) (*Intake, string) {
 	t.Helper()
 	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
 	if err != nil {
@@ -61,10 +61,52 @@ func slowAuthIntake(t *testing.T) *Intake {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := creds.Add("app", "", nil); err != nil {
+	_, password, err := creds.Add("app", "", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return NewIntake(IntakeConfig{}, sp, creds, clk, log, nil)
+	return NewIntake(IntakeConfig{}, sp, creds, clk, log, nil), password
+}
+
+// TestManySessionsOfOneApplicationAreNotThrottled: an application that
+// has logged in once opens many sessions at once from one address; a
+// password already proven needs no argon2 check, takes no place under the
+// throttle, and every session logs in, even with the address one attempt
+// short of its limit and that attempt in flight.
+func TestManySessionsOfOneApplicationAreNotThrottled(t *testing.T) {
+	in, password := slowAuthIntake(t)
+	app := netip.MustParseAddr("192.0.2.8")
+	if err := (&session{in: in, remote: app}).authenticate("app", password); err != nil {
+		t.Fatal(err)
+	}
+	for i := range addrFailures - 1 {
+		(&session{in: in, remote: app}).authenticate("nobody", fmt.Sprint("miss", i))
+	}
+	if in.throttle.allow(app, "app") == nil { // another session's check, in flight
+		t.Fatal("the address was refused before its limit")
+	}
+	if err := (&session{in: in, remote: app}).authenticate("app", password); err != nil {
+		t.Fatalf("a proven password at an address at its limit only by attempts in flight: %v", smtpReply(err))
+	}
+	start := make(chan struct{})
+	var mu sync.Mutex
+	replies := map[string]int{}
+	var wg sync.WaitGroup
+	for range 60 {
+		wg.Go(func() {
+			s := &session{in: in, remote: app}
+			<-start
+			err := s.authenticate("app", password)
+			mu.Lock()
+			replies[smtpReply(err)]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(replies) != 1 || replies[smtpReply(nil)] != 60 {
+		t.Errorf("replies %v: want all 60 logged in", replies)
+	}
 }
 
 // TestLoginSuccessGivesBackOnlyWhatItProves: logging in as one credential

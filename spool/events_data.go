@@ -22,6 +22,9 @@ type messageData struct {
 	RecipientResponses []rcptResponse    `json:"recipient_responses,omitempty"`
 	Actor              string            `json:"actor,omitempty"`
 	Reason             string            `json:"reason,omitempty"`
+	// Note is the words given with a hold, release or flush (an
+	// operator's --reason, a pause's description): reason says only who.
+	Note string `json:"note,omitempty"`
 	// MaybeDelivered marks a message.dropped of a message whose earlier
 	// attempt a crash cut short (maybe_delivered): the upstream may have
 	// it all the same.
@@ -117,7 +120,7 @@ func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
 	d := messageData{MessageID: m.ID.String()}
 	switch typ {
 	case EvMessageHeld, EvMessageReleased, EvMessageFlushed:
-		d.Actor, d.Reason = eventActor(ev.Actor), ev.cause
+		d.Actor, d.Reason, d.Note = eventActor(ev.Actor), ev.cause, ev.Reason
 		if d.Reason == "" {
 			d.Reason = causeOperator
 		}

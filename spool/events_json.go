@@ -64,6 +64,7 @@ func (d *messageData) appendFields(b []byte) []byte {
 	}
 	b = appendOptional(b, "actor", d.Actor)
 	b = appendOptional(b, "reason", d.Reason)
+	b = appendOptional(b, "note", d.Note)
 	if d.MaybeDelivered {
 		b = append(b, `,"maybe_delivered":true`...)
 	}

@@ -167,6 +167,9 @@ func TestEachChangeWritesItsEvent(t *testing.T) {
 		check: func(t *testing.T, r *run, evs []gotEvent) {
 			wantMessageData(t, evs[0], r.m)
 			wantActor(t, evs[0], "uid:0", "operator")
+			if evs[0].Data["note"] != "why" {
+				t.Errorf("hold's note %v, want the operator's words", evs[0].Data["note"])
+			}
 		},
 	}, {
 		name: "release",

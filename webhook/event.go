@@ -92,9 +92,16 @@ type MessageData struct {
 	// "relay" for the relay's own decisions (dropped, held, released,
 	// flushed).
 	Actor string `json:"actor,omitempty"`
-	// Reason says why: "operator", "pause", "freeze", "brake", "batch", or
-	// an operator's words (dropped, held, released, flushed).
+	// Reason says why: for held, released and flushed, who decided
+	// ("operator", "pause", "freeze", "brake", "batch"); for dropped, the
+	// operator's words or the batch cancel.
 	Reason string `json:"reason,omitempty"`
+	// Note is the words given with a hold, release or flush: an
+	// operator's --reason, or a pause's description.
+	Note string `json:"note,omitempty"`
+	// MaybeDelivered marks a drop of a message whose attempt was cut
+	// short after its data went out: the upstream may have it.
+	MaybeDelivered bool `json:"maybe_delivered,omitempty"`
 }
 
 // RecipientResponse is the upstream's reply to one recipient.

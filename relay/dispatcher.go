@@ -420,7 +420,14 @@ func (d *Dispatcher) endPauses(now time.Time) time.Time {
 		case p.Until.After(now):
 			next = minTime(next, p.Until)
 		default:
-			n, err := d.spool.Resume(p.Credential, now, "system", "pause expired")
+			// An expiry is a change like any resume: it is audited, in
+			// the transaction that ends the pause.
+			sel := "all"
+			if p.Credential != "" {
+				sel = "credential=" + p.Credential
+			}
+			n, err := d.spool.ResumeRecorded(p.Credential, spool.Event{Time: now, Actor: "system", Reason: "pause expired",
+				Audit: &spool.AuditEntry{Time: now, Actor: "system", Action: "resume", Selector: sel, Reason: "pause expired"}})
 			if err != nil {
 				d.log.Error("ending a pause failed", "credential", p.Credential, "err", err)
 				continue

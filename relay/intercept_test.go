@@ -188,6 +188,11 @@ func TestPauseForEndsOnItsOwn(t *testing.T) {
 	if ps, _ := h.spool.Pauses(); len(ps) != 0 {
 		t.Errorf("expired pause still recorded: %+v", ps)
 	}
+	// The expiry is a change like any resume: audited.
+	if a, _ := h.spool.Audit(0, 1); len(a) != 1 || a[0].Action != "resume" || a[0].Actor != "system" ||
+		a[0].Selector != "credential=app" || a[0].Counts["changed"] != 1 {
+		t.Errorf("audit after the expiry: %+v", a)
+	}
 }
 
 func TestDeliveriesAreBounded(t *testing.T) {

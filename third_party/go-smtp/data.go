@@ -147,7 +147,7 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 				r.state = stateBeginLine
 				break
 			}
-			if c != '\r' { // CR CR LF still ends a line
+			if c != '\r' { // this CR may be the one before LF
 				r.state = stateData
 			}
 		case stateData:

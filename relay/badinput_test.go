@@ -301,6 +301,45 @@ func TestBDATLineLimit(t *testing.T) {
 	}
 }
 
+// TestStalledBDATChunk: a BDAT chunk that stops arriving for
+// --smtp-timeout is answered 421 4.4.2 and the connection is closed, as a
+// stalled DATA transfer is, whether the chunk was being taken or skipped
+// after a refusal: the session cannot go on in the middle of a chunk, and
+// the reply tells nothing of the server's internals.
+func TestStalledBDATChunk(t *testing.T) {
+	h := trustedHarness(t, IntakeConfig{ReadTimeout: 200 * time.Millisecond})
+	for _, tt := range []struct {
+		name    string
+		begin   func(c *rawConn)
+		refusal string // the reply to the stalled chunk's command, if any
+	}{
+		{"taken", func(c *rawConn) {
+			c.cmd("MAIL FROM:<a@example.com>", "250 ")
+			c.cmd("RCPT TO:<b@example.net>", "250 ")
+			c.chunk("Subject: stalled\r\n\r\n", false, "250 ")
+		}, ""},
+		{"refused", func(*rawConn) {}, "502 5.5.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := rawSession(t, h)
+			tt.begin(c)
+			if _, err := io.WriteString(c, "BDAT 100 LAST\r\nbody\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			if tt.refusal != "" {
+				c.expect(tt.refusal)
+			}
+			c.expect("421 4.4.2 Timeout reading the message, closing connection")
+			if last, closed := c.closedBy(5 * time.Second); !closed || last != "" {
+				t.Errorf("after the 421: %q, closed %v; want the connection closed", last, closed)
+			}
+		})
+	}
+	if n, _ := h.spool.Counts(); n[spool.Waiting] != 0 {
+		t.Errorf("spooled %v, want nothing", n)
+	}
+}
+
 func TestHasLineLongerThan(t *testing.T) {
 	for _, tt := range []struct {
 		msg  string

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/mail"
@@ -221,12 +220,16 @@ func (s *session) Data(r io.Reader) (err error) {
 	return queuedReply(m.ID)
 }
 
-// hangUp answers e and closes the connection. go-smtp would answer and
-// go on reading, taking the rest of a cut-off message for commands.
+// hangUp answers e and closes the connection, for a message cut off by a
+// read deadline. The go-smtp in third_party would close it too, with the
+// same 421 4.4.2, on failing to read the rest of the message; published
+// go-smtp answers and goes on reading, taking that rest for commands.
+// Closing here keeps the reply relay's own and the close independent of
+// the patch.
 func (s *session) hangUp(e *smtp.SMTPError) error {
 	c := s.conn.Conn()
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	fmt.Fprintf(c, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	c.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+	writeReply(c, e)
 	s.conn.Close()
 	return e
 }

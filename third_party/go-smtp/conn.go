@@ -9,6 +9,7 @@ import (
 	"io/ioutil"
 	"net"
 	"net/textproto"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -991,14 +992,24 @@ func (c *Conn) handleData(arg string) {
 	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
 	r.limited = false
 	r.lineLimit = 0
-	// Make sure all the data has been consumed. If its end cannot be read,
-	// what follows could not be told from commands: the session ends.
+	// Make sure all the data has been consumed.
 	if _, err := io.Copy(ioutil.Discard, r); err != nil {
-		c.writeResponse(421, EnhancedCode{4, 4, 2}, "Error reading the message, closing connection")
-		c.Close()
+		c.readFailed(err)
 		return
 	}
 	c.writeResponse(code, enhancedCode, msg)
+}
+
+// readFailed ends the session when the end of a message (DATA) or of a
+// chunk (BDAT) cannot be read: what follows could not be told from
+// commands. err is why; nil for a connection closed by the client.
+func (c *Conn) readFailed(err error) {
+	msg := "Error reading the message, closing connection"
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		msg = "Timeout reading the message, closing connection"
+	}
+	c.writeResponse(421, EnhancedCode{4, 4, 2}, msg)
+	c.Close()
 }
 
 func (c *Conn) handleBdat(arg string) {
@@ -1031,7 +1042,7 @@ func (c *Conn) handleBdat(arg string) {
 	if !c.fromReceived || len(c.recipients) == 0 {
 		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Missing RCPT TO command.")
 		// The chunk follows the command even when the command is rejected.
-		io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
+		c.skipChunk(&io.LimitedReader{R: c.text.R, N: int64(size)})
 		return
 	}
 
@@ -1039,7 +1050,9 @@ func (c *Conn) handleBdat(arg string) {
 		c.writeResponse(552, EnhancedCode{5, 3, 4}, "Max message size exceeded")
 
 		// Discard chunk itself without passing it to backend.
-		io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
+		if !c.skipChunk(&io.LimitedReader{R: c.text.R, N: int64(size)}) {
+			return
+		}
 
 		c.reset()
 		return
@@ -1085,12 +1098,14 @@ func (c *Conn) handleBdat(arg string) {
 		}()
 	}
 
-	chunk := io.LimitReader(c.text.R, int64(size))
+	chunk := &io.LimitedReader{R: c.text.R, N: int64(size)}
 	_, err = io.Copy(c.bdatPipe, chunk)
 	if err != nil {
 		// Backend might return an error early using CloseWithError without consuming
 		// the whole chunk.
-		io.Copy(ioutil.Discard, chunk)
+		if !c.skipChunk(chunk) {
+			return
+		}
 
 		c.writeResponse(dataErrorToStatus(err))
 
@@ -1128,6 +1143,16 @@ func (c *Conn) handleBdat(arg string) {
 	} else {
 		c.writeResponse(250, EnhancedCode{2, 0, 0}, "Continue")
 	}
+}
+
+// skipChunk reads the rest of a refused chunk. If it cannot, it ends the
+// session and reports false.
+func (c *Conn) skipChunk(chunk *io.LimitedReader) bool {
+	if _, err := io.Copy(ioutil.Discard, chunk); err != nil || chunk.N > 0 {
+		c.readFailed(err)
+		return false
+	}
+	return true
 }
 
 // ErrDataReset is returned by Reader pased to Data function if client does not

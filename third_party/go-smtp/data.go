@@ -83,8 +83,10 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		}
 	}
 
-	// Code below is taken from net/textproto with only one modification to
-	// not rewrite CRLF -> LF.
+	// Code below is taken from net/textproto, modified to deliver every
+	// byte as sent except a dot stuffed at the start of a line: CRLF is not
+	// rewritten to LF, and only CRLF ends a line, so only CRLF.CRLF ends
+	// the data.
 
 	// Run data through a simple state machine to
 	// elide leading dots and detect End-of-Data (<CR><LF>.<CR><LF>) line.
@@ -135,13 +137,19 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 				r.state = stateEOF
 				continue
 			}
-			r.state = stateData
+			// Not the end: only the dot was stuffing. The CR after it
+			// is delivered, and c is read again as the byte after a CR.
+			r.unreadByte()
+			c = '\r'
+			r.state = stateCR
 		case stateCR:
 			if c == '\n' {
 				r.state = stateBeginLine
 				break
 			}
-			r.state = stateData
+			if c != '\r' { // this CR may be the one before LF
+				r.state = stateData
+			}
 		case stateData:
 			if c == '\r' {
 				r.state = stateCR
@@ -158,6 +166,14 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		r.n -= int64(n)
 	}
 	return
+}
+
+// unreadByte puts back the byte just read, which follows a CR and is not
+// LF, so that it is read again and counted once.
+func (r *dataReader) unreadByte() {
+	r.r.UnreadByte()
+	r.lineLen--
+	r.cr = true
 }
 
 func (r *dataReader) countLine(c byte) {

@@ -247,10 +247,16 @@ func (s *Spool) ExpireEvents(cutoff time.Time) (int, error) {
 
 // doneWith is the lowest cursor of the enabled webhooks: every one of
 // them is done with the events up to it. With none, that is all events.
+// An unreadable webhook's cursor is unknown: it counts as done with none,
+// so that its events stay until the cutoff, for when it is repaired.
 func (t *txn) doneWith(last uint64) uint64 {
 	low := last
 	t.hooks.ForEach(func(k, _ []byte) error {
-		if w, err := t.webhook(string(k)); err == nil && !w.Disabled {
+		w, err := t.webhook(string(k))
+		switch {
+		case err != nil:
+			low = 0
+		case !w.Disabled:
 			low = min(low, w.Cursor)
 		}
 		return nil

@@ -3,6 +3,7 @@ package relay
 import (
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,4 +185,36 @@ func TestBackoffGrowsAndStaysBounded(t *testing.T) {
 	if d := backoff(1, time.Minute, time.Hour); d < 45*time.Second || d > 75*time.Second {
 		t.Errorf("first backoff %v, want 1m ± 25%%", d)
 	}
+}
+
+// TestEventExpiryDoesNotDelayAFlush: the outbox expiry runs beside the
+// dispatcher's loop, not in it: while a round of it is stuck (as one
+// deleting a bulk action's hundred thousand events takes a while), a
+// flushed message is still delivered.
+func TestEventExpiryDoesNotDelayAFlush(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.settle()
+	reached, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	block := func() {
+		once.Do(func() { close(reached) })
+		<-unblock
+	}
+	h.disp.beforeExpireStep.Store(&block)
+	defer close(unblock)
+	h.clock.Advance(time.Minute) // the next janitor round
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no outbox expiry a minute on")
+	}
+
+	id := h.submit("flushed")
+	ev := operator
+	ev.Time = h.clock.Now()
+	if _, err := h.spool.Flush(spool.Selector{IDs: []spool.ID{id}}, ev, false); err != nil {
+		t.Fatal(err)
+	}
+	h.disp.Notify(h.clock.Now())
+	h.waitState(id, spool.Delivered)
 }

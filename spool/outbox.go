@@ -218,8 +218,9 @@ const KeepEvents = 10000
 // ExpireEvents deletes, at most maxExpire per call, the events that every
 // enabled webhook is done with or that were written before cutoff, always
 // keeping the newest KeepEvents. It returns how many it deleted; callers
-// repeat while it returns maxExpire. Events are deleted oldest first,
-// stopping at the first one still wanted.
+// repeat until it returns 0, each call a transaction of its own, so that
+// other writes go between. Events are deleted oldest first, stopping at
+// the first one still wanted.
 func (s *Spool) ExpireEvents(cutoff time.Time) (int, error) {
 	n := 0
 	err := s.update(func(t *txn) error {

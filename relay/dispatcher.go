@@ -435,22 +435,34 @@ func (d *Dispatcher) endPauses(now time.Time) time.Time {
 		case p.Until.After(now):
 			next = minTime(next, p.Until)
 		default:
-			// An expiry is a change like any resume: it is audited, in
-			// the transaction that ends the pause.
-			sel := "all"
-			if p.Credential != "" {
-				sel = "credential=" + p.Credential
-			}
-			n, err := d.spool.ResumeRecorded(p.Credential, spool.Event{Time: now, Actor: "system", Reason: "pause expired",
-				Audit: &spool.AuditEntry{Time: now, Actor: "system", Action: "resume", Selector: sel, Reason: "pause expired"}})
-			if err != nil {
-				d.log.Error("ending a pause failed", "credential", p.Credential, "err", err)
-				continue
-			}
-			d.log.Info("pause expired", "credential", p.Credential, "released", n)
+			d.endPause(p.Credential, now)
 		}
 	}
 	return next
+}
+
+// endPause resumes an expired pause. An expiry is a change like any
+// resume, audited as the admin API audits one: the entry is written as
+// incomplete in the transaction that ends the pause, and completed once
+// its messages are released, so that a release cut short says so.
+func (d *Dispatcher) endPause(cred string, now time.Time) {
+	sel := "all"
+	if cred != "" {
+		sel = "credential=" + cred
+	}
+	rec := &spool.AuditEntry{Time: now, Actor: "system", Action: "resume (incomplete)", Selector: sel, Reason: "pause expired"}
+	n, err := d.spool.ResumeRecorded(cred, spool.Event{Time: now, Actor: "system", Reason: "pause expired", Audit: rec})
+	if err == nil {
+		rec.Action = "resume"
+		if err := d.spool.PutAudit(rec); err != nil {
+			d.log.Error("audit entry not completed", "action", rec.Action, "seq", rec.Seq, "err", err)
+		}
+	}
+	if err != nil {
+		d.log.Error("ending a pause failed", "credential", cred, "err", err)
+		return
+	}
+	d.log.Info("pause expired", "credential", cred, "released", n)
 }
 
 func (d *Dispatcher) expire(now time.Time) {

@@ -1,7 +1,11 @@
 package relay
 
 import (
+	"errors"
+	"io"
+	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/internal/smtptest"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
@@ -217,4 +222,38 @@ func TestEventExpiryDoesNotDelayAFlush(t *testing.T) {
 	}
 	h.disp.Notify(h.clock.Now())
 	h.waitState(id, spool.Delivered)
+}
+
+// TestPauseExpiryCutShortStaysIncomplete: a pause's expiry is audited as
+// an operator's resume is, "(incomplete)" until its messages are released:
+// when the release fails, the audit log says so instead of "resume".
+func TestPauseExpiryCutShortStaysIncomplete(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if _, err := sp.Pause(spool.Pause{Credential: "app", Actor: "uid:0", Since: t0, Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	in := spool.Incoming{Credential: "app", From: "a@example.com", To: []string{"b@example.net"}, Received: t0, Release: t0.Add(time.Second)}
+	if _, err := sp.Accept(in, []byte("Subject: x\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDispatcher(DispatcherConfig{}, sp, nil, clock.NewFake(t0), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var commits atomic.Int32
+	sp.InjectCommitFault(func() error {
+		if commits.Add(1) > 1 { // the pause ends; its release does not
+			return errors.New("injected write error")
+		}
+		return nil
+	})
+	d.endPauses(t0.Add(time.Hour))
+	sp.InjectCommitFault(nil)
+	if ps, _ := sp.Pauses(); len(ps) != 0 {
+		t.Fatalf("the pause was not ended: %+v", ps)
+	}
+	if a, _ := sp.Audit(0, 1); len(a) != 1 || a[0].Action != "resume (incomplete)" || a[0].Actor != "system" {
+		t.Errorf("audit after an expiry whose release failed: %+v", a)
+	}
 }

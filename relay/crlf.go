@@ -1,9 +1,9 @@
 package relay
 
 import (
-	"bytes"
-
 	"github.com/emersion/go-smtp"
+
+	"github.com/holdrelay/relay/relay/upstream"
 )
 
 // errBareCR refuses a message with a CR that is not followed by LF. RFC
@@ -18,16 +18,6 @@ import (
 var errBareCR = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 	Message: "Message contains a bare CR; lines must end in CRLF (RFC 5321 2.3.8)"}
 
-// hasBareCR reports whether msg has a CR that is not followed by LF.
-func hasBareCR(msg []byte) bool {
-	for {
-		i := bytes.IndexByte(msg, '\r')
-		if i < 0 {
-			return false
-		}
-		if i+1 == len(msg) || msg[i+1] != '\n' {
-			return true
-		}
-		msg = msg[i+2:]
-	}
-}
+// hasBareCR is the upstream's check, so that what the intake refuses and
+// what the upstream rewrites can never disagree.
+var hasBareCR = upstream.HasBareCR

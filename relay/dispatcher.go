@@ -76,6 +76,12 @@ type Dispatcher struct {
 	// idle is true once the loop has closed the upstream's idle sessions
 	// for want of work; the next claim clears it.
 	idle bool
+	// expireEvents asks the outbox expiry goroutine for a round, with
+	// its cutoff; a round still running covers a request dropped here.
+	expireEvents chan time.Time
+	// beforeExpireStep, when set (by tests), runs before each chunk of the
+	// outbox expiry.
+	beforeExpireStep atomic.Pointer[func()]
 
 	// mu makes claiming a message and registering its flight one step, so
 	// that Abort never misses a message the spool already shows sending.
@@ -102,10 +108,11 @@ func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, 
 	cfg.setDefaults()
 	return &Dispatcher{
 		cfg: cfg, spool: sp, transport: t, clock: clk, log: log,
-		wake:      make(chan struct{}, 1),
-		freed:     make(chan struct{}, cfg.Concurrency),
-		recording: make(chan struct{}, cfg.Concurrency),
-		inflight:  map[spool.ID]*flight{},
+		wake:         make(chan struct{}, 1),
+		freed:        make(chan struct{}, cfg.Concurrency),
+		recording:    make(chan struct{}, cfg.Concurrency),
+		inflight:     map[spool.ID]*flight{},
+		expireEvents: make(chan time.Time, 1),
 	}
 }
 
@@ -200,6 +207,14 @@ func (d *Dispatcher) Notify(release time.Time) {
 func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 	deliveries, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	// Outbox expiry has its own goroutine: after a bulk action it may
+	// delete a hundred thousand events, and a flush must not wait for that.
+	expiring := make(chan struct{})
+	go func() {
+		defer close(expiring)
+		d.runEventExpiry(ctx)
+	}()
+	defer func() { <-expiring }() // no write after Run returns: the spool may close
 	d.loop(ctx, deliveries)
 	done := make(chan struct{})
 	go func() {
@@ -420,26 +435,41 @@ func (d *Dispatcher) endPauses(now time.Time) time.Time {
 		case p.Until.After(now):
 			next = minTime(next, p.Until)
 		default:
-			// An expiry is a change like any resume: it is audited, in
-			// the transaction that ends the pause.
-			sel := "all"
-			if p.Credential != "" {
-				sel = "credential=" + p.Credential
-			}
-			n, err := d.spool.ResumeRecorded(p.Credential, spool.Event{Time: now, Actor: "system", Reason: "pause expired",
-				Audit: &spool.AuditEntry{Time: now, Actor: "system", Action: "resume", Selector: sel, Reason: "pause expired"}})
-			if err != nil {
-				d.log.Error("ending a pause failed", "credential", p.Credential, "err", err)
-				continue
-			}
-			d.log.Info("pause expired", "credential", p.Credential, "released", n)
+			d.endPause(p.Credential, now)
 		}
 	}
 	return next
 }
 
+// endPause resumes an expired pause. An expiry is a change like any
+// resume, audited as the admin API audits one: the entry is written as
+// incomplete in the transaction that ends the pause, and completed once
+// its messages are released, so that a release cut short says so.
+func (d *Dispatcher) endPause(cred string, now time.Time) {
+	sel := "all"
+	if cred != "" {
+		sel = "credential=" + cred
+	}
+	rec := &spool.AuditEntry{Time: now, Actor: "system", Action: "resume (incomplete)", Selector: sel, Reason: "pause expired"}
+	n, err := d.spool.ResumeRecorded(cred, spool.Event{Time: now, Actor: "system", Reason: "pause expired", Audit: rec})
+	if err == nil {
+		rec.Action = "resume"
+		if err := d.spool.PutAudit(rec); err != nil {
+			d.log.Error("audit entry not completed", "action", rec.Action, "seq", rec.Seq, "err", err)
+		}
+	}
+	if err != nil {
+		d.log.Error("ending a pause failed", "credential", cred, "err", err)
+		return
+	}
+	d.log.Info("pause expired", "credential", cred, "released", n)
+}
+
 func (d *Dispatcher) expire(now time.Time) {
-	d.expireEvents(now.Add(-d.cfg.EventMaxAge - time.Hour))
+	select {
+	case d.expireEvents <- now.Add(-d.cfg.EventMaxAge - time.Hour):
+	default:
+	}
 	for {
 		n, err := d.spool.Expire(now.Add(-d.cfg.Retention))
 		if err != nil {
@@ -453,10 +483,27 @@ func (d *Dispatcher) expire(now time.Time) {
 	}
 }
 
-// expireEvents deletes the outbox events no webhook needs any more, in
-// bounded transactions (see spool.ExpireEvents).
-func (d *Dispatcher) expireEvents(cutoff time.Time) {
+// runEventExpiry deletes the outbox events no webhook needs any more, a
+// round each time the loop asks, until ctx ends.
+func (d *Dispatcher) runEventExpiry(ctx context.Context) {
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case cutoff := <-d.expireEvents:
+			d.expireEventRound(ctx, cutoff)
+		}
+	}
+}
+
+// expireEventRound deletes them a bounded transaction at a time (see
+// spool.ExpireEvents), so that the writes of deliveries and operators
+// get their turns in between.
+func (d *Dispatcher) expireEventRound(ctx context.Context, cutoff time.Time) {
+	for ctx.Err() == nil {
+		if f := d.beforeExpireStep.Load(); f != nil {
+			(*f)()
+		}
 		n, err := d.spool.ExpireEvents(cutoff)
 		if err != nil {
 			d.log.Error("expiring outbox events failed", "err", err)

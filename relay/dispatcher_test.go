@@ -1,14 +1,20 @@
 package relay
 
 import (
+	"errors"
+	"io"
+	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/internal/smtptest"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
@@ -183,5 +189,71 @@ func TestBackoffGrowsAndStaysBounded(t *testing.T) {
 	}
 	if d := backoff(1, time.Minute, time.Hour); d < 45*time.Second || d > 75*time.Second {
 		t.Errorf("first backoff %v, want 1m ± 25%%", d)
+	}
+}
+
+// TestEventExpiryDoesNotDelayAFlush: the outbox expiry runs beside the
+// dispatcher's loop, not in it: while a round of it is stuck (as one
+// deleting a bulk action's hundred thousand events takes a while), a
+// flushed message is still delivered.
+func TestEventExpiryDoesNotDelayAFlush(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.settle()
+	reached, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	block := func() {
+		once.Do(func() { close(reached) })
+		<-unblock
+	}
+	h.disp.beforeExpireStep.Store(&block)
+	defer close(unblock)
+	h.clock.Advance(time.Minute) // the next janitor round
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no outbox expiry a minute on")
+	}
+
+	id := h.submit("flushed")
+	ev := operator
+	ev.Time = h.clock.Now()
+	if _, err := h.spool.Flush(spool.Selector{IDs: []spool.ID{id}}, ev, false); err != nil {
+		t.Fatal(err)
+	}
+	h.disp.Notify(h.clock.Now())
+	h.waitState(id, spool.Delivered)
+}
+
+// TestPauseExpiryCutShortStaysIncomplete: a pause's expiry is audited as
+// an operator's resume is, "(incomplete)" until its messages are released:
+// when the release fails, the audit log says so instead of "resume".
+func TestPauseExpiryCutShortStaysIncomplete(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if _, err := sp.Pause(spool.Pause{Credential: "app", Actor: "uid:0", Since: t0, Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	in := spool.Incoming{Credential: "app", From: "a@example.com", To: []string{"b@example.net"}, Received: t0, Release: t0.Add(time.Second)}
+	if _, err := sp.Accept(in, []byte("Subject: x\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDispatcher(DispatcherConfig{}, sp, nil, clock.NewFake(t0), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var commits atomic.Int32
+	sp.InjectCommitFault(func() error {
+		if commits.Add(1) > 1 { // the pause ends; its release does not
+			return errors.New("injected write error")
+		}
+		return nil
+	})
+	d.endPauses(t0.Add(time.Hour))
+	sp.InjectCommitFault(nil)
+	if ps, _ := sp.Pauses(); len(ps) != 0 {
+		t.Fatalf("the pause was not ended: %+v", ps)
+	}
+	if a, _ := sp.Audit(0, 1); len(a) != 1 || a[0].Action != "resume (incomplete)" || a[0].Actor != "system" {
+		t.Errorf("audit after an expiry whose release failed: %+v", a)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 )
 
@@ -67,9 +66,6 @@ func (t *txn) putAudit(e *AuditEntry) error {
 			return err
 		}
 		e.Seq = seq
-		if err := t.emitAudited(e); err != nil {
-			return err
-		}
 	}
 	v, err := json.Marshal(e)
 	if err != nil {
@@ -113,30 +109,4 @@ func (s *Spool) Audit(before uint64, limit int) ([]AuditEntry, error) {
 		return nil
 	})
 	return out, err
-}
-
-// credentialEvents names the event of each credential change, by the
-// admin API's audit action. Credential records are auth's, opaque to the
-// spool: the audit entry written with the record (AuditCredential) is
-// what says which change it is.
-var credentialEvents = map[string]string{
-	"credential add":     EvCredentialAdded,
-	"password-rotate":    EvCredentialRotated,
-	"credential disable": EvCredentialDisabled,
-	"credential enable":  EvCredentialEnabled,
-	"credential rm":      EvCredentialRemoved,
-}
-
-// emitAudited writes the event of a credential change with the first
-// write of its audit entry: the transaction that makes the change.
-// Later writes of the entry (counts, the outcome) add no event.
-func (t *txn) emitAudited(e *AuditEntry) error {
-	action, _, _ := strings.Cut(e.Action, " (") // "credential disable (incomplete)"
-	typ := credentialEvents[action]
-	cred, ok := strings.CutPrefix(e.Selector, "credential=")
-	if typ == "" || !ok {
-		return nil
-	}
-	_, err := t.emitJSON(typ, e.Time, adminData{Credential: cred, Actor: eventActor(e.Actor), Reason: e.Reason}, "")
-	return err
 }

@@ -1,6 +1,10 @@
 package spool
 
-import "sync"
+import (
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // The credential records belong to package auth; the spool only keeps them
 // in its file, so that one backup holds both. These three methods make
@@ -19,52 +23,74 @@ func (s *Spool) LoadCredentials() (map[string][]byte, error) {
 }
 
 // PutCredential stores a credential record durably, with the audit entry
-// staged for it by AuditCredential, if any.
+// and event staged for it by AuditCredential, if any.
 func (s *Spool) PutCredential(name string, rec []byte) error {
 	rec = append([]byte(nil), rec...)
-	return s.updateAudited(s.credAudits.take(name), func(t *txn, _ *AuditEntry) error {
-		return t.tx.Bucket(bucketCreds).Put([]byte(name), rec)
-	})
+	return s.writeCredential(name, func(b *bolt.Bucket) error { return b.Put([]byte(name), rec) })
 }
 
 // DeleteCredential removes a credential record, writing the audit entry
-// staged for it by AuditCredential, if any.
+// and event staged for it by AuditCredential, if any.
 func (s *Spool) DeleteCredential(name string) error {
-	return s.updateAudited(s.credAudits.take(name), func(t *txn, _ *AuditEntry) error {
-		return t.tx.Bucket(bucketCreds).Delete([]byte(name))
+	return s.writeCredential(name, func(b *bolt.Bucket) error { return b.Delete([]byte(name)) })
+}
+
+// writeCredential changes name's record with what was staged for it: the
+// event is written here, whether or not the entry was written before (an
+// enable's is, by the unfreeze), since this is the change it reports.
+func (s *Spool) writeCredential(name string, change func(b *bolt.Bucket) error) error {
+	st := s.credAudits.take(name)
+	return s.updateAudited(st.rec, func(t *txn, e *AuditEntry) error {
+		if err := change(t.tx.Bucket(bucketCreds)); err != nil {
+			return err
+		}
+		if st.event == "" || e == nil {
+			return nil
+		}
+		_, err := t.emitJSON(st.event, e.Time, adminData{Credential: name, Actor: eventActor(e.Actor), Reason: e.Reason}, "")
+		return err
 	})
 }
 
 // AuditCredential has the next write of name's credential record (by
 // package auth, through PutCredential or DeleteCredential) write rec in
-// the same transaction, and set its Seq: auth knows nothing of the audit
-// log, and the record must not change off the record. The caller must
-// keep other changes of name out until it calls the returned unstage,
-// which drops rec if no write took it (auth refused the change).
-func (s *Spool) AuditCredential(name string, rec *AuditEntry) (unstage func()) {
-	s.credAudits.stage(name, rec)
+// the same transaction, and set its Seq, with the event of type event
+// (EvCredentialAdded, ...; "" for a change no event reports): auth knows
+// nothing of the audit log, and the record must not change off the
+// record. The caller names the event, since only it knows which change
+// auth is about to make. It must keep other changes of name out until it
+// calls the returned unstage, which drops rec if no write took it (auth
+// refused the change).
+func (s *Spool) AuditCredential(name, event string, rec *AuditEntry) (unstage func()) {
+	s.credAudits.stage(name, stagedAudit{rec: rec, event: event})
 	return func() { s.credAudits.take(name) }
 }
 
-// stagedAudits holds the audit entries AuditCredential staged, by name.
-type stagedAudits struct {
-	mu sync.Mutex
-	m  map[string]*AuditEntry
+// stagedAudit is what AuditCredential staged for a credential's write.
+type stagedAudit struct {
+	rec   *AuditEntry
+	event string
 }
 
-func (a *stagedAudits) stage(name string, rec *AuditEntry) {
+// stagedAudits holds what AuditCredential staged, by name.
+type stagedAudits struct {
+	mu sync.Mutex
+	m  map[string]stagedAudit
+}
+
+func (a *stagedAudits) stage(name string, st stagedAudit) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.m == nil {
-		a.m = map[string]*AuditEntry{}
+		a.m = map[string]stagedAudit{}
 	}
-	a.m[name] = rec
+	a.m[name] = st
 }
 
-func (a *stagedAudits) take(name string) *AuditEntry {
+func (a *stagedAudits) take(name string) stagedAudit {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rec := a.m[name]
+	st := a.m[name]
 	delete(a.m, name)
-	return rec
+	return st
 }

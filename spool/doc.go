@@ -117,9 +117,10 @@
 // flush both queue a message), and the dispatcher's own steps (promoting
 // a due message to queued, claiming it for an attempt, requeueing after a
 // crash) are not events. Pause, batch and webhook events are written by
-// their records' writes; credential events by the first write of the
-// change's audit entry, whose action says which change it is (auth's
-// records are opaque here).
+// their records' writes; credential events by the write of auth's record,
+// with the type the caller staged with its audit entry (AuditCredential):
+// auth's records are opaque here, so only the caller knows which change
+// it is.
 //
 // A message event stores message_id and its change's fields (attempt,
 // response, actor, ...); Events adds the message's own fields (from,

@@ -109,6 +109,16 @@ func credAudit(action, cred string) *AuditEntry {
 	return &AuditEntry{Time: t0, Actor: "uid:0", Action: action, Selector: "credential=" + cred, Reason: "incident"}
 }
 
+// putCredential writes a credential record as auth does, with rec and
+// the event staged.
+func putCredential(t *testing.T, s *Spool, name, event string, rec *AuditEntry) {
+	t.Helper()
+	defer s.AuditCredential(name, event, rec)()
+	if err := s.PutCredential(name, []byte("rec")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestEachChangeWritesItsEvent runs every change the contract names an
 // event for and checks the events it wrote, in order, with their data.
 func TestEachChangeWritesItsEvent(t *testing.T) {
@@ -305,10 +315,12 @@ func TestEachChangeWritesItsEvent(t *testing.T) {
 	}, {
 		name: "credential changes",
 		act: func(t *testing.T, r *run) {
-			for _, action := range []string{"credential add", "password-rotate", "credential disable (incomplete)",
-				"credential enable (incomplete)", "credential set", "credential rm (incomplete)"} {
-				unstage := r.s.AuditCredential("shop", credAudit(action, "shop"))
-				err := r.s.PutCredential("shop", []byte(action))
+			for _, c := range []struct{ action, ev string }{{"credential add", EvCredentialAdded},
+				{"password-rotate", EvCredentialRotated}, {"credential disable (incomplete)", EvCredentialDisabled},
+				{"credential enable (incomplete)", EvCredentialEnabled}, {"credential set", ""},
+				{"credential rm (incomplete)", EvCredentialRemoved}} {
+				unstage := r.s.AuditCredential("shop", c.ev, credAudit(c.action, "shop"))
+				err := r.s.PutCredential("shop", []byte(c.action))
 				unstage()
 				if err != nil {
 					t.Fatal(err)
@@ -327,7 +339,10 @@ func TestEachChangeWritesItsEvent(t *testing.T) {
 			r.m = acceptFull(t, r.s, time.Minute, "")
 		},
 		act: func(t *testing.T, r *run) {
+			// In admin/server's order: auth's record, then the freeze, to
+			// disable; the thaw, then auth's record, to enable.
 			ev := Event{Time: at, Actor: "uid:0", Reason: "leaked", Audit: credAudit("credential disable (incomplete)", "app")}
+			putCredential(t, r.s, "app", EvCredentialDisabled, ev.Audit)
 			if err := r.s.Freeze("app", ev); err != nil {
 				t.Fatal(err)
 			}
@@ -338,6 +353,7 @@ func TestEachChangeWritesItsEvent(t *testing.T) {
 			if err := r.s.Unfreeze("app", ev); err != nil {
 				t.Fatal(err)
 			}
+			putCredential(t, r.s, "app", EvCredentialEnabled, ev.Audit)
 			if _, err := r.s.ReleaseFrozen("app", ev); err != nil {
 				t.Fatal(err)
 			}

@@ -7,7 +7,7 @@ const maxExpire = 10000
 
 // Expire deletes the records of messages that finished before cutoff, at
 // most maxExpire per call, and returns how many it deleted. Callers repeat
-// while it returns maxExpire.
+// until it returns 0.
 func (s *Spool) Expire(cutoff time.Time) (int, error) {
 	n := 0
 	err := s.update(func(t *txn) error {

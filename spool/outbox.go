@@ -218,8 +218,9 @@ const KeepEvents = 10000
 // ExpireEvents deletes, at most maxExpire per call, the events that every
 // enabled webhook is done with or that were written before cutoff, always
 // keeping the newest KeepEvents. It returns how many it deleted; callers
-// repeat while it returns maxExpire. Events are deleted oldest first,
-// stopping at the first one still wanted.
+// repeat until it returns 0, each call a transaction of its own, so that
+// other writes go between. Events are deleted oldest first, stopping at
+// the first one still wanted.
 func (s *Spool) ExpireEvents(cutoff time.Time) (int, error) {
 	n := 0
 	err := s.update(func(t *txn) error {
@@ -247,10 +248,16 @@ func (s *Spool) ExpireEvents(cutoff time.Time) (int, error) {
 
 // doneWith is the lowest cursor of the enabled webhooks: every one of
 // them is done with the events up to it. With none, that is all events.
+// An unreadable webhook's cursor is unknown: it counts as done with none,
+// so that its events stay until the cutoff, for when it is repaired.
 func (t *txn) doneWith(last uint64) uint64 {
 	low := last
 	t.hooks.ForEach(func(k, _ []byte) error {
-		if w, err := t.webhook(string(k)); err == nil && !w.Disabled {
+		w, err := t.webhook(string(k))
+		switch {
+		case err != nil:
+			low = 0
+		case !w.Disabled:
 			low = min(low, w.Cursor)
 		}
 		return nil

@@ -154,11 +154,11 @@ func TestEveryAuditedChangeWritesItsEntry(t *testing.T) {
 	do("batch create", func(ev Event) error { _, err := s.CreateBatch("b1", t0, ev.Audit); return err })
 	do("batch pause", func(ev Event) error { _, err := s.SetBatchStatus("b1", BatchPaused, ev); return err })
 	do("credential add", func(ev Event) error {
-		defer s.AuditCredential("shop", ev.Audit)()
+		defer s.AuditCredential("shop", EvCredentialAdded, ev.Audit)()
 		return s.PutCredential("shop", []byte("rec"))
 	})
 	do("credential rm", func(ev Event) error {
-		defer s.AuditCredential("shop", ev.Audit)()
+		defer s.AuditCredential("shop", EvCredentialRemoved, ev.Audit)()
 		return s.DeleteCredential("shop")
 	})
 	log := auditLog(t, s)
@@ -175,7 +175,7 @@ func TestEveryAuditedChangeWritesItsEntry(t *testing.T) {
 		t.Errorf("pause and resume count what they held and released: %+v", log[len(log)-2:])
 	}
 	// A staged entry no write took is dropped, not left for the next one.
-	s.AuditCredential("other", &AuditEntry{Action: "credential set"})()
+	s.AuditCredential("other", "", &AuditEntry{Action: "credential set"})()
 	s.PutCredential("other", []byte("rec"))
 	if n := len(auditLog(t, s)); n != len(recs) {
 		t.Errorf("an unstaged entry was written: %d entries", n)

@@ -7,11 +7,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Unreadable names the pause, batch and freeze records that cannot be
-// decoded ("pause *", "batch promo", "freeze shop"). Each still stops the
-// mail it may cover (see Pause.Unreadable), maybe more than it did: an
-// operator must look, then resume, set the status or enable again, which
-// writes a good record.
+// Unreadable names the pause, batch, freeze and webhook records that
+// cannot be decoded ("pause *", "batch promo", "freeze shop", "webhook
+// crm"). Each pause, batch or freeze still stops the mail it may cover
+// (see Pause.Unreadable), maybe more than it did: an operator must look,
+// then resume, set the status or enable again, which writes a good
+// record. A webhook is not delivered to, and keeps its events until they
+// are --webhook-max-age old, until an operator removes it and adds it
+// again.
 func (s *Spool) Unreadable() ([]string, error) {
 	var out []string
 	err := s.view(func(t *txn) error {
@@ -23,6 +26,7 @@ func (s *Spool) Unreadable() ([]string, error) {
 			{"pause", t.pauses, func(k, v []byte) bool { return decodePause(k, v).Unreadable }},
 			{"batch", t.batches, func(k, v []byte) bool { return decodeBatch(string(k), v).Unreadable }},
 			{"freeze", t.frozen, func(_, v []byte) bool { return json.Unmarshal(v, &freeze{}) != nil }},
+			{"webhook", t.hooks, func(_, v []byte) bool { return json.Unmarshal(v, &Webhook{}) != nil }},
 		}
 		for _, kind := range kinds {
 			err := kind.b.ForEach(func(k, v []byte) error {
@@ -41,12 +45,13 @@ func (s *Spool) Unreadable() ([]string, error) {
 }
 
 // SpoilRecord overwrites the pause ("pause"; name "" for the global
-// one), batch ("batch") or freeze ("freeze") record of name with bytes
-// no decoder reads, as a bad disk or a bad hand would. FOR TESTS ONLY:
+// one), batch ("batch"), freeze ("freeze") or webhook ("webhook") record
+// of name with bytes no decoder reads, as a bad disk or a bad hand would. FOR TESTS ONLY:
 // it lets the tests of other packages see a record fail closed.
 func (s *Spool) SpoilRecord(kind, name string) error {
 	return s.update(func(t *txn) error {
-		b, key := map[string]*bolt.Bucket{"pause": t.pauses, "batch": t.batches, "freeze": t.frozen}[kind], []byte(name)
+		b, key := map[string]*bolt.Bucket{"pause": t.pauses, "batch": t.batches, "freeze": t.frozen,
+			"webhook": t.hooks}[kind], []byte(name)
 		if b == nil {
 			return fmt.Errorf("spoil record: no kind %q", kind)
 		}

@@ -80,24 +80,28 @@ func (s *Spool) AddWebhook(w Webhook, rec *AuditEntry) (Webhook, error) {
 
 // RemoveWebhook deletes a webhook, with the audit entry rec if set. Its
 // undelivered events stay for the other webhooks and expire as usual.
+// An unreadable one can be removed too: that is how an operator repairs it.
 func (s *Spool) RemoveWebhook(name string, rec *AuditEntry) error {
 	return s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
-		if _, err := t.webhook(name); err != nil {
-			return err
+		if t.hooks.Get([]byte(name)) == nil {
+			return notFound(fmt.Sprintf("no such webhook %q", name))
 		}
 		return t.hooks.Delete([]byte(name))
 	})
 }
 
-// Webhooks returns every webhook, by name.
+// Webhooks returns every webhook that can be read, by name. One that
+// cannot is left out, for Unreadable to name, so that the others are
+// still delivered and listed.
 func (s *Spool) Webhooks() ([]Webhook, error) {
 	var out []Webhook
 	err := s.view(func(t *txn) error {
 		out = out[:0]
 		return t.hooks.ForEach(func(k, _ []byte) error {
-			w, err := t.webhook(string(k))
-			out = append(out, w)
-			return err
+			if w, err := t.webhook(string(k)); err == nil {
+				out = append(out, w)
+			}
+			return nil
 		})
 	})
 	return out, err

@@ -170,3 +170,36 @@ func TestEventsChangedOncePerCommit(t *testing.T) {
 		t.Fatal("the second commit did not close the channel taken after the first")
 	}
 }
+
+// TestUnreadableWebhookIsNamedNotFatal: one webhook record that cannot be
+// decoded leaves the others listed, is named by Unreadable, keeps its
+// events from expiring early, and can be removed.
+func TestUnreadableWebhookIsNamedNotFatal(t *testing.T) {
+	s, _ := openTest(t)
+	addHook(t, s, "billing")
+	addHook(t, s, "crm")
+	emitN(t, s, KeepEvents+100, t0)
+	if err := s.AckWebhook("billing", KeepEvents+100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SpoilRecord("webhook", "crm"); err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := s.Webhooks()
+	if err != nil || len(hooks) != 1 || hooks[0].Name != "billing" {
+		t.Fatalf("webhooks with crm unreadable: %+v %v", hooks, err)
+	}
+	if bad, err := s.Unreadable(); err != nil || len(bad) != 1 || bad[0] != "webhook crm" {
+		t.Fatalf("Unreadable: %q %v", bad, err)
+	}
+	if n := expireAll(t, s, t0.Add(-time.Hour)); n != 0 {
+		t.Errorf("expired %d events an unreadable webhook may not have had", n)
+	}
+	if err := s.RemoveWebhook("crm", nil); err != nil {
+		t.Fatalf("removing the unreadable webhook: %v", err)
+	}
+	if bad, _ := s.Unreadable(); len(bad) != 0 {
+		t.Errorf("after removing it: %q", bad)
+	}
+	mustCheck(t, s)
+}

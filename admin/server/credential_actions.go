@@ -123,6 +123,9 @@ func (s *Server) enableCredential(w http.ResponseWriter, r *http.Request) error 
 	c := callerOf(r)
 	const action = "credential enable"
 	ev := spool.Event{Time: now, Actor: c.actor, Reason: req.Reason}
+	// The entry is written with the thaw, a change of its own; the event
+	// only with auth's record, so that it never tells of an enable that
+	// a failed or cut-short write of that record did not make.
 	ev.Audit = s.startAudit(action, c, "credential="+name, req.Reason, now)
 	err := s.o.Spool.Unfreeze(name, ev)
 	if err == nil {
@@ -169,7 +172,7 @@ func (s *Server) removeCredential(w http.ResponseWriter, r *http.Request) error 
 	const action = "credential rm"
 	ev := spool.Event{Time: now, Actor: c.actor, Reason: req.Reason}
 	ev.Audit = s.startAudit(action, c, "credential="+name, req.Reason, now)
-	unstage := s.o.Spool.AuditCredential(name, ev.Audit)
+	unstage := s.o.Spool.AuditCredential(name, spool.EvCredentialRemoved, ev.Audit)
 	err := s.o.Creds.Remove(name)
 	unstage()
 	if errors.Is(err, auth.ErrNotFound) {
@@ -225,7 +228,7 @@ func (s *Server) rotatePassword(w http.ResponseWriter, r *http.Request) error {
 	if grace > 0 {
 		rec.Detail = fmt.Sprintf("grace=%s", grace)
 	}
-	unstage := s.o.Spool.AuditCredential(name, rec)
+	unstage := s.o.Spool.AuditCredential(name, spool.EvCredentialRotated, rec)
 	password, err := s.o.Creds.Rotate(name, grace)
 	unstage()
 	switch {
@@ -244,10 +247,14 @@ func (s *Server) rotatePassword(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// setDisabled disables or enables a credential in auth, writing rec
-// with the credential record.
+// setDisabled disables or enables a credential in auth, writing rec and
+// the change's event with the credential record.
 func (s *Server) setDisabled(name string, disabled bool, rec *spool.AuditEntry) error {
-	defer s.o.Spool.AuditCredential(name, rec)()
+	event := spool.EvCredentialEnabled
+	if disabled {
+		event = spool.EvCredentialDisabled
+	}
+	defer s.o.Spool.AuditCredential(name, event, rec)()
 	return s.o.Creds.SetDisabled(name, disabled)
 }
 

@@ -81,7 +81,7 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer s.credLocks.lock(req.Name)()
-	unstage := s.o.Spool.AuditCredential(req.Name, &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor,
+	unstage := s.o.Spool.AuditCredential(req.Name, spool.EvCredentialAdded, &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor,
 		Action: "credential add", Selector: "credential=" + req.Name, Detail: settingsDetail(set, allSettings(set))})
 	c, password, err := s.o.Creds.Create(req.Name, set)
 	unstage()
@@ -124,7 +124,7 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request) error 
 	if err := checkSettings(set); err != nil {
 		return err
 	}
-	unstage := s.o.Spool.AuditCredential(name, &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor,
+	unstage := s.o.Spool.AuditCredential(name, "", &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor,
 		Action: "credential set", Selector: "credential=" + name, Reason: req.Reason, Detail: settingsDetail(set, changed)})
 	c, err = s.o.Creds.Update(name, set)
 	unstage()

@@ -67,8 +67,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return d.run(ctx, ls)
 }
 
-// makeDataDir creates the data directory, or makes an existing one 0700:
-// the spool in it holds every message and the credentials' hashes.
+// makeDataDir creates the data directory, or makes an existing one of
+// relayd's 0700: the spool in it holds every message and the credentials'
+// hashes. An existing directory that holds anything else (--data /srv,
+// $HOME) is not relayd's to change: the start is refused, as a wrong
+// --data is, rather than lock others out of it or leave the spool open.
 func makeDataDir(path string, log *slog.Logger) error {
 	if err := os.MkdirAll(path, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -77,13 +80,37 @@ func makeDataDir(path string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	if mode := fi.Mode().Perm(); mode != 0o700 {
-		if err := os.Chmod(path, 0o700); err != nil {
-			return fmt.Errorf("data directory %s has mode %04o and cannot be made 0700: %w", path, mode, err)
-		}
-		log.Warn("data directory mode changed to 0700", "data", path, "was", fmt.Sprintf("%04o", mode))
+	mode := fi.Mode().Perm()
+	if mode == 0o700 {
+		return nil
 	}
+	if ours, err := isDataDir(path); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	} else if !ours {
+		return usageError{fmt.Errorf("--data %s: the directory has mode %04o and holds files other than relayd's; "+
+			"relayd keeps its spool in a directory of mode 0700 and changes no other directory's mode: "+
+			"give --data a directory of its own (it is created 0700), or make this one 0700", path, mode)}
+	}
+	if err := os.Chmod(path, 0o700); err != nil {
+		return fmt.Errorf("data directory %s has mode %04o and cannot be made 0700: %w", path, mode, err)
+	}
+	log.Warn("data directory mode changed to 0700", "data", path, "was", fmt.Sprintf("%04o", mode))
 	return nil
+}
+
+// isDataDir reports whether the directory is relayd's: empty, or holding
+// its spool.
+func isDataDir(path string) (bool, error) {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if e.Name() == "spool.db" {
+			return true, nil
+		}
+	}
+	return len(entries) == 0, nil
 }
 
 // bootstrap creates the first credential so that a fresh relayd works with

@@ -208,3 +208,49 @@ func TestExistingDataDirIsMadePrivate(t *testing.T) {
 		t.Errorf("the change is not logged:\n%s", d.stderr)
 	}
 }
+
+// A --data that names a shared directory (/srv, $HOME) with a looser mode
+// is not made 0700 under its other users: the start is refused, naming
+// the directory and its mode, and leaves it as it was.
+func TestSharedDataDirIsRefusedNotChanged(t *testing.T) {
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "notes.txt"), []byte("someone else's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runToExit(t, "--data", data, "--smtp-listen", freePort(t), "--admin-listen", "unix:"+shortSock(t))
+	if code != 2 {
+		t.Errorf("exit %d, want 2\nstderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, data) || !strings.Contains(stderr, "0755") {
+		t.Errorf("the refusal does not name the directory and its mode:\n%s", stderr)
+	}
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("shared directory mode %v, %v; want 0755 as it was", fi.Mode().Perm(), err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "spool.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused start created the spool: %v", err)
+	}
+	if stdout != "" {
+		t.Errorf("a refused start printed on stdout:\n%s", stdout)
+	}
+}
+
+// A data directory of relayd's, its spool in it, is still made private.
+func TestExistingSpoolDirIsMadePrivate(t *testing.T) {
+	data := t.TempDir()
+	d := startRelayd(t, data, "--admin-listen", "unix:"+shortSock(t))
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.waitExit(t); err != nil {
+		t.Fatalf("exit: %v\nstderr:\n%s", err, d.stderr)
+	}
+	if err := os.Chmod(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	startRelayd(t, data, "--admin-listen", "unix:"+shortSock(t))
+	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data directory mode %v, %v; want 0700", fi.Mode().Perm(), err)
+	}
+}

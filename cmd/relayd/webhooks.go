@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,6 +18,7 @@ import (
 // webhook that cannot be read is logged and left out: the others, and the
 // mail, go on.
 func newWebhooks(cfg config, sp *spool.Spool, clk clock.Clock, log *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, error) {
+	logUnreadableWebhooks(sp, log)
 	m := webhook.NewManager(webhook.Config{Outbox: relay.Outbox{Spool: sp}, Clock: clk, Log: log,
 		Metrics: webhook.NewMetrics(reg), MaxAge: cfg.WebhookMaxAge})
 	hooks, err := sp.Webhooks()
@@ -33,6 +35,21 @@ func newWebhooks(cfg config, sp *spool.Spool, clk clock.Clock, log *slog.Logger,
 		}
 	}
 	return m, nil
+}
+
+// logUnreadableWebhooks says loudly which webhook records the spool
+// could not decode and left out: their receivers get nothing until an
+// operator removes and adds them again.
+func logUnreadableWebhooks(sp *spool.Spool, log *slog.Logger) {
+	bad, err := sp.Unreadable()
+	if err != nil {
+		log.Error("reading the spool's records failed", "err", err)
+	}
+	for _, r := range bad {
+		if name, ok := strings.CutPrefix(r, "webhook "); ok {
+			log.Error("webhook record unreadable: it gets no events until it is removed and added again", "webhook", name)
+		}
+	}
 }
 
 // runWebhooks delivers the outbox until ctx ends, woken by each commit

@@ -11,7 +11,7 @@ import "bytes"
 // for the ones spooled before it did. A body without a bare CR, almost
 // every body, comes back uncopied.
 func crlfOnly(body []byte) []byte {
-	if !hasBareCR(body) {
+	if !HasBareCR(body) {
 		return body
 	}
 	out := make([]byte, 0, len(body)+bytes.Count(body, []byte{'\r'}))
@@ -24,9 +24,10 @@ func crlfOnly(body []byte) []byte {
 	return out
 }
 
-// hasBareCR is the intake's check (relay/crlf.go), which this package
-// cannot import.
-func hasBareCR(b []byte) bool {
+// HasBareCR reports whether b has a CR that is not followed by LF. The
+// intake refuses such a message (relay/crlf.go); this package rewrites
+// one spooled before it did.
+func HasBareCR(b []byte) bool {
 	for {
 		i := bytes.IndexByte(b, '\r')
 		if i < 0 {

@@ -126,6 +126,10 @@ type EventData struct {
 	Response   string   `json:"response"`
 	Actor      string   `json:"actor"`
 	Reason     string   `json:"reason"`
+	Note       string   `json:"note,omitempty"` // held, released, flushed: the words given with it
+	// MaybeDelivered marks a message.dropped of a message the upstream may
+	// have: its attempt was cut short after its data went out.
+	MaybeDelivered bool `json:"maybe_delivered,omitempty"`
 }
 
 // EventsRequest is the query of GET /v1/events.

@@ -132,3 +132,36 @@ func verifySendGrid(t *testing.T, pub string, r request) {
 		t.Errorf("timestamp header %q", r.header.Get("X-Twilio-Email-Event-Webhook-Timestamp"))
 	}
 }
+
+// A drop of a message the upstream may have is still SendGrid's "dropped"
+// (it has no better word), but does not read as "never sent": its reason
+// says so, and maybe_delivered, which no unique arg can fake, says it to
+// code.
+func TestSendGridDropMaybeDelivered(t *testing.T) {
+	h := start(t, webhook.Config{})
+	rc := newReceiver(t, nil)
+	sure := message("m1", "a@example.org")
+	sure.Reason = "wrong list"
+	sure.UniqueArgs = map[string]string{"maybe_delivered": "true"}
+	maybe := message("m2", "a@example.org")
+	maybe.Reason, maybe.MaybeDelivered = "wrong list", true
+	bare := message("m3", "a@example.org")
+	bare.MaybeDelivered = true
+	for _, d := range []webhook.MessageData{sure, maybe, bare} {
+		h.out.add(webhook.MessageDropped, t0, d)
+	}
+	h.add(t, sendGrid(t, "sg", rc.srv.URL))
+
+	var objs []map[string]any
+	if body := rc.next(t).body; json.Unmarshal(body, &objs) != nil || len(objs) != 3 {
+		t.Fatalf("body %s", body)
+	}
+	for i, want := range []struct {
+		reason string
+		maybe  any
+	}{{"wrong list", nil}, {"maybe delivered: wrong list", true}, {"maybe delivered", true}} {
+		if o := objs[i]; o["event"] != "dropped" || o["reason"] != want.reason || o["maybe_delivered"] != want.maybe {
+			t.Errorf("object %d = %v, want dropped, reason %q, maybe_delivered %v", i, o, want.reason, want.maybe)
+		}
+	}
+}

@@ -130,7 +130,7 @@ func TestEventsCommand(t *testing.T) {
 	out = mustRun(t, append(ops, "events", "--after", "3", "--to", "@example.org")...)
 	for _, want := range []string{
 		` message.accepted +` + id + ` +shop@example.com -> someone@example.org "Your order"\n`,
-		` message.held +` + id + ` +by token:ops: operator\n`,
+		` message.held +` + id + ` +by token:ops: operator: customer asked\n`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("message events lack %q:\n%s", want, out)

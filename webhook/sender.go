@@ -225,14 +225,14 @@ func (s *sender) post(ctx context.Context, b *batch) (int, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.ep.URL, bytes.NewReader(b.body))
 	if err != nil {
-		return 0, fmt.Errorf("webhook request: %w", err)
+		return 0, fmt.Errorf("webhook request: %w", withoutURL(err))
 	}
 	if err := s.ep.sign(req.Header, b.id, s.cfg.Clock.Now().Unix(), b.body); err != nil {
 		return 0, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("webhook post: %w", err)
+		return 0, fmt.Errorf("webhook post: %w", withoutURL(err))
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))

@@ -136,8 +136,9 @@ type EventData struct {
 
 // EventsRequest is the query of GET /v1/events.
 type EventsRequest struct {
-	// After starts after this outbox position. Nil: after the last
-	// EventsTail events (or, with Follow, after the newest).
+	// After starts after this outbox position. Nil: with the last
+	// EventsTail events of the outbox (counted before Types and Selector),
+	// with Follow or without it, like tail -f.
 	After  *uint64
 	Types  []string // types or prefixes; none: all
 	Follow bool     // keep the answer open and send each new event

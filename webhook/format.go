@@ -42,8 +42,11 @@ func (ep *Endpoint) body(events []Event) ([]byte, error) {
 	return marshal(events)
 }
 
-// marshal is json.Marshal without HTML escaping: a Message-ID such as
-// <x@y> reaches receivers and their logs as it is written.
+// marshal is json.Marshal without HTML escaping of the strings it
+// encodes itself: in SendGrid's objects, smtp-id reads <x@y> as written.
+// An event's data (the standard format) goes out as the spool wrote it,
+// with <, > and & as \u003c, \u003e and \u0026, like json.Marshal, which
+// Event.MarshalJSON uses: valid JSON, which a receiver's parser restores.
 func marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

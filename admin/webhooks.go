@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -41,11 +42,12 @@ func CheckEventFilter(f string) error {
 }
 
 // CheckWebhookURL accepts an http:// or https:// URL with a host. relayd
-// checks more (that it does not point at relayd's own admin API).
+// checks more (that it does not point at relayd's own admin API). Its
+// error does not quote the URL, which may hold a token.
 func CheckWebhookURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("webhook url %q: want http:// or https:// and a host", s)
+		return errors.New("webhook url: want http:// or https:// and a host")
 	}
 	return nil
 }
@@ -126,12 +128,17 @@ type EventData struct {
 	Response   string   `json:"response"`
 	Actor      string   `json:"actor"`
 	Reason     string   `json:"reason"`
+	Note       string   `json:"note,omitempty"` // held, released, flushed: the words given with it
+	// MaybeDelivered marks a message.dropped of a message the upstream may
+	// have: its attempt was cut short after its data went out.
+	MaybeDelivered bool `json:"maybe_delivered,omitempty"`
 }
 
 // EventsRequest is the query of GET /v1/events.
 type EventsRequest struct {
-	// After starts after this outbox position. Nil: after the last
-	// EventsTail events (or, with Follow, after the newest).
+	// After starts after this outbox position. Nil: with the last
+	// EventsTail events of the outbox (counted before Types and Selector),
+	// with Follow or without it, like tail -f.
 	After  *uint64
 	Types  []string // types or prefixes; none: all
 	Follow bool     // keep the answer open and send each new event

@@ -282,36 +282,6 @@ func TestWebhookIDSurvivesRestart(t *testing.T) {
 	}
 }
 
-// An event the format cannot carry (its data is not what the spool should
-// write) is passed over with a log line instead of failing every attempt
-// and blocking the events behind it.
-func TestUnencodableEventIsPassedOver(t *testing.T) {
-	for _, format := range []string{webhook.FormatStandard, webhook.FormatSendGrid} {
-		t.Run(format, func(t *testing.T) {
-			h := start(t, webhook.Config{})
-			rc := newReceiver(t, nil)
-			ep, _ := standard(t, "crm", rc.srv.URL)
-			if format == webhook.FormatSendGrid {
-				key, _, _ := webhook.NewKey()
-				ep.Format, ep.Secret, ep.PrivateKey = format, nil, key
-			}
-			h.out.add(webhook.MessageAccepted, t0, message("m1", "a@example.org"))
-			h.out.add(webhook.MessageAccepted, t0, nil)
-			h.out.mu.Lock()
-			h.out.events[1].Data = []byte(`{"recipients": "not a list"`)
-			h.out.mu.Unlock()
-			last := h.out.add(webhook.MessageDelivered, t0, message("m3", "a@example.org"))
-			h.add(t, ep)
-
-			body := string(rc.next(t).body)
-			if !strings.Contains(body, "m1") || !strings.Contains(body, "m3") || strings.Contains(body, "not a list") {
-				t.Errorf("body %s", body)
-			}
-			h.waitStatus(t, "crm", func(st webhook.Status) bool { return st.Cursor == last.Seq })
-		})
-	}
-}
-
 // A batch settles in one step of the status: whoever reads the new cursor
 // (the admin API, a test) reads the failures cleared with it, and finds
 // the outbox and the metrics already updated. Each round fails once, then

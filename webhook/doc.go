@@ -11,8 +11,14 @@
 //
 //  1. read the events after its cursor (Outbox.Events), keep those the
 //     endpoint matches, at most 100, and send what is there now rather than
-//     wait to fill a batch; events it does not match are passed over and
-//     the cursor moves past them all the same;
+//     wait to fill a batch; events it does not match (its filter, or a type
+//     the SendGrid format has no word for) are passed over and the cursor
+//     moves past them all the same. Events that can never be sent are given
+//     up (Outbox.GiveUp) before the events after them: a gap after the
+//     cursor (the outbox expired those events unsent), or an event the
+//     format cannot encode (data that does not decode; in the SendGrid
+//     format, a message event without recipients), which ends the batch
+//     before it and is given up alone;
 //  2. POST the batch, signed for this attempt, until the receiver answers
 //     2xx (Outbox.Ack), 410 (Outbox.Disable, the sender stops), or the
 //     oldest event of the batch is older than MaxAge (Outbox.GiveUp for the
@@ -28,10 +34,10 @@
 // Invariants:
 //   - At least once: the cursor passes an event only after a 2xx for a body
 //     that held it, after the endpoint's filter or format turned it down,
-//     after GiveUp, or when its data cannot be encoded (logged: retrying
-//     could never succeed, and it would block the events behind it). The persisted cursor may lag (a failed Ack is logged, not
-//     retried), so a restart can send an event again; receivers deduplicate
-//     by the event's id.
+//     or through GiveUp, which comes with a log line, a metric and the
+//     outbox's audit entry. The persisted cursor may lag (a failed Ack is
+//     logged, not retried), so a restart can send an event again;
+//     receivers deduplicate by the event's id.
 //   - A batch settles in one step of its Status, taken last: whoever reads
 //     the new cursor reads the failures cleared with it, and the outbox and
 //     the metrics already updated.

@@ -79,12 +79,8 @@ func (ep *Endpoint) Validate() error {
 	if ep.Name == "" {
 		return errors.New("webhook name is empty")
 	}
-	u, err := url.Parse(ep.URL)
-	if err != nil {
-		return fmt.Errorf("webhook url: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("webhook url %q: want http:// or https:// and a host", ep.URL)
+	if err := checkURL(ep.URL); err != nil {
+		return err
 	}
 	for _, f := range ep.Events {
 		if !validFilter(f) {
@@ -104,6 +100,32 @@ func (ep *Endpoint) Validate() error {
 		return fmt.Errorf("unknown webhook format %q (want %s or %s)", ep.Format, FormatStandard, FormatSendGrid)
 	}
 	return nil
+}
+
+// checkURL accepts an http:// or https:// URL with a host. Its errors
+// never quote the URL: a webhook's often holds a token, and they reach
+// logs.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("webhook url: %w", withoutURL(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("webhook url: the scheme is not http or https: want http:// or https:// and a host")
+	case u.Host == "":
+		return errors.New("webhook url: no host: want http:// or https:// and a host")
+	}
+	return nil
+}
+
+// withoutURL returns err without the URL that net/url and net/http put in
+// their errors (*url.Error), for the same reason.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // validFilter accepts a known type, "*", or "<group>.*" for a group that

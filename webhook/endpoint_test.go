@@ -194,3 +194,33 @@ func TestSetAppliesTheWholeList(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// A webhook URL often holds a token in its path or query: no error that
+// can reach a log or `webhook show` quotes it, neither Validate's nor a
+// failed attempt's.
+func TestErrorsNeverQuoteTheURL(t *testing.T) {
+	key, _ := webhook.NewSecret()
+	for _, u := range []string{
+		"ftp://hooks.example.com/s3cr3t?token=s3cr3t",
+		"https:///s3cr3t?token=s3cr3t",
+		"/s3cr3t?token=s3cr3t",
+		"https://hooks.example.com/s3cr3t%zz?token=s3cr3t",
+		"https://hooks.example.com/s3cr3t\n?token=s3cr3t",
+	} {
+		ep := webhook.Endpoint{Name: "crm", URL: u, Secret: key}
+		if err := ep.Validate(); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("Validate(%q) = %v, want an error without the URL", u, err)
+		}
+	}
+
+	h := start(t, webhook.Config{})
+	gone := newReceiver(t, nil)
+	gone.srv.Close() // connection refused
+	ep, _ := standard(t, "crm", gone.srv.URL+"/s3cr3t?token=s3cr3t")
+	h.out.add(webhook.MessageAccepted, t0, message("m1", "a@example.org"))
+	h.add(t, ep)
+	st := h.waitStatus(t, "crm", func(st webhook.Status) bool { return st.Failures == 1 })
+	if strings.Contains(st.LastError, "s3cr3t") || !strings.Contains(st.LastError, "refused") {
+		t.Errorf("last error %q: want the failure without the URL", st.LastError)
+	}
+}

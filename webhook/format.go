@@ -29,13 +29,12 @@ func batchID(endpoint string, first, last uint64) string {
 	return "msg_" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// body encodes events in the endpoint's format. An empty body means the
-// format has nothing to send for them (a SendGrid batch of messages
-// without recipients).
+// body encodes events, which encodable accepted, in the endpoint's
+// format.
 func (ep *Endpoint) body(events []Event) ([]byte, error) {
 	if ep.Format == FormatSendGrid {
 		objs, err := sendGridObjects(events)
-		if err != nil || len(objs) == 0 {
+		if err != nil {
 			return nil, err
 		}
 		return marshal(objs)
@@ -43,8 +42,11 @@ func (ep *Endpoint) body(events []Event) ([]byte, error) {
 	return marshal(events)
 }
 
-// marshal is json.Marshal without HTML escaping: a Message-ID such as
-// <x@y> reaches receivers and their logs as it is written.
+// marshal is json.Marshal without HTML escaping of the strings it
+// encodes itself: in SendGrid's objects, smtp-id reads <x@y> as written.
+// An event's data (the standard format) goes out as the spool wrote it,
+// with <, > and & as \u003c, \u003e and \u0026, like json.Marshal, which
+// Event.MarshalJSON uses: valid JSON, which a receiver's parser restores.
 func marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -56,16 +58,23 @@ func marshal(v any) ([]byte, error) {
 }
 
 // encodable returns why e cannot go out in the endpoint's format, if it
-// cannot: such an event would fail every attempt, so it is passed over
-// rather than allowed to block the endpoint.
+// cannot: such an event would fail every attempt, or, in the SendGrid
+// format, make no object at all, so it is given up rather than allowed to
+// block the endpoint.
 func (ep *Endpoint) encodable(e *Event) error {
 	switch {
-	case len(e.Data) == 0:
-		return nil
 	case ep.Format == FormatSendGrid && e.Type != WebhookTest:
 		var d MessageData
-		return json.Unmarshal(e.Data, &d)
-	case !json.Valid(e.Data):
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("message data: %w", err)
+		}
+		if len(d.Recipients) == 0 {
+			// The spool lost them with the message's record (--retention
+			// shorter than the event's wait), and SendGrid's objects are
+			// one per recipient.
+			return errors.New("message event without recipients (its record expired?): nothing to send in the sendgrid format")
+		}
+	case len(e.Data) != 0 && !json.Valid(e.Data):
 		return errors.New("event data is not JSON")
 	}
 	return nil

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -130,5 +131,63 @@ func verifySendGrid(t *testing.T, pub string, r request) {
 	}
 	if r.header.Get("X-Twilio-Email-Event-Webhook-Timestamp") != strconv.FormatInt(t0.Unix(), 10) {
 		t.Errorf("timestamp header %q", r.header.Get("X-Twilio-Email-Event-Webhook-Timestamp"))
+	}
+}
+
+// A drop of a message the upstream may have is still SendGrid's "dropped"
+// (it has no better word), but does not read as "never sent": its reason
+// says so, and maybe_delivered, which no unique arg can fake, says it to
+// code.
+func TestSendGridDropMaybeDelivered(t *testing.T) {
+	h := start(t, webhook.Config{})
+	rc := newReceiver(t, nil)
+	sure := message("m1", "a@example.org")
+	sure.Reason = "wrong list"
+	sure.UniqueArgs = map[string]string{"maybe_delivered": "true"}
+	maybe := message("m2", "a@example.org")
+	maybe.Reason, maybe.MaybeDelivered = "wrong list", true
+	bare := message("m3", "a@example.org")
+	bare.MaybeDelivered = true
+	for _, d := range []webhook.MessageData{sure, maybe, bare} {
+		h.out.add(webhook.MessageDropped, t0, d)
+	}
+	h.add(t, sendGrid(t, "sg", rc.srv.URL))
+
+	var objs []map[string]any
+	if body := rc.next(t).body; json.Unmarshal(body, &objs) != nil || len(objs) != 3 {
+		t.Fatalf("body %s", body)
+	}
+	for i, want := range []struct {
+		reason string
+		maybe  any
+	}{{"wrong list", nil}, {"maybe delivered: wrong list", true}, {"maybe delivered", true}} {
+		if o := objs[i]; o["event"] != "dropped" || o["reason"] != want.reason || o["maybe_delivered"] != want.maybe {
+			t.Errorf("object %d = %v, want dropped, reason %q, maybe_delivered %v", i, o, want.reason, want.maybe)
+		}
+	}
+}
+
+// What docs/events.md says of a Message-ID on the wire: escaped in the
+// standard format's data, as the spool and json.Marshal write it, and
+// restored by any JSON parser; as written in SendGrid's smtp-id.
+func TestAngleBracketsOnTheWire(t *testing.T) {
+	h := start(t, webhook.Config{})
+	std, sg := newReceiver(t, nil), newReceiver(t, nil)
+	ep, _ := standard(t, "std", std.srv.URL)
+	h.add(t, ep)
+	h.add(t, sendGrid(t, "sg", sg.srv.URL))
+	h.out.add(webhook.MessageAccepted, t0, message("m1", "a@example.org"))
+
+	body := std.next(t).body
+	var evs []struct{ Data webhook.MessageData }
+	if err := json.Unmarshal(body, &evs); err != nil || len(evs) != 1 {
+		t.Fatalf("standard body %s: %v", body, err)
+	}
+	if !bytes.Contains(body, []byte(`"message_id_header":"\u003cm1@shop.example.com\u003e"`)) ||
+		evs[0].Data.MessageIDHeader != "<m1@shop.example.com>" {
+		t.Errorf("standard body %s: want the Message-ID escaped, and parsed back to <m1@shop.example.com>", body)
+	}
+	if body := sg.next(t).body; !bytes.Contains(body, []byte(`"smtp-id":"<m1@shop.example.com>"`)) {
+		t.Errorf("sendgrid body %s: want smtp-id as written", body)
 	}
 }

@@ -23,7 +23,8 @@ type Outbox interface {
 	// through: delivered, or not for it.
 	Ack(endpoint string, through uint64) error
 	// GiveUp moves the cursor through Seq through like Ack, for n events
-	// that outlived MaxAge undelivered; the spool audits it.
+	// given up undelivered: they outlived MaxAge, cannot be encoded, or
+	// expired from the outbox before they were read. The spool audits it.
 	GiveUp(endpoint string, through uint64, n int) error
 	// Disable marks the endpoint disabled (its receiver answered 410).
 	Disable(endpoint, reason string) error

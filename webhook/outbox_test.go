@@ -28,6 +28,7 @@ type memOutbox struct {
 	giveUps  map[string][][2]uint64 // through, n
 	disabled map[string]string
 	notify   func()
+	expired  uint64 // events through this Seq are gone, as the spool's expiry deletes them
 }
 
 func newMemOutbox() *memOutbox {
@@ -65,6 +66,9 @@ func (o *memOutbox) Cursor(endpoint string) (uint64, error) {
 func (o *memOutbox) Events(after uint64, max int) ([]webhook.Event, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if after < o.expired {
+		after = o.expired
+	}
 	if after >= uint64(len(o.events)) {
 		return nil, nil
 	}
@@ -98,6 +102,12 @@ func (o *memOutbox) Disable(endpoint, reason string) error {
 func (o *memOutbox) cursor(endpoint string) uint64 {
 	c, _ := o.Cursor(endpoint)
 	return c
+}
+
+func (o *memOutbox) giveUpList(endpoint string) [][2]uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.giveUps[endpoint])
 }
 
 func (o *memOutbox) ackList(endpoint string) []uint64 {

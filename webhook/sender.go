@@ -29,12 +29,15 @@ type Status struct {
 	Disabled    string    // why the sender stopped for good (a 410)
 }
 
-// batch is one request body, built once and sent until it settles.
+// batch is one request body, built once and sent until it settles, or,
+// when lost is set, events given up without a request.
 type batch struct {
 	events  []Event // matched, in Seq order
 	through uint64  // the last Seq read, matched or not
 	id      string
 	body    []byte
+	lost    error // why the events through `through` cannot be sent
+	nLost   int
 }
 
 // sender delivers the outbox to one endpoint. Only its goroutine touches
@@ -68,6 +71,8 @@ func (s *sender) run(ctx context.Context) {
 			s.sleep(ctx, s.cfg.Clock.Now().Add(s.cfg.MinBackoff))
 		case b == nil:
 			s.idle(ctx)
+		case b.lost != nil:
+			s.giveUp(b.through, b.nLost, b.lost)
 		case len(b.body) == 0:
 			s.advance(b.through, s.cfg.Outbox.Ack, nil)
 		case !s.deliver(ctx, b):
@@ -95,18 +100,24 @@ func (s *sender) loadCursor(ctx context.Context) bool {
 
 // collect reads the events after the cursor and keeps up to maxBatch that
 // the endpoint wants. It returns nil when there is nothing after the
-// cursor, and a batch without body when nothing read is for this endpoint.
+// cursor, a batch without body when nothing read is for this endpoint,
+// and a lost batch for events that can never be sent.
 func (s *sender) collect() (*batch, error) {
 	b := &batch{through: s.cursor}
-	for len(b.events) < maxBatch {
+	for {
 		evs, err := s.cfg.Outbox.Events(b.through, maxBatch)
 		if err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
-		s.take(b, evs)
-		if len(evs) < maxBatch {
+		if b.through == s.cursor && len(evs) > 0 && evs[0].Seq > s.cursor+1 {
+			return s.gap(evs[0].Seq), nil
+		}
+		if s.take(b, evs) || len(evs) < maxBatch {
 			break
 		}
+	}
+	if b.lost != nil {
+		return b, nil
 	}
 	if b.through == s.cursor {
 		return nil, nil
@@ -123,23 +134,39 @@ func (s *sender) collect() (*batch, error) {
 	return b, nil
 }
 
-// take adds to b the events of evs the endpoint wants until b is full,
-// and moves b.through past every event it looked at.
-func (s *sender) take(b *batch, evs []Event) {
+// gap is the lost batch of the events between the cursor and first, the
+// first Seq the outbox still has: it expired them before they were sent
+// (relayd was down longer than they are kept).
+func (s *sender) gap(first uint64) *batch {
+	n := first - 1 - s.cursor
+	return &batch{through: first - 1, nLost: int(n),
+		lost: fmt.Errorf("events %d to %d expired from the outbox before they were sent", s.cursor+1, first-1)}
+}
+
+// take adds to b the events of evs the endpoint wants, moving b.through
+// past every event it looked at, and reports whether b is complete. An
+// event that cannot be encoded completes b before it, or, first in b,
+// makes b a lost batch of its own: retrying it could never succeed, and
+// it would block the events behind it.
+func (s *sender) take(b *batch, evs []Event) (complete bool) {
 	for _, e := range evs {
 		if len(b.events) == maxBatch {
-			return
+			return true
 		}
-		b.through = e.Seq
 		if !s.ep.wants(&e) {
+			b.through = e.Seq
 			continue
 		}
 		if err := s.ep.encodable(&e); err != nil {
-			s.log.Error("webhook event cannot be encoded; passed over", "event", e.ID, "type", e.Type, "err", err)
-			continue
+			if len(b.events) == 0 {
+				b.through, b.nLost, b.lost = e.Seq, 1, fmt.Errorf("event %s (%s) cannot be sent: %w", e.ID, e.Type, err)
+			}
+			return true
 		}
+		b.through = e.Seq
 		b.events = append(b.events, e)
 	}
+	return len(b.events) == maxBatch
 }
 
 // deliver sends b until it settles. It returns false when the sender must
@@ -177,7 +204,7 @@ func (s *sender) deliver(ctx context.Context, b *batch) bool {
 func (s *sender) failed(b *batch, failures int, deadline time.Time, err error) (next time.Time, retry bool) {
 	now := s.cfg.Clock.Now()
 	if !now.Before(deadline) {
-		s.giveUp(b, now, err)
+		s.expire(b, now, err)
 		return time.Time{}, false
 	}
 	next = now.Add(s.backoff(failures))
@@ -198,14 +225,14 @@ func (s *sender) post(ctx context.Context, b *batch) (int, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.ep.URL, bytes.NewReader(b.body))
 	if err != nil {
-		return 0, fmt.Errorf("webhook request: %w", err)
+		return 0, fmt.Errorf("webhook request: %w", withoutURL(err))
 	}
 	if err := s.ep.sign(req.Header, b.id, s.cfg.Clock.Now().Unix(), b.body); err != nil {
 		return 0, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("webhook post: %w", err)
+		return 0, fmt.Errorf("webhook post: %w", withoutURL(err))
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
@@ -223,9 +250,9 @@ func (s *sender) delivered(b *batch) {
 	})
 }
 
-// giveUp passes over the events of b that have outlived MaxAge. The rest,
+// expire gives up the events of b that have outlived MaxAge. The rest,
 // if any, make a new batch on the next round.
-func (s *sender) giveUp(b *batch, now time.Time, err error) {
+func (s *sender) expire(b *batch, now time.Time, err error) {
 	n := 0
 	for i, e := range b.events {
 		if !now.Before(e.Time.Add(s.cfg.MaxAge)) {
@@ -236,12 +263,20 @@ func (s *sender) giveUp(b *batch, now time.Time, err error) {
 	if n < len(b.events) {
 		through = b.events[n].Seq - 1
 	}
-	s.log.Error("webhook events given up", "events", n, "first_id", b.events[0].ID,
-		"through_seq", through, "max_age", s.cfg.MaxAge, "err", err)
+	s.giveUp(through, n, fmt.Errorf("first event %s older than %v: %w", b.events[0].ID, s.cfg.MaxAge, err))
+}
+
+// giveUp moves the cursor through Seq through past n events that were
+// not delivered: the only way but a 2xx and the endpoint's filter to pass
+// an event, so that none leaves without a log line, a metric and the
+// outbox's audit entry.
+func (s *sender) giveUp(through uint64, n int, why error) {
+	now := s.cfg.Clock.Now()
+	s.log.Error("webhook events given up", "events", n, "through_seq", through, "err", why)
 	s.cfg.Metrics.settled(s.ep.Name, "given_up", n)
 	persist := func(name string, through uint64) error { return s.cfg.Outbox.GiveUp(name, through, n) }
 	s.advance(through, persist, func(st *Status) {
-		st.LastError, st.LastErrorAt, st.Failures, st.NextAttempt = err.Error(), now, 0, time.Time{}
+		st.LastError, st.LastErrorAt, st.Failures, st.NextAttempt = why.Error(), now, 0, time.Time{}
 	})
 }
 

@@ -30,6 +30,8 @@ var sendGridReserved = map[string]bool{
 	"cert_err": true, "useragent": true, "url": true, "url_offset": true, "asm_group_id": true,
 	"marketing_campaign_id": true, "marketing_campaign_name": true, "pool": true,
 	"sg_machine_open": true, "send_at": true, "sg_template_id": true, "sg_template_name": true,
+	// Ours, on a drop: a unique arg must not set or fake it.
+	"maybe_delivered": true,
 }
 
 // enhancedStatus finds an RFC 3463 status code such as 5.1.1 in a reply.
@@ -89,8 +91,22 @@ func sendGridObject(e *Event, d *MessageData, rcpt string) map[string]any {
 		o["type"], o["reason"], o["status"] = "bounce", resp, statusOf(resp)
 	case MessageDropped:
 		o["reason"] = d.Reason
+		if d.MaybeDelivered {
+			maybeDelivered(o, d.Reason)
+		}
 	}
 	return o
+}
+
+// maybeDelivered marks a drop that may not be one: SendGrid has no word
+// for it, and its "dropped" means "never sent", so the reason says
+// otherwise and a key of our own says it to code.
+func maybeDelivered(o map[string]any, reason string) {
+	o["maybe_delivered"] = true
+	o["reason"] = "maybe delivered"
+	if reason != "" {
+		o["reason"] = "maybe delivered: " + reason
+	}
 }
 
 // sendGridTest is what `webhook test` sends a SendGrid receiver: an event

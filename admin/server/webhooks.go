@@ -102,7 +102,7 @@ func (s *Server) addWebhook(w http.ResponseWriter, r *http.Request) error {
 		return invalid("%v", err)
 	}
 	if s.pointsAtAdmin(req.URL) {
-		return invalid("webhook url %q points at this relayd's own admin API", req.URL)
+		return invalid("webhook url points at this relayd's own admin API")
 	}
 	defer s.hookLocks.lock(req.Name)()
 	rec := s.webhookAudit("webhook add", r, req.Name, webhookDetail(stored))
@@ -206,11 +206,24 @@ func webhookDetail(h spool.Webhook) string {
 	return fmt.Sprintf("url=%s format=%s events=%s", redactURL(h.URL), h.Format, events)
 }
 
-// redactURL hides the password of a URL's user info.
+// redactURL hides the password of a URL's user info and the values of
+// its query, where webhook URLs commonly carry a token; the keys stay, so
+// that the operator can tell URLs apart.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return raw
+		return "(invalid url)" // stored URLs were validated: never seen
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for _, vs := range q {
+			for i := range vs {
+				if vs[i] != "" {
+					vs[i] = "xxxxx"
+				}
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

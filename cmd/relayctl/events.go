@@ -132,7 +132,7 @@ func eventSummary(e admin.OutboxEvent) string {
 	case d.Response != "":
 		s = d.Response
 	case d.Actor != "" || d.Reason != "":
-		s = strings.Join(nonEmpty("by "+dash(d.Actor), d.Reason), ": ")
+		s = strings.Join(nonEmpty("by "+dash(d.Actor), d.Reason, d.Note), ": ")
 	case d.MessageID != "":
 		s = fmt.Sprintf("%s -> %s %q", d.From, recipientsText(d.Recipients), d.Subject)
 	default:
@@ -141,6 +141,10 @@ func eventSummary(e admin.OutboxEvent) string {
 			return "-"
 		}
 		s = buf.String()
+	}
+	if d.MaybeDelivered {
+		// First, where truncation cannot cut it: this drop may not be one.
+		s = "maybe delivered; " + s
 	}
 	return truncate(clean(s), maxSummary)
 }

@@ -79,7 +79,7 @@ func TestWebhookRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"webhook", "add", "a", "--url", "ftp://example.com/"}, 2, `webhook url "ftp://example.com/": want http:// or https:// and a host`},
+		{[]string{"webhook", "add", "a", "--url", "ftp://example.com/"}, 2, `webhook url: want http:// or https:// and a host`},
 		{[]string{"webhook", "add", "a", "--url", "example.com/hook"}, 2, "want http:// or https://"},
 		{[]string{"webhook", "add", "a", "--url", "http://" + rd.TCP + "/"}, 2, "points at this relayd's own admin API"},
 		{[]string{"webhook", "add", "a", "--url", "http://example.com/", "--events", "message.*,mesage.held"}, 2, `unknown event type "mesage.held"`},
@@ -130,7 +130,7 @@ func TestEventsCommand(t *testing.T) {
 	out = mustRun(t, append(ops, "events", "--after", "3", "--to", "@example.org")...)
 	for _, want := range []string{
 		` message.accepted +` + id + ` +shop@example.com -> someone@example.org "Your order"\n`,
-		` message.held +` + id + ` +by token:ops: operator\n`,
+		` message.held +` + id + ` +by token:ops: operator: customer asked\n`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("message events lack %q:\n%s", want, out)

@@ -25,16 +25,19 @@ func newWebhooks(cfg config, sp *spool.Spool, clk clock.Clock, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
+	eps := make([]webhook.Endpoint, 0, len(hooks))
 	for _, w := range hooks {
 		ep, err := server.Endpoint(w)
 		if err == nil {
-			err = m.Add(ep)
+			err = ep.Validate() // Set takes all or none
 		}
 		if err != nil {
 			log.Error("webhook left out", "webhook", w.Name, "err", err)
+			continue
 		}
+		eps = append(eps, ep)
 	}
-	return m, nil
+	return m, m.Set(eps)
 }
 
 // logUnreadableWebhooks says loudly which webhook records the spool

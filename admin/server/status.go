@@ -28,7 +28,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("status: %w", err)
 	}
 	if len(unreadable) > 0 {
-		s.log.Error("unreadable spool records: the mail they may cover is held until an operator sets them again",
+		s.log.Error("unreadable spool records: a pause, batch or freeze holds the mail it may cover until it is set again; a webhook gets no events until it is removed and added again",
 			"records", unreadable)
 	}
 	st := admin.Status{

@@ -163,7 +163,9 @@ RD_PID= RD_DATA= RD_PASS=
 
 # relayd_start NAME HOLD UPSTREAM_PORT [DATA]: a relayd on P_RELAYD with its
 # defaults, but for the hold window, the upstream and a trusted network for
-# smtp-source (which cannot AUTH). Logs at the default level, to a file.
+# smtp-source (which cannot AUTH). Logs at the default level, to a file
+# beside the data directory (relayd refuses to take over a directory that
+# holds anything but its own files).
 relayd_start() {
 	RD_DATA=${4:-$W/relayd-$1}
 	mkdir -p "$RD_DATA"
@@ -171,11 +173,11 @@ relayd_start() {
 	[ -n "${DELIVERY_CONCURRENCY:-}" ] && extra=(--delivery-concurrency "$DELIVERY_CONCURRENCY")
 	"$W/bin/relayd" --data "$RD_DATA" --smtp-listen "127.0.0.1:$P_RELAYD" --hold "$2" \
 		--upstream "smtp://127.0.0.1:$3?tls=none" --trusted-networks 127.0.0.1/32 "${extra[@]}" \
-		>>"$RD_DATA/stdout" 2>>"$RD_DATA/relayd.log" &
+		>>"$RD_DATA.stdout" 2>>"$RD_DATA.log" &
 	RD_PID=$!
 	PIDS+=("$RD_PID")
-	wait_banner "$P_RELAYD" 60 || die "relayd did not start; see $RD_DATA/relayd.log"
-	RD_PASS=$(awk '/password:/ { p = $2 } END { print p }' "$RD_DATA/stdout")
+	wait_banner "$P_RELAYD" 60 || die "relayd did not start; see $RD_DATA.log"
+	RD_PASS=$(awk '/password:/ { p = $2 } END { print p }' "$RD_DATA.stdout")
 }
 
 relayd_stop() {

@@ -115,6 +115,7 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 	pf.StringVar(&g.token, "token", "", "bearer token for an admin API on TCP (env RELAY_TOKEN)")
 	pf.VarP(&g.output, "output", "o", "output format: table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddCommand(
 		newStatusCommand(g, nil),
@@ -132,6 +133,9 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newRotateCommand(g, nil),
 		newWebhookCommand(g),
 		newEventsCommand(g, nil),
+		newVersionCommand(g),
+		newCompletionCommand(),
+		newManCommand(),
 	)
 	return root
 }

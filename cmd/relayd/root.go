@@ -7,10 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/holdrelay/relay/internal/mangen"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -18,6 +22,7 @@ var version = "dev"
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	var cfg config
+	var manDir string
 	cmd := &cobra.Command{
 		Use:   "relayd",
 		Short: "SMTP relay with an interceptable outbound spool",
@@ -45,8 +50,12 @@ On its first start, with no credentials yet, relayd creates the credential
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       fmt.Sprintf("%s (%s %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := merge(cmd.Flags(), os.LookupEnv); err != nil {
+			if manDir != "" {
+				return mangen.Write(cmd, "8", version, manDir)
+			}
+			if err := merge(settings(cmd.Flags()), os.LookupEnv); err != nil {
 				return usageError{err}
 			}
 			if err := cfg.resolve(); err != nil {
@@ -63,10 +72,31 @@ On its first start, with no credentials yet, relayd creates the credential
 		},
 	}
 	cfg.flags(cmd.Flags())
+	// Named by cobra's version handling, which prints the template and exits
+	// before RunE; declared here to have no -v shorthand.
+	cmd.Flags().Bool("version", false, "print relayd's version and the Go release it was built with, and exit")
+	cmd.SetVersionTemplate("relayd {{.Version}}\n")
+	cmd.Flags().StringVar(&manDir, "generate-man", "", "write relayd's man page into this directory, and exit (make man)")
+	cmd.Flags().MarkHidden("generate-man")
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{withoutSecret(err)} })
 	return cmd
+}
+
+// commandLineOnly are the flags that act and exit rather than configure:
+// they have no environment variable and no config file key.
+var commandLineOnly = map[string]bool{"help": true, "version": true, "generate-man": true}
+
+// settings is fs without the commandLineOnly flags, for merge.
+func settings(fs *pflag.FlagSet) *pflag.FlagSet {
+	out := pflag.NewFlagSet(fs.Name(), pflag.ContinueOnError)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !commandLineOnly[f.Name] {
+			out.AddFlag(f)
+		}
+	})
+	return out
 }
 
 // usageError marks errors in how relayd was invoked: exit status 2.

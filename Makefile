@@ -10,7 +10,7 @@ RELIABILITY_KILLS    ?= 25
 RELIABILITY_DISKFULL ?= 20
 PREFIX  ?= /usr/local
 
-.PHONY: all build install run test vet bench bench-go fuzz reliability clean
+.PHONY: all build install run man test vet bench bench-go fuzz reliability clean
 
 all: build
 
@@ -26,6 +26,13 @@ install: build
 # Starts relayd with its embedded defaults (data in ./relay-data); ARGS adds flags.
 run: build
 	./bin/relayd $(ARGS)
+
+# Man pages into ./man: relayd.8, relayctl.1 and relayctl-COMMAND.1 for each
+# command. Generated from the --help texts, so not kept in git.
+man:
+	rm -rf man
+	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/relayd --generate-man man
+	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/relayctl __man man
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
@@ -67,4 +74,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin man

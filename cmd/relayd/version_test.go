@@ -53,7 +53,7 @@ func TestGenerateMan(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := string(b)
-	for _, want := range []string{`.TH "RELAYD" "8"`, "\n.SH NAME\n", `\fB--hold\fP`, `\fB--version\fP`} {
+	for _, want := range []string{`.TH "RELAYD" "8"`, "\n.SH NAME\n", `\fB--hold\fP`, `\fB--version\fP`, "unix:<data>/admin.sock"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("relayd.8 lacks %q:\n%.400s", want, page)
 		}

@@ -132,6 +132,7 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newRotateCommand(g, nil),
 		newWebhookCommand(g),
 		newEventsCommand(g, nil),
+		newHealthCommand(g, nil),
 	)
 	return root
 }

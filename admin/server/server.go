@@ -6,7 +6,9 @@
 // Invariants:
 //   - On a TCP listener every request needs a bearer token, compared in
 //     constant time; Serve refuses a TCP listener when no token is
-//     configured (guarantee 6 of the contract).
+//     configured (guarantee 6 of the contract). The health probes,
+//     GET /livez and /readyz, are the only exception: they tell whether
+//     relayd is alive and ready, and nothing else.
 //   - The unix socket is mode 0600, and a peer whose uid is neither
 //     relayd's nor root's is refused as well, which also closes the moment
 //     between creating the socket and changing its mode.
@@ -41,6 +43,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdrelay/relay/auth"
@@ -78,6 +81,12 @@ type Options struct {
 	Now        func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
 	Webhooks   Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
 	Log        *slog.Logger     // nil = slog.Default()
+	// Ready, if set, says what else keeps relayd from being ready (still
+	// starting, a spool it cannot write): nil is ready. /readyz calls it
+	// on every request, without a token, and shows its error: it must be
+	// cheap, and its error short and free of secrets and paths. Nil:
+	// ready whenever the server is not draining.
+	Ready func() error
 }
 
 // Dispatcher is the part of relayd's dispatcher the admin API drives.
@@ -130,6 +139,9 @@ type Server struct {
 	started time.Time
 	tokens  []token
 	handler http.Handler
+	health  http.Handler
+
+	draining atomic.Bool // see Drain
 
 	// credLocks orders the changes to each credential, hookLocks those
 	// to each webhook.
@@ -159,7 +171,8 @@ func New(o Options) *Server {
 	}
 	s.started = s.now().Round(0).UTC()
 	s.tokens = hashTokens(o.Tokens)
-	s.handler = s.authenticate(s.routes())
+	s.health = s.healthHandler()
+	s.handler = s.withHealth(s.authenticate(s.routes()))
 	return s
 }
 
@@ -212,6 +225,7 @@ func (s *Server) Serve(l net.Listener, tcp bool) error {
 // ends, then closes their connections. Serve calls made later return nil
 // at once.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	s.mu.Lock()
 	if !s.closed {
 		close(s.done)

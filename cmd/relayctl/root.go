@@ -136,6 +136,7 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newVersionCommand(g),
 		newCompletionCommand(),
 		newManCommand(),
+		newHealthCommand(g, nil),
 	)
 	return root
 }

@@ -79,11 +79,18 @@ func freePort(t *testing.T) string {
 // startRelayd starts relayd on dataDir and waits until it serves.
 func startRelayd(t *testing.T, dataDir string, args ...string) *proc {
 	t.Helper()
+	return startRelaydEnv(t, nil, dataDir, args...)
+}
+
+// startRelaydEnv is startRelayd with env (KEY=VALUE) added to relayd's
+// environment.
+func startRelaydEnv(t *testing.T, env []string, dataDir string, args ...string) *proc {
+	t.Helper()
 	d := &proc{smtp: freePort(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	full := append([]string{"--data", dataDir, "--smtp-listen", d.smtp}, args...)
 	d.cmd = exec.Command(relaydBin, full...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	d.cmd.Env = cleanEnv()
+	d.cmd.Env = append(cleanEnv(), env...)
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +122,12 @@ func startRelayd(t *testing.T, dataDir string, args ...string) *proc {
 	return d
 }
 
-// cleanEnv drops RELAY_* variables of the environment running the tests.
+// cleanEnv drops RELAY_* variables of the environment running the tests,
+// and systemd's, lest a test run by a systemd service notify it.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RELAY_") {
+		if !strings.HasPrefix(kv, "RELAY_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") && !strings.HasPrefix(kv, "WATCHDOG_") {
 			env = append(env, kv)
 		}
 	}

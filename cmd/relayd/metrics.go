@@ -75,10 +75,14 @@ func newMetrics(sp *spool.Spool) (*relay.Metrics, prometheus.Registerer, http.Ha
 	return m, reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-// serveMetrics serves /metrics on l until the server is shut down.
-func serveMetrics(l net.Listener, h http.Handler, log *slog.Logger) *http.Server {
+// serveMetrics serves /metrics, and the health probes /livez and
+// /readyz, on l until the server is shut down: whatever scrapes relayd
+// may probe it there too, without a token.
+func serveMetrics(l net.Listener, h, health http.Handler, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
+	mux.Handle("/livez", health)
+	mux.Handle("/readyz", health)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)} // stderr stays in --log-format

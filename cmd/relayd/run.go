@@ -137,6 +137,8 @@ type daemon struct {
 	metrics    http.Handler
 	spool      *spool.Spool
 	hooks      *webhook.Manager
+	ready      *readiness
+	systemd    systemd
 }
 
 func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
@@ -150,6 +152,7 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	setMemoryLimit(inflight, log)
 	clk := clock.Real{}
 	metrics, reg, metricsHandler := newMetrics(sp)
+	ready := newReadiness(sp, clk, log)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
 		EventMaxAge: cfg.WebhookMaxAge,
@@ -166,10 +169,10 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
-		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks,
+		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready,
 	})
 	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
-		hooks: hooks}, nil
+		hooks: hooks, ready: ready, systemd: newSystemd(log)}, nil
 }
 
 // listeners are the daemon's, open before it serves.
@@ -215,7 +218,7 @@ func (ls *listeners) close() {
 func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	var metricsSrv *http.Server
 	if ls.metrics != nil {
-		metricsSrv = serveMetrics(ls.metrics, d.metrics, d.log)
+		metricsSrv = serveMetrics(ls.metrics, d.metrics, d.admin.Health(), d.log)
 	}
 
 	// Each server reports here when it stops; an early stop ends the daemon.
@@ -249,8 +252,10 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 		start("smtps", func() error { return d.intake.Serve(ls.smtps, true) })
 	}
 	start("admin", func() error { return d.admin.Serve(ls.admin, ls.adminTCP) })
+	d.ready.serving.Store(true)
 	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps),
 		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "hold", d.cfg.Hold, "data", d.cfg.Data)
+	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
 
 	var runErr error
 	select {
@@ -260,6 +265,10 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 		serving--
 		d.log.Error("a listener stopped; shutting down", "err", runErr)
 	}
+	// Probes see the drain before the intake stops accepting, so that a
+	// load balancer sends elsewhere while work in flight finishes.
+	d.admin.Drain()
+	d.systemd.stopping()
 	// Intake and dispatcher wind down side by side within one deadline:
 	// sessions finish their messages, deliveries in flight finish their
 	// attempts, no new delivery starts. At the deadline both are cut.

@@ -47,6 +47,9 @@ type Options struct {
 	// same way as Dispatcher, and returns what the server tells of
 	// webhooks added and removed. Nil: no senders.
 	Webhooks func(Parts) server.Webhooks
+	// Ready is the server's readiness hook (server.Options.Ready); nil:
+	// ready while not draining.
+	Ready func() error
 }
 
 // Parts are what Options.Dispatcher builds on.
@@ -107,6 +110,7 @@ func Start(t testing.TB, o Options) *Relay {
 	srv := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: o.Hold, Upstream: "file:///var/spool/outbox",
 		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
+		Ready: o.Ready,
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

@@ -102,8 +102,14 @@ func startRelaydEnv(t *testing.T, env []string, dataDir string, args ...string) 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		// Listeners open before the password is printed; serving starts,
-		// and this line is logged, after.
-		if strings.Contains(d.stderr.String(), "relayd started") {
+		// and this line is logged, after. stdout and stderr are copied
+		// by separate goroutines, so a start that created the first
+		// credential (logged on stderr before the password is printed)
+		// must also wait for the password on stdout.
+		errs := d.stderr.String()
+		bootstrapped := strings.Contains(errs, "credential=default")
+		if strings.Contains(errs, "relayd started") &&
+			(!bootstrapped || strings.Contains(d.stdout.String(), "password: ")) {
 			break
 		}
 		select {

@@ -159,6 +159,15 @@ func (s *Spool) update(fn func(t *txn) error) error {
 	return s.updateSized(fn, 0)
 }
 
+// Probe makes a write transaction that changes nothing and returns once
+// it is durable: it goes through the group commit and bbolt's synced
+// commit as every write does, and fails as they would (ErrStorage on an
+// I/O error, a read-only file system, a disk too full for the commit's
+// pages). It is how readiness learns that the spool still takes writes.
+func (s *Spool) Probe() error {
+	return s.update(func(*txn) error { return nil })
+}
+
 // updateSized is update for a write that adds size bytes of body.
 func (s *Spool) updateSized(fn func(t *txn) error, size int) error {
 	w := &write{fn: fn, size: size, done: make(chan error, 1)}

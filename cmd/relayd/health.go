@@ -52,7 +52,7 @@ func (r *readiness) writable() error {
 	defer r.mu.Unlock()
 	now := r.clk.Now()
 	if r.probed.IsZero() || now.Sub(r.probed) >= probeEvery || now.Before(r.probed) {
-		r.err = probeSpool(r.sp)
+		r.err = r.sp.Probe()
 		r.probed = now
 		if r.err != nil {
 			r.log.Warn("not ready: the spool refused a write", "err", r.err)
@@ -62,14 +62,4 @@ func (r *readiness) writable() error {
 		return errNotWritable
 	}
 	return nil
-}
-
-// probeSpool makes a write transaction that changes nothing: a cutoff
-// before any message existed expires nothing, yet the transaction goes
-// through the spool's group commit and bbolt's synced commit as every
-// write does, and fails as they would (spool.ErrStorage on an I/O error,
-// a read-only file system or a disk too full for the commit's pages).
-func probeSpool(sp *spool.Spool) error {
-	_, err := sp.Expire(time.Unix(0, 0))
-	return err
 }

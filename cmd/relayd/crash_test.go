@@ -54,34 +54,8 @@ func TestCrashLoop(t *testing.T) {
 	data := t.TempDir()
 	sock := shortSock(t)
 	args := []string{"--hold", "300ms", "--upstream", "smtp://" + upAddr + "?tls=none", "--admin-listen", "unix:" + sock}
-	led := &ledger{accepted: map[string]string{}, dropped: map[string]bool{}, tried: map[string]bool{}}
-	password := ""
 	kills := crashKills(t)
-	for round := 0; round < kills; round++ {
-		d := startRelayd(t, data, args...)
-		if round == 0 {
-			password = d.password
-		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for c := 0; c < 6; c++ {
-			wg.Add(1)
-			go func(c int) {
-				defer wg.Done()
-				submitUntil(stop, d.smtp, password, fmt.Sprintf("r%d-c%d", round, c), led)
-			}(c)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dropUntil(stop, "unix:"+sock, led)
-		}()
-		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
-		d.cmd.Process.Signal(syscall.SIGKILL)
-		d.waitExit(t)
-		close(stop)
-		wg.Wait()
-	}
+	led := killLoop(t, data, "unix:"+sock, args, kills)
 
 	d := startRelayd(t, data, args...)
 	led.mu.Lock()
@@ -236,4 +210,32 @@ func describe(t *testing.T, addr string, ids []string) string {
 		fmt.Fprintf(&b, "%s: %+v\n", id, m)
 	}
 	return b.String()
+}
+
+// killLoop starts relayd kills times on data, and each time has six
+// clients submit and an operator drop (over admin) for a random 0.3-1.2 s
+// before it kills relayd with SIGKILL. The ledger says what got a 250,
+// what a drop reported, and what a drop was tried on.
+func killLoop(t *testing.T, data, admin string, args []string, kills int) *ledger {
+	t.Helper()
+	led := &ledger{accepted: map[string]string{}, dropped: map[string]bool{}, tried: map[string]bool{}}
+	password := ""
+	for round := 0; round < kills; round++ {
+		d := startRelayd(t, data, args...)
+		if round == 0 {
+			password = d.password
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for c := 0; c < 6; c++ {
+			wg.Go(func() { submitUntil(stop, d.smtp, password, fmt.Sprintf("r%d-c%d", round, c), led) })
+		}
+		wg.Go(func() { dropUntil(stop, admin, led) })
+		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		d.waitExit(t)
+		close(stop)
+		wg.Wait()
+	}
+	return led
 }

@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,34 +106,8 @@ func TestEventsSurviveKill9(t *testing.T) {
 	subscribeOffline(t, data, rcv.URL)
 	sock := "unix:" + shortSock(t)
 	args := []string{"--hold", "200ms", "--upstream", "smtp://" + upAddr + "?tls=none", "--admin-listen", sock}
-	led := &ledger{accepted: map[string]string{}, dropped: map[string]bool{}, tried: map[string]bool{}}
-	password := ""
 	kills := crashKills(t)
-	for round := 0; round < kills; round++ {
-		d := startRelayd(t, data, args...)
-		if round == 0 {
-			password = d.password
-		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for c := 0; c < 6; c++ {
-			wg.Add(1)
-			go func(c int) {
-				defer wg.Done()
-				submitUntil(stop, d.smtp, password, fmt.Sprintf("r%d-c%d", round, c), led)
-			}(c)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dropUntil(stop, sock, led)
-		}()
-		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
-		d.cmd.Process.Signal(syscall.SIGKILL)
-		d.waitExit(t)
-		close(stop)
-		wg.Wait()
-	}
+	led := killLoop(t, data, sock, args, kills)
 
 	d := startRelayd(t, data, args...)
 	deadline := time.Now().Add(60 * time.Second)

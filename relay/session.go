@@ -13,8 +13,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/holdrelay/relay/auth"
-	"github.com/holdrelay/relay/relay/smtpapi"
-	"github.com/holdrelay/relay/spool"
 )
 
 // session is one SMTP connection's state between RSETs. go-smtp makes a new
@@ -212,12 +210,12 @@ func (s *session) Data(r io.Reader) (err error) {
 			return errLoginDead
 		}
 	}
-	m, err := s.in.accept(s, full, trace, opts)
+	ms, err := s.in.Submit([]Submission{{Cred: s.cred, From: s.from, To: s.to, Message: full, Trace: trace, Options: opts}})
 	if err != nil {
 		s.in.log.Error("spool refused a message", "remote", s.remote, "err", err)
 		return errSpool
 	}
-	return queuedReply(m.ID)
+	return queuedReply(ms[0].ID)
 }
 
 // hangUp answers e and closes the connection, for a message cut off by a
@@ -288,44 +286,4 @@ func (s *session) Logout() error {
 	}
 	s.in.track(s, false)
 	return nil
-}
-
-// credentialName is "" for a trusted-network client that did not log in.
-func (s *session) credentialName() string {
-	if s.cred == nil {
-		return ""
-	}
-	return s.cred.Name
-}
-
-// accept writes the message (whose first trace bytes are our Received
-// header) to the spool and wakes the dispatcher.
-func (in *Intake) accept(s *session, full []byte, trace int, opts smtpapi.Options) (spool.Message, error) {
-	now := in.clock.Now()
-	h := parseHeader(full[trace:])
-	release := now.Add(in.holdFor(s.cred))
-	if opts.SendAt.After(release) {
-		release = opts.SendAt
-	}
-	m, err := in.spool.Accept(spool.Incoming{
-		Credential: s.credentialName(),
-		From:       s.from,
-		To:         s.to,
-		Subject:    h.subject,
-		MessageID:  h.messageID,
-		Received:   now,
-		Release:    release,
-		Headers:    h.main,
-		Batch:      opts.Batch,
-		Categories: opts.Categories,
-		UniqueArgs: opts.UniqueArgs,
-		SendAt:     opts.SendAt,
-	}, full)
-	if err != nil {
-		return m, err
-	}
-	in.notify(m.Release)
-	in.log.Info("accepted", append([]any{"id", m.ID, "credential", m.Credential, "from", m.From,
-		"rcpts", len(m.Rcpts), "size", m.Size, "release", m.Release, "state", m.State}, metaAttrs(&m)...)...)
-	return m, nil
 }

@@ -31,9 +31,47 @@ type Incoming struct {
 // returns without error, the message and its body are fsynced: the SMTP
 // intake may answer 250.
 func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
-	if len(in.To) == 0 {
-		return Message{}, errors.New("accept: no recipients")
+	ms, err := s.AcceptAll([]Incoming{in}, [][]byte{body})
+	if err != nil {
+		return Message{}, err
 	}
+	return ms[0], nil
+}
+
+// AcceptAll stores several new messages in one transaction: all of them
+// or, on error, none (the HTTP API's request is all or nothing). ins[i]'s
+// body is bodies[i].
+func (s *Spool) AcceptAll(ins []Incoming, bodies [][]byte) ([]Message, error) {
+	if len(ins) != len(bodies) || len(ins) == 0 {
+		return nil, errors.New("accept: no messages, or not one body per message")
+	}
+	ms := make([]Message, len(ins))
+	size := 0
+	for i, in := range ins {
+		if len(in.To) == 0 {
+			return nil, errors.New("accept: no recipients")
+		}
+		ms[i] = newMessage(in, bodies[i])
+		size += len(bodies[i])
+	}
+	err := s.updateSized(func(t *txn) error {
+		for i := range ms {
+			if err := t.accept(&ms[i], ins[i].Headers, bodies[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, size)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ms {
+		ms[i] = ms[i].clone()
+	}
+	return ms, nil
+}
+
+func newMessage(in Incoming, body []byte) Message {
 	m := Message{
 		Credential: in.Credential,
 		From:       in.From,
@@ -56,39 +94,45 @@ func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
 		m.Release = m.Received
 		m.State = Queued
 	}
-	err := s.updateSized(func(t *txn) error {
-		id, err := t.nextID(m.Received)
-		if err != nil {
-			return err
-		}
-		m.ID = id
-		ev := Event{Time: m.Received, State: m.State, Actor: "smtp"}
-		if err := t.registerBatch(m.Batch, m.Received); err != nil {
-			return err
-		}
-		// A cancelled batch's message is dropped below: holding it first
-		// would report a hold that never was.
-		b, cancelled := t.cancelled(&m)
-		if !cancelled {
-			t.holdOnArrival(&m, &ev)
-		}
-		if err := t.insert(&m, body, in.Headers, ev); err != nil {
-			return err
-		}
-		if cancelled {
-			// Accepted (the client did nothing wrong) and dropped at once,
-			// as SendGrid does with a cancelled batch's later sends.
-			drop := Event{Time: m.Received, Actor: b.Actor, Reason: "batch " + b.ID + " cancelled"}
-			return t.transition(&m, drop, func(m *Message) {
-				m.State, m.HeldBy, m.Reason, m.Finished = Dropped, "", drop.Reason, drop.Time
-			})
-		}
-		return nil
-	}, len(body))
-	if err != nil {
-		return Message{}, err
+	return m
+}
+
+// accept inserts one new message. A commit group may run its
+// transaction again (see update), so m's ID and state are set here from
+// scratch every time.
+func (t *txn) accept(m *Message, headers []Header, body []byte) error {
+	m.State = Waiting
+	if !m.Release.After(m.Received) {
+		m.State = Queued
 	}
-	return m.clone(), nil
+	m.HeldBy, m.Reason, m.Finished = "", "", time.Time{}
+	id, err := t.nextID(m.Received)
+	if err != nil {
+		return err
+	}
+	m.ID = id
+	ev := Event{Time: m.Received, State: m.State, Actor: "smtp"}
+	if err := t.registerBatch(m.Batch, m.Received); err != nil {
+		return err
+	}
+	// A cancelled batch's message is dropped below: holding it first
+	// would report a hold that never was.
+	b, cancelled := t.cancelled(m)
+	if !cancelled {
+		t.holdOnArrival(m, &ev)
+	}
+	if err := t.insert(m, body, headers, ev); err != nil {
+		return err
+	}
+	if cancelled {
+		// Accepted (the client did nothing wrong) and dropped at once,
+		// as SendGrid does with a cancelled batch's later sends.
+		drop := Event{Time: m.Received, Actor: b.Actor, Reason: "batch " + b.ID + " cancelled"}
+		return t.transition(m, drop, func(m *Message) {
+			m.State, m.HeldBy, m.Reason, m.Finished = Dropped, "", drop.Reason, drop.Time
+		})
+	}
+	return nil
 }
 
 // holdOnArrival holds a new message that a freeze or a pause covers.

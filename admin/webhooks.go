@@ -19,7 +19,7 @@ var EventTypes = []string{
 	"message.deferred", "message.delivered", "message.failed", "message.dropped",
 	"credential.added", "credential.rotated", "credential.disabled", "credential.enabled", "credential.removed",
 	"pause.started", "pause.ended", "batch.paused", "batch.resumed", "batch.cancelled",
-	"brake.tripped", "brake.released", "webhook.test",
+	"brake.tripped", "brake.released", "webhook.test", "dkim.added", "dkim.removed",
 }
 
 // Webhook formats.

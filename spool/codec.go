@@ -47,14 +47,15 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendString(b, m.Reason)
 	b = appendIntent(b, m.Intent)
 	b = append(b, boolByte(m.Interrupted))
-	return appendScheduling(b, m), nil
+	b = appendScheduling(b, m)
+	return appendTagged(b, m), nil
 }
 
 // appendScheduling adds the optional tail that records written before
 // batches existed lack: a 1, then batch, categories, unique args (sorted
 // by key) and send time. Records without it decode with those fields empty.
 func appendScheduling(b []byte, m *Message) []byte {
-	if m.Batch == "" && len(m.Categories) == 0 && len(m.UniqueArgs) == 0 && m.SendAt.IsZero() {
+	if m.Batch == "" && len(m.Categories) == 0 && len(m.UniqueArgs) == 0 && m.SendAt.IsZero() && !hasTagged(m) {
 		return b
 	}
 	b = append(b, 1)
@@ -149,6 +150,7 @@ func decodeMessage(b []byte) (Message, error) {
 	m.Intent = d.intent()
 	m.Interrupted = d.byte() == 1
 	d.scheduling(&m)
+	d.tagged(&m)
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}
@@ -270,4 +272,48 @@ func (d *decoder) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, v).UTC()
+}
+
+// The tagged tail follows the scheduling tail (written, empty or not,
+// whenever a tagged field is set) and holds fields added since: each is
+// a uvarint tag, then a uvarint length and that many bytes. Records
+// without it decode with those fields zero, and a decoder skips a tag
+// it does not know, so that a record written by a newer relayd still
+// reads (without that field). Add a field with a new tag here.
+const (
+	tagDSN      = 1 // the failed message's DSN: uvarint ID
+	tagBounceOf = 2 // a DSN's failed message: uvarint ID
+)
+
+func hasTagged(m *Message) bool { return m.DSN != 0 || m.BounceOf != 0 }
+
+func appendTagged(b []byte, m *Message) []byte {
+	b = appendTaggedID(b, tagDSN, m.DSN)
+	return appendTaggedID(b, tagBounceOf, m.BounceOf)
+}
+
+func appendTaggedID(b []byte, tag uint64, id ID) []byte {
+	if id == 0 {
+		return b
+	}
+	b = binary.AppendUvarint(b, tag)
+	return appendString(b, string(binary.AppendUvarint(nil, uint64(id))))
+}
+
+func (d *decoder) tagged(m *Message) {
+	for d.err == nil && len(d.b) > 0 {
+		tag := d.uvarint()
+		v := decoder{b: []byte(d.string())}
+		switch tag {
+		case tagDSN:
+			m.DSN = ID(v.uvarint())
+		case tagBounceOf:
+			m.BounceOf = ID(v.uvarint())
+		default:
+			continue // a newer relayd's field
+		}
+		if v.err != nil || len(v.b) != 0 {
+			d.err = errCorrupt
+		}
+	}
 }

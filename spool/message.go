@@ -41,6 +41,12 @@ type Message struct {
 	Categories []string          `json:"categories,omitempty"`
 	UniqueArgs map[string]string `json:"unique_args,omitempty"`
 	SendAt     time.Time         `json:"send_at,omitzero"` // the scheduled time asked for, if any
+	// DSN is the delivery status notification (bounce) that this failed
+	// message's sender was sent; BounceOf, on that DSN, is the failed
+	// message it reports. Both are set in the transaction that records
+	// the failure (see Attempt.Bounce).
+	DSN      ID `json:"dsn,omitempty"`
+	BounceOf ID `json:"bounce_of,omitempty"`
 }
 
 // Who holds a held message.

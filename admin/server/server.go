@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -80,6 +81,9 @@ type Options struct {
 	Tokens     []Token          // required on TCP listeners; ignored on the unix socket
 	Now        func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
 	Webhooks   Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
+	// DKIM is the keyring relayd signs with: reloaded from the spool
+	// after each key is added or removed. Nil: keys are stored only.
+	DKIM *dkim.Keyring
 	Log        *slog.Logger     // nil = slog.Default()
 	// Ready, if set, says what else keeps relayd from being ready (still
 	// starting, a spool it cannot write): nil is ready. /readyz calls it
@@ -147,6 +151,9 @@ type Server struct {
 	// to each webhook.
 	credLocks keyedLocks
 	hookLocks keyedLocks
+	// dkimMu orders key changes and the keyring reloads after them, so
+	// that a reload never puts back a key a later removal took out.
+	dkimMu sync.Mutex
 
 	mu       sync.Mutex
 	closed   bool

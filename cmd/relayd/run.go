@@ -15,6 +15,7 @@ import (
 
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
@@ -153,9 +154,13 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	clk := clock.Real{}
 	metrics, reg, metricsHandler := newMetrics(sp)
 	ready := newReadiness(sp, clk, log)
+	keys := &dkim.Keyring{}
+	if err := server.LoadDKIM(sp, keys); err != nil {
+		log.Error("dkim keys not all loaded; mail of their domains goes unsigned", "err", err)
+	}
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
-		EventMaxAge: cfg.WebhookMaxAge,
+		EventMaxAge: cfg.WebhookMaxAge, Signer: keys, Bounces: cfg.Bounces == "on", Hostname: cfg.Hostname,
 	}, sp, tr, clk, log)
 	hooks, err := newWebhooks(cfg, sp, clk, log, reg)
 	if err != nil {
@@ -169,7 +174,7 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
-		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready,
+		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready, DKIM: keys,
 	})
 	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
 		hooks: hooks, ready: ready, systemd: newSystemd(log)}, nil

@@ -84,7 +84,7 @@ type Options struct {
 	// DKIM is the keyring relayd signs with: reloaded from the spool
 	// after each key is added or removed. Nil: keys are stored only.
 	DKIM *dkim.Keyring
-	Log        *slog.Logger     // nil = slog.Default()
+	Log  *slog.Logger // nil = slog.Default()
 	// Ready, if set, says what else keeps relayd from being ready (still
 	// starting, a spool it cannot write): nil is ready. /readyz calls it
 	// on every request, without a token, and shows its error: it must be

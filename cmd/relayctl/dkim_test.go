@@ -71,7 +71,7 @@ func TestDKIMCommands(t *testing.T) {
 	ops := []string{"--admin", rd.TCP, "--token", opsSecret}
 	out := mustRun(t, append(ops, "dkim", "add", "Example.COM.", "--algorithm", "ed25519")...)
 	sel := relaydkim.DefaultSelector(rd.Clock.Now())
-	if !regexp.MustCompile(`(?m)^name: +` + sel + `\._domainkey\.example\.com$`).MatchString(out) ||
+	if !regexp.MustCompile(`(?m)^name: +`+sel+`\._domainkey\.example\.com$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^record: +v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=$`).MatchString(out) {
 		t.Errorf("add:\n%s", out)
 	}

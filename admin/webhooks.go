@@ -123,7 +123,9 @@ type EventData struct {
 	Recipients []string `json:"recipients"`
 	Subject    string   `json:"subject"`
 	BatchID    string   `json:"batch_id"`
-	Webhook    string   `json:"webhook"` // webhook.test
+	Webhook    string   `json:"webhook"`  // webhook.test
+	Domain     string   `json:"domain"`   // dkim.*
+	Selector   string   `json:"selector"` // dkim.*
 	Categories []string `json:"categories"`
 	Response   string   `json:"response"`
 	Actor      string   `json:"actor"`

@@ -187,3 +187,18 @@ func BenchmarkSign(b *testing.B) {
 		})
 	}
 }
+
+// TestSignBareLF: the spool keeps a message's bare LFs and the transport
+// sends them as CRLF (package relay/upstream): the signature made over
+// the spooled form verifies over the sent one.
+func TestSignBareLF(t *testing.T) {
+	r, records := ring(t, "example.com/a/ed25519")
+	signed, n, err := r.Sign([]byte("From: a@example.com\nSubject: lf\n\nline one\nline  two \n\n"))
+	if err != nil || n != 1 {
+		t.Fatalf("sign: %d, %v", n, err)
+	}
+	sent := bytes.ReplaceAll(bytes.ReplaceAll(signed, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	if v := verify(t, sent, records); v[0].Err != nil {
+		t.Errorf("bare-LF message signed, sent as CRLF: %v", v[0].Err)
+	}
+}

@@ -31,6 +31,9 @@
 //     password in its URL. A webhook is stored (with its audit entry)
 //     before its sender starts, and its sender stops after its removal
 //     is stored.
+//   - A DKIM private key is made in relayd and never leaves it: the API
+//     shows only the public DNS record. A key change is stored (with its
+//     audit entry and event) before the signing keyring is reloaded.
 //   - An event stream that follows ends when its client leaves or when
 //     Shutdown begins, so that it never holds Shutdown up.
 package server

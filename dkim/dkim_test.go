@@ -171,10 +171,14 @@ func FuzzSign(f *testing.F) {
 // BenchmarkSign is the signing step's cost per message of 10 KiB.
 func BenchmarkSign(b *testing.B) {
 	msg := []byte(strings.Replace(sample, "Hello,", strings.Repeat("Lorem ipsum dolor sit amet.\r\n", 350), 1))
-	for _, alg := range []string{"none", RSA, Ed25519} {
+	for _, alg := range []string{"nokeys", "otherdomain", RSA, Ed25519} {
 		b.Run(alg, func(b *testing.B) {
 			r := &Keyring{}
-			if alg != "none" {
+			switch alg {
+			case "nokeys":
+			case "otherdomain":
+				r, _ = ring(b, "example.org/a/"+Ed25519)
+			default:
 				r, _ = ring(b, "example.com/a/"+alg)
 			}
 			b.SetBytes(int64(len(msg)))

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/url"
+	"strings"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/auth"
@@ -22,13 +23,13 @@ func upstreamSetting(v string) string {
 // hold a password).
 func (s *Server) checkRoute(set auth.Settings) error {
 	for _, p := range []struct{ field, url string }{
-		{"upstream", set.Upstream}, {"upstream_fallback", set.UpstreamFallback},
+		{"upstream", set.Upstream}, {"upstream fallback", set.UpstreamFallback},
 	} {
 		if p.url == "" {
 			continue
 		}
 		if err := s.checkUpstream(p.url); err != nil {
-			return invalid("%s: %s", p.field, err.Error())
+			return invalid("%s URL: %s", p.field, strings.TrimPrefix(err.Error(), "upstream URL: "))
 		}
 	}
 	return nil

@@ -71,8 +71,8 @@ func TestCredentialUpstreamRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ url, want string }{
-		{"mx.example.com", "upstream: upstream URL: missing scheme"},
-		{"http://mx.example.com", `upstream: upstream URL: unknown scheme "http"`},
+		{"mx.example.com", "upstream URL: missing scheme"},
+		{"http://mx.example.com", `upstream URL: unknown scheme "http"`},
 		{"smtp://u:pw-secret@mx.example.com:99999", `upstream URL: bad port "99999"`},
 		{"smtp://u:pw-secret@mx.example.com?tls=maybe", `bad tls="maybe"`},
 		{"smtp://user-only@mx.example.com", "credentials need both a user and a password"},
@@ -90,7 +90,7 @@ func TestCredentialUpstreamRefusals(t *testing.T) {
 		}
 	}
 	if _, err := c.AddCredential(ctx, admin.AddCredentialRequest{Name: "bad", UpstreamFallback: "ftp://x"}); err == nil ||
-		!strings.Contains(err.Error(), "upstream_fallback: upstream URL: unknown scheme") {
+		!strings.Contains(err.Error(), "upstream fallback URL: unknown scheme") {
 		t.Errorf("add with a bad fallback: %v", err)
 	}
 	if _, ok := r.Creds.Get("bad"); ok {

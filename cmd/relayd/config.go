@@ -246,8 +246,13 @@ func (c *config) resolve() error {
 	if !strings.HasPrefix(c.AdminListen, "unix:") && len(c.AdminTokens.tokens) == 0 {
 		return fmt.Errorf("--admin-listen %s is a TCP address, which needs --admin-tokens (or RELAY_ADMIN_TOKENS, or admin-tokens in the config file); without tokens, use unix:PATH", c.AdminListen)
 	}
-	if _, err := upstream.New(c.Upstream, upstream.Options{}); err != nil {
+	if err := upstream.Check(c.Upstream); err != nil {
 		return fmt.Errorf("--upstream: %w", err)
+	}
+	if c.UpstreamFallback != "" {
+		if err := upstream.Check(c.UpstreamFallback); err != nil {
+			return fmt.Errorf("--upstream-fallback: %w", err)
+		}
 	}
 	return nil
 }

@@ -93,19 +93,23 @@ func TestFallbackOnTemporaryRefusalsOnly(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		primary smtptest.Server
+		primary func() *smtptest.Server
 		want    spool.State
 		viaFB   bool
 	}{
-		{"421 at greeting", smtptest.Server{OnSession: func(string) error { return refuse(421) }}, spool.Delivered, true},
-		{"451 at RCPT", smtptest.Server{OnRcpt: func(string) error { return refuse(451) }}, spool.Delivered, true},
-		{"451 at end of data", smtptest.Server{OnData: func(smtptest.Message) error { return refuse(451) }}, spool.Delivered, true},
-		{"550 at RCPT is final", smtptest.Server{OnRcpt: func(string) error { return refuse(550) }}, spool.Failed, false},
-		{"554 at end of data is final", smtptest.Server{OnData: func(smtptest.Message) error { return refuse(554) }}, spool.Failed, false},
+		{"421 at greeting", func() *smtptest.Server { return &smtptest.Server{OnSession: func(string) error { return refuse(421) }} }, spool.Delivered, true},
+		{"451 at RCPT", func() *smtptest.Server { return &smtptest.Server{OnRcpt: func(string) error { return refuse(451) }} }, spool.Delivered, true},
+		{"451 at end of data", func() *smtptest.Server {
+			return &smtptest.Server{OnData: func(smtptest.Message) error { return refuse(451) }}
+		}, spool.Delivered, true},
+		{"550 at RCPT is final", func() *smtptest.Server { return &smtptest.Server{OnRcpt: func(string) error { return refuse(550) }} }, spool.Failed, false},
+		{"554 at end of data is final", func() *smtptest.Server {
+			return &smtptest.Server{OnData: func(smtptest.Message) error { return refuse(554) }}
+		}, spool.Failed, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			primary := &tc.primary
+			primary := tc.primary()
 			h, fb := fallbackHarness(t, harnessConfig{}, primary.Start(t))
 			m := h.deliverNow(tc.name, tc.want)
 			if n := len(fb.Messages()); n != map[bool]int{true: 1, false: 0}[tc.viaFB] {

@@ -35,8 +35,8 @@ type Route struct {
 //
 // A primary that could not be reached breakerTrips times in a row is
 // skipped for breakerPause while a fallback exists, so that a dead primary
-// does not cost a dial timeout per message; the first attempt after that
-// pause probes it again.
+// does not cost a dial timeout per message; one attempt after that pause
+// probes it again.
 const (
 	breakerTrips = 3
 	breakerPause = 30 * time.Second
@@ -189,11 +189,21 @@ func (d *Dispatcher) breaker(name string) *breaker {
 	return b
 }
 
-// open reports whether the primary is to be skipped at now.
+// open reports whether the primary is to be skipped at now. Once the
+// pause is over, one attempt goes through as a probe, and the others
+// keep skipping until it has its answer (record then closes the breaker
+// or pauses again).
 func (b *breaker) open(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return now.Before(b.openUntil)
+	if b.fails < breakerTrips {
+		return false
+	}
+	if now.Before(b.openUntil) {
+		return true
+	}
+	b.openUntil = now.Add(breakerPause) // the probe's turn
+	return false
 }
 
 // record counts an attempt: one without any reply (and not cut short by

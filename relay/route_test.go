@@ -233,3 +233,32 @@ func TestBreakerSkipsADeadPrimaryThenProbesIt(t *testing.T) {
 		t.Errorf("primary dialled %d times after the pause, want a probe (%d)", n, breakerTrips+1)
 	}
 }
+
+// TestCredentialFallbackAndAChangedURL: a credential's own fallback takes
+// its mail when the primary is down, and a changed URL applies from the
+// next attempt, with a transport of its own.
+func TestCredentialFallbackAndAChangedURL(t *testing.T) {
+	t.Parallel()
+	first, second := &smtptest.Server{}, &smtptest.Server{}
+	var route atomic.Pointer[Route]
+	route.Store(&Route{Fallback: "smtp://" + first.Start(t) + "?tls=none"})
+	secondURL := "smtp://" + second.Start(t) + "?tls=none"
+	h := newHarness(t, harnessConfig{upstreamAddr: closedPort(t), intake: IntakeConfig{Hold: time.Nanosecond},
+		disp: DispatcherConfig{Upstream: upstream.Options{Hostname: "relay.test"},
+			Routes: func(string) Route { return *route.Load() }}})
+	h.deliverNow("own fallback", spool.Delivered)
+	first.Wait(t, 1)
+
+	route.Store(&Route{Fallback: secondURL})
+	if m := h.deliverNow("changed fallback", spool.Delivered); m.Upstream != secondURL {
+		t.Errorf("after the change, delivered by %q, want %q", m.Upstream, secondURL)
+	}
+	second.Wait(t, 1)
+	if n := len(first.Messages()); n != 1 {
+		t.Errorf("the old fallback got %d messages, want 1", n)
+	}
+	h.settle()
+	if n := h.disp.upstreams.Len(); n != 0 {
+		t.Errorf("%d credential transports kept while idle, want none", n)
+	}
+}

@@ -13,9 +13,13 @@
 // 5.6.0, as it is how SMTP smuggling works (see crlf.go).
 //
 // The dispatcher owns every delivery goroutine: at most Concurrency run at
-// once, and Run returns only after all of them have finished. A delivery
-// has two steps of its own around the transfer: signing (sign.go, DKIM)
-// just before the transport gets the message, so that the header is
+// once, and Run returns only after all of them have finished. Each attempt
+// follows the message's route (route.go): its credential's upstream or the
+// global one, then, for recipients the primary deferred without taking the
+// message, the fallback, under the same cancellable context, so that a drop
+// cuts whichever transfer runs. A delivery
+// has two more steps of its own around the transfer: signing (sign.go,
+// DKIM) just before the transport gets the message, so that the header is
 // final and a drop still cuts the transfer before its dot; and, when the
 // attempt fails the message for good, the bounce (bounce.go, dsn.go): an
 // RFC 3464 report that the spool accepts in the transaction recording the

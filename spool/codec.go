@@ -48,17 +48,46 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendIntent(b, m.Intent)
 	b = append(b, boolByte(m.Interrupted))
 	b = appendScheduling(b, m)
-	return appendTagged(b, m), nil
+	b = appendRoute(b, m)
+	return appendBounce(b, m), nil
 }
 
-// appendScheduling adds the optional tail that records written before
-// batches existed lack: a 1, then batch, categories, unique args (sorted
-// by key) and send time. Records without it decode with those fields empty.
-func appendScheduling(b []byte, m *Message) []byte {
-	if m.Batch == "" && len(m.Categories) == 0 && len(m.UniqueArgs) == 0 && m.SendAt.IsZero() && !hasTagged(m) {
+// The optional tail of a record is a series of sections, each opened by
+// its tag, in tag order; a record written before a section existed lacks
+// it and decodes with its fields empty. A new section takes the next tag.
+const (
+	tagScheduling = 1 // batch, categories, unique args, send time
+	tagRoute      = 2 // the upstream of the last attempt
+	tagBounce     = 3 // the DSN links: DSN, BounceOf
+)
+
+// appendRoute adds the route section: tagRoute, then the upstream.
+func appendRoute(b []byte, m *Message) []byte {
+	if m.Upstream == "" {
 		return b
 	}
-	b = append(b, 1)
+	b = append(b, tagRoute)
+	return appendString(b, m.Upstream)
+}
+
+// appendBounce adds the bounce section: tagBounce, then the failed
+// message's DSN and a DSN's failed message (0: none).
+func appendBounce(b []byte, m *Message) []byte {
+	if m.DSN == 0 && m.BounceOf == 0 {
+		return b
+	}
+	b = append(b, tagBounce)
+	b = binary.AppendUvarint(b, uint64(m.DSN))
+	return binary.AppendUvarint(b, uint64(m.BounceOf))
+}
+
+// appendScheduling adds the scheduling section: tagScheduling, then
+// batch, categories, unique args (sorted by key) and send time.
+func appendScheduling(b []byte, m *Message) []byte {
+	if m.Batch == "" && len(m.Categories) == 0 && len(m.UniqueArgs) == 0 && m.SendAt.IsZero() {
+		return b
+	}
+	b = append(b, tagScheduling)
 	b = appendString(b, m.Batch)
 	b = binary.AppendUvarint(b, uint64(len(m.Categories)))
 	for _, c := range m.Categories {
@@ -72,14 +101,30 @@ func appendScheduling(b []byte, m *Message) []byte {
 	return appendTime(b, m.SendAt)
 }
 
+// tail reads the optional sections, which must come in tag order.
+func (d *decoder) tail(m *Message) {
+	last := byte(0)
+	for d.err == nil && len(d.b) > 0 {
+		tag := d.byte()
+		if tag <= last {
+			d.err = errCorrupt
+			return
+		}
+		last = tag
+		switch tag {
+		case tagScheduling:
+			d.scheduling(m)
+		case tagRoute:
+			m.Upstream = d.string()
+		case tagBounce:
+			m.DSN, m.BounceOf = ID(d.uvarint()), ID(d.uvarint())
+		default:
+			d.err = errCorrupt
+		}
+	}
+}
+
 func (d *decoder) scheduling(m *Message) {
-	if d.err != nil || len(d.b) == 0 {
-		return
-	}
-	if d.byte() != 1 {
-		d.err = errCorrupt
-		return
-	}
 	m.Batch = d.string()
 	if n := d.count(); n > 0 {
 		m.Categories = make([]string, n)
@@ -149,8 +194,7 @@ func decodeMessage(b []byte) (Message, error) {
 	m.Reason = d.string()
 	m.Intent = d.intent()
 	m.Interrupted = d.byte() == 1
-	d.scheduling(&m)
-	d.tagged(&m)
+	d.tail(&m)
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}
@@ -272,48 +316,4 @@ func (d *decoder) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, v).UTC()
-}
-
-// The tagged tail follows the scheduling tail (written, empty or not,
-// whenever a tagged field is set) and holds fields added since: each is
-// a uvarint tag, then a uvarint length and that many bytes. Records
-// without it decode with those fields zero, and a decoder skips a tag
-// it does not know, so that a record written by a newer relayd still
-// reads (without that field). Add a field with a new tag here.
-const (
-	tagDSN      = 1 // the failed message's DSN: uvarint ID
-	tagBounceOf = 2 // a DSN's failed message: uvarint ID
-)
-
-func hasTagged(m *Message) bool { return m.DSN != 0 || m.BounceOf != 0 }
-
-func appendTagged(b []byte, m *Message) []byte {
-	b = appendTaggedID(b, tagDSN, m.DSN)
-	return appendTaggedID(b, tagBounceOf, m.BounceOf)
-}
-
-func appendTaggedID(b []byte, tag uint64, id ID) []byte {
-	if id == 0 {
-		return b
-	}
-	b = binary.AppendUvarint(b, tag)
-	return appendString(b, string(binary.AppendUvarint(nil, uint64(id))))
-}
-
-func (d *decoder) tagged(m *Message) {
-	for d.err == nil && len(d.b) > 0 {
-		tag := d.uvarint()
-		v := decoder{b: []byte(d.string())}
-		switch tag {
-		case tagDSN:
-			m.DSN = ID(v.uvarint())
-		case tagBounceOf:
-			m.BounceOf = ID(v.uvarint())
-		default:
-			continue // a newer relayd's field
-		}
-		if v.err != nil || len(v.b) != 0 {
-			d.err = errCorrupt
-		}
-	}
 }

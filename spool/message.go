@@ -41,6 +41,10 @@ type Message struct {
 	Categories []string          `json:"categories,omitempty"`
 	UniqueArgs map[string]string `json:"unique_args,omitempty"`
 	SendAt     time.Time         `json:"send_at,omitzero"` // the scheduled time asked for, if any
+	// Upstream is the upstream that answered the last attempt, without
+	// secrets ("smtp://smtp.example.com:587"): the one that took the
+	// message, once it is delivered. "" before any attempt.
+	Upstream string `json:"upstream,omitempty"`
 	// DSN is the delivery status notification (bounce) that this failed
 	// message's sender was sent; BounceOf, on that DSN, is the failed
 	// message it reports. Both are set in the transaction that records

@@ -80,10 +80,17 @@ type Options struct {
 	Dispatcher Dispatcher    // nil: nothing is ever in flight (tests, tools)
 	Hold       time.Duration // the global hold window, for status
 	Upstream   string        // already stripped of secrets
-	Version    string
-	Tokens     []Token          // required on TCP listeners; ignored on the unix socket
-	Now        func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
-	Webhooks   Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
+	// UpstreamFallback is --upstream-fallback, stripped of secrets; "":
+	// none.
+	UpstreamFallback string
+	// CheckUpstream checks a credential's upstream URL as relayd checks
+	// --upstream; its error must not repeat the URL. Nil: any URL that
+	// parses with a scheme.
+	CheckUpstream func(rawURL string) error
+	Version       string
+	Tokens        []Token          // required on TCP listeners; ignored on the unix socket
+	Now           func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
+	Webhooks      Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
 	// DKIM is the keyring relayd signs with: reloaded from the spool
 	// after each key is added or removed. Nil: keys are stored only.
 	DKIM *dkim.Keyring

@@ -26,6 +26,7 @@ import (
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/internal/clock"
+	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -114,7 +115,7 @@ func Start(t testing.TB, o Options) *Relay {
 	srv := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: o.Hold, Upstream: "file:///var/spool/outbox",
 		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
-		Ready: o.Ready, DKIM: o.DKIM,
+		Ready: o.Ready, CheckUpstream: upstream.Check, DKIM: o.DKIM,
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

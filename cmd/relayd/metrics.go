@@ -75,6 +75,19 @@ func newMetrics(sp *spool.Spool) (*relay.Metrics, prometheus.Registerer, http.Ha
 	return m, reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
+// registerReady adds relay_ready: what /readyz would answer, for alerts
+// that read metrics rather than probe. It costs what a probe costs.
+func registerReady(reg prometheus.Registerer, r *readiness) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_ready",
+		Help: "1 while relayd serves and its spool takes writes (as /readyz, draining aside), else 0."},
+		func() float64 {
+			if r.ready() != nil {
+				return 0
+			}
+			return 1
+		}))
+}
+
 // serveMetrics serves /metrics, and the health probes /livez and
 // /readyz, on l until the server is shut down: whatever scrapes relayd
 // may probe it there too, without a token.

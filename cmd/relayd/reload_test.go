@@ -1,10 +1,10 @@
 package main
 
 import (
-	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"

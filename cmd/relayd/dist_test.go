@@ -22,7 +22,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Type=notify", "WatchdogSec=30s", "DynamicUser=yes", "StateDirectory=relay", "UMask=0077",
+		"Type=notify", "WatchdogSec=30s", "DynamicUser=yes", "User=relay", "StateDirectory=relay", "UMask=0077",
 		"ExecStart=/usr/local/bin/relayd --config /etc/relay/relayd.yaml --data /var/lib/relay",
 		"ExecReload=/bin/kill -HUP $MAINPID",
 		"ProtectSystem=strict", "NoNewPrivileges=yes", "MemoryDenyWriteExecute=yes",

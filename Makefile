@@ -9,6 +9,7 @@ RELIABILITY_FUZZTIME ?= 1m
 RELIABILITY_KILLS    ?= 25
 RELIABILITY_DISKFULL ?= 20
 PREFIX  ?= /usr/local
+MANDIR  ?= $(PREFIX)/share/man
 
 .PHONY: all build install run man test vet bench bench-go fuzz reliability clean
 
@@ -18,10 +19,13 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayd ./cmd/relayd
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayctl ./cmd/relayctl
 
-# Installs relayd and relayctl into $(PREFIX)/bin (DESTDIR for packaging).
-install: build
-	install -d $(DESTDIR)$(PREFIX)/bin
+# Installs relayd and relayctl into $(PREFIX)/bin and their man pages into
+# $(MANDIR) (man1: relayctl, man8: relayd); DESTDIR for packaging.
+install: build man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 bin/relayd bin/relayctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 # Starts relayd with its embedded defaults (data in ./relay-data); ARGS adds flags.
 run: build

@@ -6,9 +6,12 @@
 // Invariants:
 //   - On a TCP listener every request needs a bearer token, compared in
 //     constant time; Serve refuses a TCP listener when no token is
-//     configured (guarantee 6 of the contract). The health probes,
-//     GET /livez and /readyz, are the only exception: they tell whether
-//     relayd is alive and ready, and nothing else.
+//     configured (guarantee 6 of the contract), and SetTokens never leaves
+//     one without a token. CheckTokens is the one rule for tokens; the set
+//     in force is swapped whole, so a request sees the old set or the new
+//     one. The health probes, GET /livez and /readyz, are the only
+//     exception: they tell whether relayd is alive and ready, and nothing
+//     else.
 //   - The unix socket is mode 0600, and a peer whose uid is neither
 //     relayd's nor root's is refused as well, which also closes the moment
 //     between creating the socket and changing its mode.

@@ -14,6 +14,8 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec // by reason: password, throttled
 	attempts     *prometheus.CounterVec // by the state an attempt left the message in
 	inflightMem  prometheus.Gauge       // bytes held by messages being received
+	signatures   prometheus.Counter     // DKIM signatures added
+	bounces      prometheus.Counter     // DSNs accepted for failed messages
 }
 
 // NewMetrics makes the relay's metrics and registers them with reg.
@@ -32,8 +34,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"result"}),
 		inflightMem: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "relay_smtp_inflight_bytes", Help: "Memory held by messages being received, charged against --max-inflight-bytes."}),
+		signatures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_dkim_signatures_total", Help: "DKIM signatures added to delivery attempts."}),
+		bounces: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_bounces_total", Help: "Delivery status notifications (bounces) spooled for failed messages."}),
 	}
-	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem)
+	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem, m.signatures, m.bounces)
 	return m
 }
 
@@ -58,6 +64,18 @@ func (m *Metrics) authFailed(reason string) {
 func (m *Metrics) attempt(result string) {
 	if m != nil {
 		m.attempts.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) signed(n int) {
+	if m != nil && n > 0 {
+		m.signatures.Add(float64(n))
+	}
+}
+
+func (m *Metrics) bounced() {
+	if m != nil {
+		m.bounces.Inc()
 	}
 }
 

@@ -68,7 +68,7 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 	}
 	size, _ := parseSize(c.MaxMessageSize)
 	if c.SMTPListen != "127.0.0.1:2525" || c.Hold != 30*time.Second || c.SMTPSListen != "" ||
-		len(c.TrustedNetworks) != 0 || size != 25<<20 {
+		len(c.TrustedNetworks) != 0 || size != 25<<20 || c.Bounces != "on" {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -88,6 +88,8 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 		{args: []string{"--tls-cert", "a.pem"}, want: "go together"},
 		{args: []string{"--smtps-listen", ":465"}, want: "needs --tls-cert"},
 		{args: []string{"--hold", "-1s"}, want: "negative"},
+		{args: []string{"--bounces", "maybe"}, want: `--bounces: want on or off, got "maybe"`},
+		{env: map[string]string{"RELAY_BOUNCES": "yes"}, want: `--bounces: want on or off, got "yes"`},
 	} {
 		_, err := parseConfig(t, tc.args, tc.env, tc.file)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

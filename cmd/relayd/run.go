@@ -123,7 +123,7 @@ func bootstrap(creds *auth.Service, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("create the first credential: %w", err)
 	}
-	fmt.Fprintf(stdout, "relayd: created the first credential; its password is shown only this once:\n  username: default\n  password: %s\n", pw)
+	fmt.Fprintf(stdout, "relayd: created the first credential; its password is shown only this once:\n  username: default\n  password: %s\n  api key:  %s\n", pw, auth.APIKey("default", pw))
 	return nil
 }
 

@@ -2,8 +2,11 @@ package relay
 
 import (
 	"errors"
+	"net"
 	"net/mail"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -157,3 +160,33 @@ func (in *Intake) CreateBatch(cred, id string) (spool.Batch, error) {
 
 // Batch returns a batch the spool knows, or spool.ErrNoBatch.
 func (in *Intake) Batch(id string) (spool.Batch, error) { return in.spool.GetBatch(id) }
+
+// ClearAuthAllowed reports whether a client at remote may send a password
+// without TLS: from loopback, or with --insecure-auth (as for SMTP AUTH).
+func (in *Intake) ClearAuthAllowed(remote netip.Addr) bool {
+	return in.loopback(remote) || in.cfg.InsecureAuth
+}
+
+// ReadTimeout is the intake's --smtp-timeout: the longest a client may
+// take to send a message.
+func (in *Intake) ReadTimeout() time.Duration { return in.cfg.ReadTimeout }
+
+// LimitListener counts the connections of l against the intake's
+// connection limits (in all, and per client address), shared with SMTP,
+// and bounds each connection's lifetime by --max-session-duration. A
+// connection over a limit is closed at once.
+func (in *Intake) LimitListener(l net.Listener) net.Listener {
+	return &limitListener{Listener: l, lim: in.limits}
+}
+
+// Reserve charges n bytes to the memory budget of messages being received
+// (--max-inflight-bytes), shared with SMTP. It returns the function that
+// gives them back, or false when the budget is spent: the client should
+// try again later.
+func (in *Intake) Reserve(n int64) (release func(), ok bool) {
+	if !in.budget.take(n) {
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { in.budget.give(n) }) }, true
+}

@@ -3,7 +3,10 @@
 // accept, so that relayctl can check them without importing the relay.
 package names
 
-import "unicode/utf8"
+import (
+	"crypto/rand"
+	"unicode/utf8"
+)
 
 // Bounds of batch IDs and categories.
 const (
@@ -40,4 +43,16 @@ func Category(c string) bool {
 		}
 	}
 	return true
+}
+
+// NewBatchID is a new random batch ID of 32 letters and digits, like
+// SendGrid's.
+func NewBatchID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 32)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/relay"
+	"github.com/holdrelay/relay/relay/mailapi"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 	"github.com/holdrelay/relay/webhook"
@@ -131,6 +132,7 @@ type daemon struct {
 	cfg        config
 	log        *slog.Logger
 	intake     *relay.Intake
+	mailAPI    *mailapi.Server
 	dispatcher *relay.Dispatcher
 	admin      *server.Server
 	transport  upstream.Transport
@@ -171,13 +173,15 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
 		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready,
 	})
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
+	api := mailapi.New(mailapi.Options{Intake: in, Clock: clk, Log: log, TLS: tlsCfg})
+	return &daemon{cfg: cfg, log: log, intake: in, mailAPI: api, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
 		hooks: hooks, ready: ready, systemd: newSystemd(log)}, nil
 }
 
 // listeners are the daemon's, open before it serves.
 type listeners struct {
-	smtp, smtps, admin, metrics net.Listener // smtps and metrics may be nil
+	smtp, smtps, admin, metrics net.Listener // smtps, http and metrics may be nil
+	http                        net.Listener
 	adminTCP                    bool
 }
 
@@ -196,6 +200,11 @@ func (d *daemon) listen() (*listeners, error) {
 			return fail("--smtps-listen", err)
 		}
 	}
+	if d.cfg.HTTPListen != "" {
+		if ls.http, err = net.Listen("tcp", d.cfg.HTTPListen); err != nil {
+			return fail("--http-listen", err)
+		}
+	}
 	if ls.admin, ls.adminTCP, err = server.Listen(d.cfg.AdminListen); err != nil {
 		return fail("--admin-listen", err)
 	}
@@ -208,7 +217,7 @@ func (d *daemon) listen() (*listeners, error) {
 }
 
 func (ls *listeners) close() {
-	for _, l := range []net.Listener{ls.smtp, ls.smtps, ls.admin, ls.metrics} {
+	for _, l := range []net.Listener{ls.smtp, ls.smtps, ls.http, ls.admin, ls.metrics} {
 		if l != nil {
 			l.Close()
 		}
@@ -222,7 +231,7 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	}
 
 	// Each server reports here when it stops; an early stop ends the daemon.
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	serving := 0
 	start := func(name string, serve func() error) {
 		serving++
@@ -251,9 +260,12 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	if ls.smtps != nil {
 		start("smtps", func() error { return d.intake.Serve(ls.smtps, true) })
 	}
+	if ls.http != nil {
+		start("http", func() error { return d.mailAPI.Serve(ls.http) })
+	}
 	start("admin", func() error { return d.admin.Serve(ls.admin, ls.adminTCP) })
 	d.ready.serving.Store(true)
-	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps),
+	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps), "http", addrOf(ls.http),
 		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "hold", d.cfg.Hold, "data", d.cfg.Data)
 	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
 
@@ -279,6 +291,9 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 		<-sctx.Done()
 		stopDrain()
 	}()
+	if ls.http != nil {
+		d.mailAPI.Shutdown(sctx)
+	}
 	d.intake.Shutdown(sctx)
 	<-dispDone
 	d.admin.Shutdown(sctx)

@@ -27,7 +27,10 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if r.ContentLength > 0 && r.ContentLength < limit {
 		expect = r.ContentLength
 	}
-	release, ok := s.in.Reserve(2 * expect) // the body, and the messages built from it
+	// The body, and the messages built from it; capped at what a message
+	// of the largest size takes over SMTP, which --max-inflight-bytes is
+	// sure to allow.
+	release, ok := s.in.Reserve(min(2*expect, relay.MinInflightBytes(s.in.MaxMessageBytes())))
 	if !ok {
 		e := fail(http.StatusServiceUnavailable, "", "relay is busy receiving other mail; try again shortly")
 		e.header = map[string]string{"Retry-After": "5"}

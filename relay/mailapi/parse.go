@@ -174,6 +174,9 @@ func (c *checker) unsupported(req *request) {
 	if ms := req.MailSettings; ms != nil && enabled(ms.Footer) {
 		c.fail("mail_settings.footer", "Footers (mail_settings.footer) are not supported by relay: put the footer in the content.")
 	}
+	if ms := req.MailSettings; ms != nil && enabled(ms.BCC) {
+		c.fail("mail_settings.bcc", "The BCC mail setting is not supported by relay: give the address in bcc.")
+	}
 	for i, p := range req.Personalizations {
 		refuse(p.Substitutions, fmt.Sprintf("personalizations.%d.substitutions", i), "Substitutions")
 		refuse(p.DynamicTemplateData, fmt.Sprintf("personalizations.%d.dynamic_template_data", i), "Dynamic template data")
@@ -350,6 +353,9 @@ func (c *checker) attachments(as []attachment) []decoded {
 	out := make([]decoded, 0, len(as))
 	for i, a := range as {
 		field := fmt.Sprintf("attachments.%d", i)
+		if a.Filename == "" {
+			a.Filename = a.Name
+		}
 		data, err := base64.StdEncoding.DecodeString(a.Content)
 		if err != nil || a.Content == "" {
 			c.fail(field+".content", "The attachment content must be base64 encoded.")
@@ -425,6 +431,14 @@ func (c *checker) personalization(req *request, i int) (draft, int) {
 	}
 	c.headers(field+".headers", p.Headers)
 	d.headers = merged(req.Headers, p.Headers)
+	if len(p.Categories) > 0 {
+		d.opts.Categories = dedupe(append(slices.Clone(d.opts.Categories), p.Categories...))
+		for j, cat := range p.Categories {
+			if !smtpapi.ValidCategory(cat) {
+				c.fail(fmt.Sprintf("%s.categories.%d", field, j), "A category must be 1 to %d bytes of printable UTF-8.", smtpapi.MaxCategory)
+			}
+		}
+	}
 	d.opts.UniqueArgs = merged(req.CustomArgs, p.CustomArgs)
 	if n := argsSize(d.opts.UniqueArgs); n > maxCustomArgs {
 		c.fail(field+".custom_args", "The custom_args of a message may total at most %d bytes.", maxCustomArgs)

@@ -36,6 +36,7 @@ type personalization struct {
 	Subject    string            `json:"subject"`
 	Headers    map[string]string `json:"headers"`
 	CustomArgs map[string]string `json:"custom_args"`
+	Categories []string          `json:"categories"`
 	SendAt     int64             `json:"send_at"`
 
 	Substitutions       json.RawMessage `json:"substitutions"`
@@ -56,6 +57,7 @@ type attachment struct {
 	Content     string `json:"content"`
 	Type        string `json:"type"`
 	Filename    string `json:"filename"`
+	Name        string `json:"name"` // an old alias of filename, which wins
 	Disposition string `json:"disposition"`
 	ContentID   string `json:"content_id"`
 }
@@ -71,6 +73,7 @@ type mailSettings struct {
 	BypassBounceManagement      json.RawMessage `json:"bypass_bounce_management"`
 	BypassUnsubscribeManagement json.RawMessage `json:"bypass_unsubscribe_management"`
 	Footer                      json.RawMessage `json:"footer"`
+	BCC                         json.RawMessage `json:"bcc"`
 	SpamCheck                   json.RawMessage `json:"spam_check"`
 }
 

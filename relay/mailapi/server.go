@@ -1,6 +1,7 @@
 package mailapi
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -186,17 +187,31 @@ func remoteAddr(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// readBody reads a request body of at most limit bytes: 413 beyond.
+// readBody reads a request body of at most limit bytes, 413 beyond;
+// gzip-compressed (as SendGrid's clients may send it) with the same
+// bound on what it inflates to.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return nil, tooLarge(limit)
+	var in io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, fail(http.StatusBadRequest, "", "the request body is not valid gzip")
+		}
+		in = io.LimitReader(zr, limit+1)
+	default:
+		return nil, fail(http.StatusUnsupportedMediaType, "", "Content-Encoding "+clip(enc)+" is not supported (gzip is)")
 	}
-	if err != nil {
+	body, err := io.ReadAll(in)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), int64(len(body)) > limit:
+		return nil, tooLarge(limit)
+	case err != nil:
 		return nil, fail(http.StatusBadRequest, "", "the request body could not be read")
 	}
 	return body, nil

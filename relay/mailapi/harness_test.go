@@ -173,3 +173,21 @@ func (h *harness) deliver(n int) []smtptest.Message {
 	h.clock.Advance(hold + time.Second)
 	return h.upstream.Wait(h.t, n)
 }
+
+// waitState waits (in real time, a few seconds at most) for the
+// dispatcher to record a message's state: the upstream has the message
+// a moment before the spool knows it.
+func (h *harness) waitState(id spool.ID, want spool.State) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m, err := h.spool.Get(id)
+		if err == nil && m.State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%v: state %s (%v), want %s", id, m.State, err, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

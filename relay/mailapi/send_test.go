@@ -145,7 +145,6 @@ func TestSendShapes(t *testing.T) {
 	}
 }
 
-
 func rcpts(m spool.Message) []string {
 	var out []string
 	for _, r := range m.Rcpts {

@@ -127,3 +127,35 @@ func TestThrottle(t *testing.T) {
 		}
 	}
 }
+
+// TestColdStartBurst: an application starting with twenty requests at
+// once, before relay has checked its key, gets twenty 202s: one argon2
+// check runs and the others wait for it, rather than twenty checks in
+// flight tripping the failed-login throttle. (The real argon2 cost makes
+// the checks last long enough to overlap.)
+func TestColdStartBurst(t *testing.T) {
+	t.Parallel()
+	h := newHarnessParams(t, relay.IntakeConfig{}, auth.DefaultParams)
+	statuses := make(chan int, 20)
+	for range 20 {
+		go func() {
+			req, _ := http.NewRequest("POST", h.url+"/v3/mail/send", strings.NewReader(simple))
+			req.Header.Set("Authorization", "Bearer "+h.key)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	for range 20 {
+		if s := <-statuses; s != http.StatusAccepted {
+			t.Errorf("status %d, want 202", s)
+		}
+	}
+	if n := len(h.spooled()); n != 20 {
+		t.Errorf("%d spooled, want 20", n)
+	}
+}

@@ -41,6 +41,12 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg relay.IntakeConfig) *harness {
 	t.Helper()
+	return newHarnessParams(t, cfg, auth.TestParams)
+}
+
+// newHarnessParams is newHarness with these argon2 parameters.
+func newHarnessParams(t *testing.T, cfg relay.IntakeConfig, params auth.Params) *harness {
+	t.Helper()
 	h := &harness{t: t, clock: clock.NewFake(t0), upstream: &smtptest.Server{}}
 	upAddr := h.upstream.Start(t)
 	var err error
@@ -49,7 +55,7 @@ func newHarness(t *testing.T, cfg relay.IntakeConfig) *harness {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.creds, err = auth.New(h.spool, auth.Options{Params: auth.TestParams, Now: h.clock.Now, Logger: log})
+	h.creds, err = auth.New(h.spool, auth.Options{Params: params, Now: h.clock.Now, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

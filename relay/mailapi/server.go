@@ -37,6 +37,7 @@ type Server struct {
 	log   *slog.Logger
 	srv   *http.Server
 	tls   bool
+	auth  logins
 }
 
 // slack is what a request may hold beyond its base64-inflated messages:
@@ -167,7 +168,7 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	if !ok {
 		return nil, errBadKey
 	}
-	cred, login, err := s.in.Login(remote, name, password)
+	cred, login, err := s.auth.check(name, password, remote, s.in.Login)
 	switch {
 	case errors.Is(err, relay.ErrLoginThrottled):
 		e := fail(http.StatusTooManyRequests, "", "Too many failed logins; try again later")

@@ -127,15 +127,7 @@ func (s *Server) received(c *caller, now time.Time) []byte {
 	if s.tls {
 		proto = "HTTPS"
 	}
-	ip := "unknown"
-	if c.remote.Is6() {
-		ip = "IPv6:" + c.remote.String()
-	} else if c.remote.IsValid() {
-		ip = c.remote.String()
-	}
-	return []byte("Received: from mail-api-client ([" + ip + "])\r\n" +
-		"\tby " + s.in.Hostname() + " (relay) with " + proto + ";\r\n" +
-		"\t" + now.UTC().Format(time.RFC1123Z) + "\r\n")
+	return s.in.TraceHeader("mail-api-client", c.remote, proto, now)
 }
 
 type batchID struct {

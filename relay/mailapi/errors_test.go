@@ -39,8 +39,9 @@ func TestErrors(t *testing.T) {
 		{"duplicate rcpt", h.key, strings.Replace(simple, `"subject": "Hello, World!"`, `"subject": "x", "bcc": [{"email": "JOHN.doe@example.com"}]`, 1), 400, "personalizations.0.bcc.0.email", "unique"},
 		{"no content", h.key, strings.Replace(simple, `[{"type": "text/plain", "value": "Heya!"}]`, `[]`, 1), 400, "content", "content parameter is required"},
 		{"bad base64", h.key, strings.Replace(simple, `"content"`, `"attachments": [{"content": "@@@", "filename": "a.txt"}], "content"`, 1), 400, "attachments.0.content", "base64"},
-		{"over size", h.key, strings.Replace(simple, `"Heya!"`, `"`+big+`"`, 1), 413, "", "larger than"},
-		{"over request size", h.key, strings.Replace(simple, `"Heya!"`, `"`+big+big+`"`, 1), 413, "", "larger than"},
+		{"over size", h.key, strings.Replace(simple, `"Heya!"`, `"`+big+`"`, 1), 413, "", "larger than relay takes (65536 bytes)"},
+		// The request itself may be twice the message size plus 1 MiB.
+		{"over request size", h.key, strings.Replace(simple, `"Heya!"`, `"`+strings.Repeat(big, 7)+`"`, 1), 413, "", "larger than relay takes (1179648 bytes)"},
 		{"no key", "", simple, 401, "", "Bearer"},
 		{"wrong key", auth.APIKey("app", "not-the-password"), simple, 401, "", "authorization grant is invalid"},
 		{"not a key", "SG.garbage", simple, 401, "", "authorization grant is invalid"},

@@ -2,6 +2,7 @@ package mailapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"io"
 	"mime"
@@ -224,5 +225,35 @@ func TestSendAtAndSandbox(t *testing.T) {
 	r = h.send(`{"mail_settings": {"sandbox_mode": {"enable": true}}, "personalizations": [{"to": [{"email": "x@example.com"}]}]}`)
 	if r.status != http.StatusBadRequest || len(r.errors(t)) < 2 {
 		t.Errorf("sandbox of a bad request: %d %s", r.status, r.body)
+	}
+}
+
+// TestGzipBody: SendGrid's clients may compress the body (Content-Encoding:
+// gzip); relay inflates it, within the same bound.
+func TestGzipBody(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, relay.IntakeConfig{})
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte(simple))
+	zw.Close()
+	for _, tc := range []struct {
+		enc    string
+		status int
+	}{{"gzip", http.StatusAccepted}, {"br", http.StatusUnsupportedMediaType}} {
+		req, _ := http.NewRequest("POST", h.url+"/v3/mail/send", bytes.NewReader(z.Bytes()))
+		req.Header.Set("Authorization", "Bearer "+h.key)
+		req.Header.Set("Content-Encoding", tc.enc)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.status {
+			t.Errorf("Content-Encoding %s: %d, want %d", tc.enc, res.StatusCode, tc.status)
+		}
+	}
+	if ms := h.spooled(); len(ms) != 1 || ms[0].Subject != "Hello, World!" {
+		t.Errorf("spooled %+v", ms)
 	}
 }

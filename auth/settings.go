@@ -16,7 +16,15 @@ type Settings struct {
 	AllowedSenders []string // addresses, or @domain for a whole domain
 	MaxMessageSize int64
 	RateLimit      int // messages per minute
+	// Upstream and UpstreamFallback are URLs, "" for the global ones.
+	// auth checks only that they are one printable line: the caller
+	// checks them as relayd checks --upstream.
+	Upstream         string
+	UpstreamFallback string
 }
+
+// maxURL bounds an upstream URL.
+const maxURL = 2048
 
 // ErrInvalidSetting rejects a setting that could never work.
 var ErrInvalidSetting = errors.New("auth: invalid setting")
@@ -25,7 +33,8 @@ var ErrInvalidSetting = errors.New("auth: invalid setting")
 // Update.
 func SettingsOf(c Credential) Settings {
 	return Settings{Description: c.Description, Hold: c.Hold, AllowedSenders: c.AllowedSenders,
-		MaxMessageSize: c.MaxMessageSize, RateLimit: c.RateLimit}
+		MaxMessageSize: c.MaxMessageSize, RateLimit: c.RateLimit,
+		Upstream: c.Upstream, UpstreamFallback: c.UpstreamFallback}
 }
 
 func (set Settings) validate() error {
@@ -38,6 +47,11 @@ func (set Settings) validate() error {
 		return fmt.Errorf("rate limit %d: %w", set.RateLimit, ErrInvalidSetting)
 	case len(set.Description) > 256 || strings.ContainsFunc(set.Description, unicode.IsControl):
 		return fmt.Errorf("description: at most 256 characters, no control characters: %w", ErrInvalidSetting)
+	}
+	for _, u := range []string{set.Upstream, set.UpstreamFallback} {
+		if len(u) > maxURL || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("upstream URL: at most %d bytes, no spaces or control characters: %w", maxURL, ErrInvalidSetting)
+		}
 	}
 	for _, a := range set.AllowedSenders {
 		if !validSenderPattern(a) {
@@ -64,6 +78,8 @@ func (set Settings) apply(e *entry) {
 	e.rec.AllowedSenders = append([]string(nil), set.AllowedSenders...)
 	e.rec.MaxMessageSize = set.MaxMessageSize
 	e.rec.RateLimit = set.RateLimit
+	e.rec.Upstream = set.Upstream
+	e.rec.UpstreamFallback = set.UpstreamFallback
 }
 
 // Update replaces a credential's settings.

@@ -57,6 +57,8 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/v1/pause", operatorOnly, slow(s.pause))
 	handle(http.MethodPost, "/v1/resume", operatorOnly, slow(s.resume))
 	handle(http.MethodGet, "/v1/audit", anyRole, s.listAudit)
+	// The spool's copy holds every secret relayd keeps.
+	handle(http.MethodGet, "/v1/backup", operatorOnly, s.getBackup)
 	// Batches: stopping one (pause, cancel) is for support too; letting
 	// it go again is the operator's call, as for messages.
 	handle(http.MethodGet, "/v1/batches", anyRole, s.listBatches)

@@ -58,6 +58,9 @@ func statusTable(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "version:\t%s\n", st.Version)
 	fmt.Fprintf(w, "started:\t%s\n", when(st.Started))
 	fmt.Fprintf(w, "upstream:\t%s\n", st.Upstream)
+	if st.UpstreamFallback != "" {
+		fmt.Fprintf(w, "fallback:\t%s\n", st.UpstreamFallback)
+	}
 	fmt.Fprintf(w, "hold:\t%s\n", short(st.Hold))
 	fmt.Fprintf(w, "credentials:\t%d\n", st.Credentials)
 	fmt.Fprintf(w, "delivery:\t%s\n", delivery(st.Pauses))
@@ -78,6 +81,12 @@ func statusTable(w io.Writer, st admin.Status) {
 		fmt.Fprintf(w, "\nBATCH\tSTATUS\tMESSAGES\tREASON\n")
 		for _, b := range st.Batches {
 			fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", b.ID, b.Status, b.Messages, dash(clean(b.Reason)))
+		}
+	}
+	if len(st.Routes) > 0 {
+		fmt.Fprintf(w, "\nROUTE\tUPSTREAM\tFALLBACK\n")
+		for _, r := range st.Routes {
+			fmt.Fprintf(w, "credential %s\t%s\t%s\n", r.Credential, routeOrGlobal(r.Upstream), routeOrGlobal(r.UpstreamFallback))
 		}
 	}
 	fmt.Fprintf(w, "\nSTATE\tMESSAGES\n")
@@ -121,4 +130,13 @@ func stateOrder(counts map[string]int) []string {
 	}
 	slices.Sort(extra)
 	return append(order, extra...)
+}
+
+// routeOrGlobal names a credential's own upstream, or says the global
+// one applies.
+func routeOrGlobal(u string) string {
+	if u == "" {
+		return "(global)"
+	}
+	return u
 }

@@ -22,6 +22,7 @@ type spoolCollector struct {
 	pauses   *prometheus.Desc
 	events   *prometheus.Desc
 	backlog  *prometheus.Desc
+	nextDue  *prometheus.Desc
 }
 
 func newSpoolCollector(sp *spool.Spool) *spoolCollector {
@@ -33,6 +34,9 @@ func newSpoolCollector(sp *spool.Spool) *spoolCollector {
 		events: prometheus.NewDesc("relay_events_written_total", "Events written to the outbox since the spool was created.", nil, nil),
 		backlog: prometheus.NewDesc("relay_webhook_backlog", "Outbox events past a webhook's cursor, whether or not it subscribes to them.",
 			[]string{"endpoint"}, nil),
+		nextDue: prometheus.NewDesc("relay_queue_next_due_timestamp_seconds",
+			"When the earliest message not yet sent is or was due (queued, or waiting for its release or next attempt); absent with none. Far in the past: due mail is not being sent.",
+			nil, nil),
 	}
 }
 
@@ -41,6 +45,7 @@ func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pauses
 	ch <- c.events
 	ch <- c.backlog
+	ch <- c.nextDue
 }
 
 func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -48,6 +53,9 @@ func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, st := range spool.States {
 			ch <- prometheus.MustNewConstMetric(c.messages, prometheus.GaugeValue, float64(counts[st]), st.String())
 		}
+	}
+	if at, ok, err := c.sp.NextDue(); err == nil && ok {
+		ch <- prometheus.MustNewConstMetric(c.nextDue, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
 	}
 	if ps, err := c.sp.Pauses(); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.pauses, prometheus.GaugeValue, float64(len(ps)))
@@ -73,6 +81,19 @@ func newMetrics(sp *spool.Spool) (*relay.Metrics, prometheus.Registerer, http.Ha
 		newSpoolCollector(sp))
 	m := relay.NewMetrics(reg)
 	return m, reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// registerReady adds relay_ready: what /readyz would answer, for alerts
+// that read metrics rather than probe. It costs what a probe costs.
+func registerReady(reg prometheus.Registerer, r *readiness) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relay_ready",
+		Help: "1 while relayd serves and its spool takes writes (as /readyz, draining aside), else 0."},
+		func() float64 {
+			if r.ready() != nil {
+				return 0
+			}
+			return 1
+		}))
 }
 
 // serveMetrics serves /metrics, and the health probes /livez and

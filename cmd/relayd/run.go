@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/holdrelay/relay/admin/server"
@@ -33,7 +34,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	tlsCfg, err := loadTLS(cfg)
+	// From here SIGHUP reloads rather than kills; a reload waits until
+	// relayd serves.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	certs, err := newCertStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -53,7 +59,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := newDaemon(cfg, tlsCfg, sp, creds, log)
+	d, err := newDaemon(cfg, certs, sp, creds, log)
 	if err != nil {
 		return err
 	}
@@ -65,7 +71,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		ls.close()
 		return err
 	}
-	return d.run(ctx, ls)
+	return d.run(ctx, ls, hup)
 }
 
 // makeDataDir creates the data directory, or makes an existing one of
@@ -136,17 +142,28 @@ type daemon struct {
 	dispatcher *relay.Dispatcher
 	admin      *server.Server
 	transport  upstream.Transport
+	fallback   string // --upstream-fallback without secrets, for the log
 	metrics    http.Handler
 	spool      *spool.Spool
 	hooks      *webhook.Manager
 	ready      *readiness
 	systemd    systemd
+	reloader   *reloader
 }
 
-func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
-	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout})
+func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
+	upOpts := upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout}
+	tr, err := upstream.New(cfg.Upstream, upOpts)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--upstream: %w", err)}
+	}
+	var fallback upstream.Transport
+	fallbackText := ""
+	if cfg.UpstreamFallback != "" {
+		if fallback, err = upstream.New(cfg.UpstreamFallback, upOpts); err != nil {
+			return nil, usageError{fmt.Errorf("--upstream-fallback: %w", err)}
+		}
+		fallbackText = fallback.String()
 	}
 	nets, _ := cfg.trustedNetworks()
 	size, _ := parseSize(cfg.MaxMessageSize)
@@ -155,9 +172,11 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	clk := clock.Real{}
 	metrics, reg, metricsHandler := newMetrics(sp)
 	ready := newReadiness(sp, clk, log)
+	registerReady(reg, ready)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
 		EventMaxAge: cfg.WebhookMaxAge,
+		Fallback:    fallback, Routes: credentialRoutes(creds), Upstream: upOpts,
 	}, sp, tr, clk, log)
 	hooks, err := newWebhooks(cfg, sp, clk, log, reg)
 	if err != nil {
@@ -167,15 +186,19 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxInflightBytes: inflight, MaxRecipients: cfg.MaxRecipients,
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
 		ReadTimeout: cfg.SMTPTimeout, MaxSessionDuration: cfg.MaxSession,
-		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg, Metrics: metrics,
+		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: certs.tlsConfig(), Metrics: metrics,
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
+		UpstreamFallback: fallbackText, CheckUpstream: upstream.Check,
 		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready,
 	})
-	api := mailapi.New(mailapi.Options{Intake: in, Clock: clk, Log: log, TLS: tlsCfg})
-	return &daemon{cfg: cfg, log: log, intake: in, mailAPI: api, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
-		hooks: hooks, ready: ready, systemd: newSystemd(log)}, nil
+	api := mailapi.New(mailapi.Options{Intake: in, Clock: clk, Log: log, TLS: certs.tlsConfig()})
+	sd := newSystemd(log)
+	rl := &reloader{cfg: cfg, env: os.LookupEnv, certs: certs, admin: adm, clk: clk, log: log, systemd: sd,
+		metrics: newReloadMetrics(reg, certs, clk.Now())}
+	return &daemon{cfg: cfg, log: log, intake: in, mailAPI: api, dispatcher: disp, admin: adm, transport: tr, fallback: fallbackText, metrics: metricsHandler, spool: sp,
+		hooks: hooks, ready: ready, systemd: sd, reloader: rl}, nil
 }
 
 // listeners are the daemon's, open before it serves.
@@ -224,7 +247,7 @@ func (ls *listeners) close() {
 	}
 }
 
-func (d *daemon) run(ctx context.Context, ls *listeners) error {
+func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) error {
 	var metricsSrv *http.Server
 	if ls.metrics != nil {
 		metricsSrv = serveMetrics(ls.metrics, d.metrics, d.admin.Health(), d.log)
@@ -266,8 +289,9 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	start("admin", func() error { return d.admin.Serve(ls.admin, ls.adminTCP) })
 	d.ready.serving.Store(true)
 	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps), "http", addrOf(ls.http),
-		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "hold", d.cfg.Hold, "data", d.cfg.Data)
+		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "upstream_fallback", d.fallback, "hold", d.cfg.Hold, "data", d.cfg.Data)
 	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
+	stopReloads := d.reloader.watch(hup)
 
 	var runErr error
 	select {
@@ -277,6 +301,7 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 		serving--
 		d.log.Error("a listener stopped; shutting down", "err", runErr)
 	}
+	stopReloads()
 	// Probes see the drain before the intake stops accepting, so that a
 	// load balancer sends elsewhere while work in flight finishes.
 	d.admin.Drain()
@@ -338,17 +363,6 @@ func addrOf(l net.Listener) string {
 	return l.Addr().String()
 }
 
-func loadTLS(cfg config) (*tls.Config, error) {
-	if cfg.TLSCert == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
 func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
@@ -379,4 +393,16 @@ func setMemoryLimit(inflight int64, log *slog.Logger) {
 	limit := inflight + memoryHeadroom
 	debug.SetMemoryLimit(limit)
 	log.Debug("memory limit set", "bytes", limit)
+}
+
+// credentialRoutes reads a credential's own upstreams for the dispatcher,
+// at every attempt, so that a change applies from the next one.
+func credentialRoutes(creds *auth.Service) func(string) relay.Route {
+	return func(name string) relay.Route {
+		c, ok := creds.Get(name)
+		if !ok {
+			return relay.Route{}
+		}
+		return relay.Route{Primary: c.Upstream, Fallback: c.UpstreamFallback}
+	}
 }

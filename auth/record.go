@@ -36,6 +36,10 @@ type record struct {
 	AllowedSenders []string `json:"allowed_senders,omitempty"`
 	MaxMessageSize int64    `json:"max_message_size,omitempty"`
 	RateLimit      int      `json:"rate_limit,omitempty"` // messages per minute
+	// Runaway brake thresholds; absent means the relay's global value,
+	// which 0 (the trigger off) must not be confused with.
+	BrakeDuplicates *int `json:"brake_duplicates,omitempty"`
+	BrakeRate       *int `json:"brake_rate,omitempty"`
 }
 
 // entry is a record with its hashes parsed. Entries are never modified once
@@ -121,6 +125,8 @@ func (e *entry) public(now time.Time) Credential {
 		AllowedSenders:  append([]string(nil), e.rec.AllowedSenders...),
 		MaxMessageSize:  e.rec.MaxMessageSize,
 		RateLimit:       e.rec.RateLimit,
+		BrakeDuplicates: copyInt(e.rec.BrakeDuplicates),
+		BrakeRate:       copyInt(e.rec.BrakeRate),
 	}
 	if e.hold != nil {
 		d := *e.hold
@@ -130,4 +136,12 @@ func (e *entry) public(now time.Time) Credential {
 		c.GraceUntil = e.rec.GraceUntil
 	}
 	return c
+}
+
+func copyInt(p *int) *int {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

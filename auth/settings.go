@@ -16,6 +16,9 @@ type Settings struct {
 	AllowedSenders []string // addresses, or @domain for a whole domain
 	MaxMessageSize int64
 	RateLimit      int // messages per minute
+	// Brake thresholds; nil = the global value, 0 = the trigger off.
+	BrakeDuplicates *int
+	BrakeRate       *int
 }
 
 // ErrInvalidSetting rejects a setting that could never work.
@@ -25,7 +28,8 @@ var ErrInvalidSetting = errors.New("auth: invalid setting")
 // Update.
 func SettingsOf(c Credential) Settings {
 	return Settings{Description: c.Description, Hold: c.Hold, AllowedSenders: c.AllowedSenders,
-		MaxMessageSize: c.MaxMessageSize, RateLimit: c.RateLimit}
+		MaxMessageSize: c.MaxMessageSize, RateLimit: c.RateLimit,
+		BrakeDuplicates: copyInt(c.BrakeDuplicates), BrakeRate: copyInt(c.BrakeRate)}
 }
 
 func (set Settings) validate() error {
@@ -36,6 +40,10 @@ func (set Settings) validate() error {
 		return fmt.Errorf("max message size %d: %w", set.MaxMessageSize, ErrInvalidSetting)
 	case set.RateLimit < 0:
 		return fmt.Errorf("rate limit %d: %w", set.RateLimit, ErrInvalidSetting)
+	case !brakeInRange(set.BrakeDuplicates, MaxBrakeDuplicates):
+		return fmt.Errorf("brake duplicates %d: want 0 (off) to %d: %w", *set.BrakeDuplicates, MaxBrakeDuplicates, ErrInvalidSetting)
+	case !brakeInRange(set.BrakeRate, MaxBrakeRate):
+		return fmt.Errorf("brake rate %d: want 0 (off) to %d: %w", *set.BrakeRate, MaxBrakeRate, ErrInvalidSetting)
 	case len(set.Description) > 256 || strings.ContainsFunc(set.Description, unicode.IsControl):
 		return fmt.Errorf("description: at most 256 characters, no control characters: %w", ErrInvalidSetting)
 	}
@@ -46,6 +54,8 @@ func (set Settings) validate() error {
 	}
 	return nil
 }
+
+func brakeInRange(p *int, max int) bool { return p == nil || (*p >= 0 && *p <= max) }
 
 func validSenderPattern(p string) bool {
 	at := strings.LastIndexByte(p, '@')
@@ -64,6 +74,7 @@ func (set Settings) apply(e *entry) {
 	e.rec.AllowedSenders = append([]string(nil), set.AllowedSenders...)
 	e.rec.MaxMessageSize = set.MaxMessageSize
 	e.rec.RateLimit = set.RateLimit
+	e.rec.BrakeDuplicates, e.rec.BrakeRate = copyInt(set.BrakeDuplicates), copyInt(set.BrakeRate)
 }
 
 // Update replaces a credential's settings.

@@ -14,6 +14,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec // by reason: password, throttled
 	attempts     *prometheus.CounterVec // by the state an attempt left the message in
 	inflightMem  prometheus.Gauge       // bytes held by messages being received
+	brakeTrips   *prometheus.CounterVec // by trigger: loop, rate
 }
 
 // NewMetrics makes the relay's metrics and registers them with reg.
@@ -33,7 +34,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inflightMem: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "relay_smtp_inflight_bytes", Help: "Memory held by messages being received, charged against --max-inflight-bytes."}),
 	}
-	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem)
+	m.brakeTrips = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_brake_trips_total", Help: "Runaway brake trips, by trigger (loop, rate)."}, []string{"trigger"})
+	for _, t := range []string{"loop", "rate"} {
+		m.brakeTrips.WithLabelValues(t) // shown at 0 before the first trip
+	}
+	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem, m.brakeTrips)
 	return m
 }
 
@@ -64,5 +70,11 @@ func (m *Metrics) attempt(result string) {
 func (m *Metrics) inflight(delta int64) {
 	if m != nil {
 		m.inflightMem.Add(float64(delta))
+	}
+}
+
+func (m *Metrics) brakeTripped(trigger string) {
+	if m != nil {
+		m.brakeTrips.WithLabelValues(trigger).Inc()
 	}
 }

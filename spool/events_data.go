@@ -65,6 +65,7 @@ const (
 	causePause    = "pause"
 	causeFreeze   = "freeze"
 	causeBatch    = "batch"
+	causeBrake    = "brake"
 )
 
 // pauseCause names what a pause is, for data.reason.

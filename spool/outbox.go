@@ -30,6 +30,8 @@ const (
 	EvBatchResumed       = "batch.resumed"
 	EvBatchCancelled     = "batch.cancelled"
 	EvWebhookTest        = "webhook.test"
+	EvBrakeTripped       = "brake.tripped"
+	EvBrakeReleased      = "brake.released"
 )
 
 // OutboxEvent is one event as the outbox keeps it.

@@ -39,10 +39,11 @@ var (
 	bucketByCat   = []byte("bycat")
 	bucketOutbox  = []byte("outbox")
 	bucketHooks   = []byte("webhooks")
+	bucketBrakes  = []byte("brakes")
 
 	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
 		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen,
-		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks}
+		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks, bucketBrakes}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")

@@ -247,3 +247,10 @@ type brakeSample struct {
 	Recipient string `json:"recipient"`
 	Subject   string `json:"subject"`
 }
+
+// CountHeldBy returns how many of cred's messages holder holds.
+func (s *Spool) CountHeldBy(cred, holder string) (int, error) {
+	var n int
+	err := s.view(func(t *txn) error { n = t.countHeldBy(cred, holder); return nil })
+	return n, err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/holdrelay/relay/admin"
@@ -262,6 +263,18 @@ func credentialSettings(w io.Writer, d admin.Credential) {
 		rate = fmt.Sprintf("%d %s per minute", d.RateLimit, plural(d.RateLimit, "message"))
 	}
 	fmt.Fprintf(w, "rate limit:\t%s\n", rate)
+	fmt.Fprintf(w, "brake duplicates:\t%s\n", brakeSetting(d.BrakeDuplicates, "--brake-duplicates"))
+	fmt.Fprintf(w, "brake rate:\t%s\n", brakeSetting(d.BrakeRate, "--brake-rate"))
+}
+
+func brakeSetting(p *int, flag string) string {
+	switch {
+	case p == nil:
+		return "relayd's " + flag
+	case *p == 0:
+		return "off"
+	}
+	return strconv.Itoa(*p)
 }
 
 type credentialSetOptions struct {
@@ -290,7 +303,8 @@ already in the spool keep their release times.
 		Example: `  relayctl credential set shop --rate-limit 60
   relayctl credential set shop --hold default --reason "done testing"
   relayctl credential set billing --allow-sender billing@example.com --allow-sender @invoices.example.com
-  relayctl credential set billing --allow-any-sender --max-size 0`,
+  relayctl credential set billing --allow-any-sender --max-size 0
+  relayctl credential set newsletter --brake-rate 3000 --brake-duplicates default`,
 		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.common = g.common(cmd)
@@ -303,7 +317,7 @@ already in the spool keep their release times.
 			}
 			if !o.Settings.given() {
 				return usageErrorf("%s: nothing to change: give at least one setting (--description, --hold, "+
-					"--allow-sender, --allow-any-sender, --max-size, --rate-limit)", cmd.CommandPath())
+					"--allow-sender, --allow-any-sender, --max-size, --rate-limit, --brake-duplicates, --brake-rate)", cmd.CommandPath())
 			}
 			if runF != nil {
 				return runF(o)
@@ -312,6 +326,7 @@ already in the spool keep their release times.
 		},
 	}
 	addSettingsFlags(cmd.Flags(), &o.Settings)
+	addBrakeFlags(cmd.Flags(), &o.Settings)
 	cmd.Flags().BoolVar(&o.AllowAny, "allow-any-sender", false, "let it send as any sender again")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the audit log")
 	return cmd

@@ -1,0 +1,44 @@
+package relay
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/holdrelay/relay/auth"
+)
+
+// FuzzBrakeContent: whatever a client sends, the content digest ignores
+// the header block (a new Date, Message-ID or trace header is the same
+// content), never panics, and the detector's tables stay within bounds.
+func FuzzBrakeContent(f *testing.F) {
+	f.Add([]byte("Subject: hi\r\nDate: Mon, 30 Nov 2026 09:00:00 +0000\r\n\r\nbody\r\n"), []byte("Message-ID: <1@x>\r\n"))
+	f.Add([]byte("no header at all"), []byte("Received: from a\r\n"))
+	f.Add([]byte("Subject: x\n\nunix line ends\n"), []byte("X-Trace: 1\n"))
+	f.Add([]byte("\r\n\r\n"), []byte(""))
+	f.Fuzz(func(t *testing.T, msg, extra []byte) {
+		d := newDetector(BrakeConfig{Duplicates: 2, Rate: 3})
+		if bytes.Contains(extra, []byte("\n\n")) || bytes.Contains(extra, []byte("\r\n\r\n")) ||
+			!bytes.HasSuffix(extra, []byte("\n")) || !bytes.Contains(msg, []byte("\r\n\r\n")) || bytes.Contains(msg[:bytes.Index(msg, []byte("\r\n\r\n"))], []byte("\n\n")) {
+			d.digest("s", msg) // any input: no panic
+			return
+		}
+		if d.digest("s", msg) != d.digest("s", append(append([]byte(nil), extra...), msg...)) {
+			t.Fatalf("a header line %q changed the digest of %q", extra, msg)
+		}
+		cred := &auth.Credential{Name: "app"}
+		now := time.Unix(0, 0)
+		trips := 0
+		for i := range 10 {
+			if d.observe(observation{cred: cred, to: []string{"a@b"}, digest: d.digest("s", msg), counted: true}, now.Add(time.Duration(i)*time.Second)) != nil {
+				trips++
+			}
+		}
+		if trips != 1 {
+			t.Fatalf("%d trips of one loop, want exactly 1", trips)
+		}
+		if w := d.creds["app"]; len(w.rate) > 4 || w.lru.Len() > maxPairs {
+			t.Fatalf("tables grew past their bounds: rate %d, pairs %d", len(w.rate), w.lru.Len())
+		}
+	})
+}

@@ -33,8 +33,13 @@ import (
 // most maxPairs (recipient, content) pairs, least recently seen evicted
 // first, each with at most Duplicates+1 times. A credential idle for
 // loopWindow is forgotten. So the detector holds at most, per active
-// credential, (Rate+1) + maxPairs*(Duplicates+1) times plus the pairs'
-// overhead: about 600 KiB at the defaults when every table is full.
+// credential, (Rate+1) + maxPairs*(Duplicates+1) times of 8 bytes plus
+// about 100 bytes of overhead per pair: under 1.3 MiB at the defaults
+// with every table full, and the rate table alone never more than the
+// messages a credential really sent in the last minute. Whatever the
+// thresholds, no table holds more times than the credential's messages
+// (per recipient) of the last loopWindow: the bounds above cap that
+// further, never the other way round.
 //
 // Eviction cannot hide a loop at the defaults: to push a looping pair out
 // before it repeats, a credential must send maxPairs (8,192) other pairs
@@ -79,16 +84,18 @@ type detector struct {
 
 // credWatch is one credential's tables.
 type credWatch struct {
-	rate    []time.Time // counted messages of the last rateWindow, oldest first
+	rate    []int64 // unix nanoseconds of the counted messages of the last rateWindow, oldest first
 	pairs   map[uint64]*list.Element
 	lru     *list.List // of *pairTimes, most recently seen at the back
 	tripped bool       // stop counting until Reset
 	last    time.Time
 }
 
+// Times in the tables are unix nanoseconds: a third of a time.Time.
+
 type pairTimes struct {
 	key   uint64
-	times []time.Time // within loopWindow, oldest first
+	times []int64 // unix nanoseconds within loopWindow, oldest first
 }
 
 func newDetector(cfg BrakeConfig) *detector {
@@ -204,22 +211,22 @@ func (w *credWatch) loop(key uint64, max int, now time.Time) int {
 		p = &pairTimes{key: key}
 		w.pairs[key] = w.lru.PushBack(p)
 	}
-	p.times = keepSince(append(p.times, now), now.Add(-loopWindow), max+1)
+	p.times = keepSince(append(p.times, now.UnixNano()), now.Add(-loopWindow).UnixNano(), max+1)
 	return len(p.times)
 }
 
 // rated records one counted message and returns how many fell within
 // rateWindow (at most max+1 are kept).
 func (w *credWatch) rated(max int, now time.Time) int {
-	w.rate = keepSince(append(w.rate, now), now.Add(-rateWindow), max+1)
+	w.rate = keepSince(append(w.rate, now.UnixNano()), now.Add(-rateWindow).UnixNano(), max+1)
 	return len(w.rate)
 }
 
 // keepSince drops the times at or before cutoff and all but the newest
 // keep, reusing ts's array once it has room at the front to spare.
-func keepSince(ts []time.Time, cutoff time.Time, keep int) []time.Time {
+func keepSince(ts []int64, cutoff int64, keep int) []int64 {
 	i := 0
-	for i < len(ts) && !ts[i].After(cutoff) {
+	for i < len(ts) && ts[i] <= cutoff {
 		i++
 	}
 	i = max(i, len(ts)-keep)

@@ -363,7 +363,7 @@ machine() {
 # "on" is the default thresholds but for the rate, set out of reach so
 # that the run does not trip it (see relayd_start).
 brake_bench() {
-	log "brake: accept, $SESSIONS sessions, $N20 messages, brake off vs on, twice each"
+	log "brake: accept, $SESSIONS sessions kept open, $N20 messages, brake off vs on, twice each"
 	declare -A bsum=([off]=0 [on]=0)
 	local r
 	for round in 1 2; do
@@ -372,7 +372,7 @@ brake_bench() {
 			[ $mode = on ] && flags="--brake-duplicates 5 --brake-rate 1000000"
 			relayd_start "brake-$mode-$round" 1h "$P_DEAD" "" "$flags"
 			load "$P_RELAYD" 1 10 --user default --password "$RD_PASS" >/dev/null
-			r=$(field rate "$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")")
+			r=$(field rate "$(load "$P_RELAYD" "$SESSIONS" "$N20" --user default --password "$RD_PASS")")
 			relayctl brake ls | grep -q 'No credential is braked' || die "the bench tripped the brake ($mode)"
 			relayd_stop
 			log "brake $mode, round $round: $r msg/s"

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -41,4 +42,25 @@ func FuzzBrakeContent(f *testing.F) {
 			t.Fatalf("tables grew past their bounds: rate %d, pairs %d", len(w.rate), w.lru.Len())
 		}
 	})
+}
+
+// BenchmarkBrakeObserve is the detector's cost per accepted message of
+// 10 KiB (digest and both triggers), to set beside the accept's own
+// (BenchmarkAccept*): the brake must not move the accept rate.
+func BenchmarkBrakeObserve(b *testing.B) {
+	d := newDetector(DefaultBrake)
+	big := 1000000
+	cred := &auth.Credential{Name: "app", BrakeRate: &big}
+	msg := bytes.Repeat([]byte("The quick brown fox jumps over the lazy dog.\r\n"), 220)
+	msg = append([]byte("Subject: hello\r\n\r\n"), msg...)
+	now := time.Unix(0, 0)
+	to := []string{"someone@example.net"}
+	b.SetBytes(int64(len(msg)))
+	for i := 0; b.Loop(); i++ {
+		binary.BigEndian.PutUint64(msg[len(msg)-10:], uint64(i)) // distinct content, as a newsletter's
+		o := observation{cred: cred, to: to, subject: "hello", digest: d.digest("hello", msg), counted: true}
+		if d.observe(o, now.Add(time.Duration(i)*time.Millisecond)) != nil {
+			b.Fatal("tripped")
+		}
+	}
 }

@@ -22,7 +22,8 @@
 # default: relayd's own), BRAKE (relayd's brake flags for every run but the
 # brake's own: default "--brake-rate 1000000", the detector counting every
 # message but a bench's 20,000 in seconds not tripping it), BRAKE_ONLY (1:
-# only the brake on/off accept comparison, no Postfix). The bulk and big spools are filled by bench/fill,
+# only the brake on/off accept comparison, no Postfix), BRAKE_ROUNDS (2: how
+# many off/on pairs it averages; more on a busy machine). The bulk and big spools are filled by bench/fill,
 # straight into the spool file: set-up, not a measurement.
 set -euo pipefail
 
@@ -363,10 +364,11 @@ machine() {
 # "on" is the default thresholds but for the rate, set out of reach so
 # that the run does not trip it (see relayd_start).
 brake_bench() {
-	log "brake: accept, $SESSIONS sessions kept open, $N20 messages, brake off vs on, twice each"
+	local rounds=${BRAKE_ROUNDS:-2}
+	log "brake: accept, $SESSIONS sessions kept open, $N20 messages, brake off vs on, $rounds rounds"
 	declare -A bsum=([off]=0 [on]=0)
 	local r
-	for round in 1 2; do
+	for round in $(seq "$rounds"); do
 		for mode in off on; do
 			local flags="--brake-duplicates 0 --brake-rate 0"
 			[ $mode = on ] && flags="--brake-duplicates 5 --brake-rate 1000000"
@@ -379,8 +381,8 @@ brake_bench() {
 			bsum[$mode]=$(awk -v a="${bsum[$mode]}" -v b="$r" 'BEGIN { print a + b }')
 		done
 	done
-	BRAKE_OFF=$(awk -v s="${bsum[off]}" 'BEGIN { printf "%.0f", s / 2 }')
-	BRAKE_ON=$(awk -v s="${bsum[on]}" 'BEGIN { printf "%.0f", s / 2 }')
+	BRAKE_OFF=$(awk -v s="${bsum[off]}" -v n="$rounds" 'BEGIN { printf "%.0f", s / n }')
+	BRAKE_ON=$(awk -v s="${bsum[on]}" -v n="$rounds" 'BEGIN { printf "%.0f", s / n }')
 }
 
 main() {

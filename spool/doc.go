@@ -26,7 +26,9 @@
 //	audit   seq            -> JSON AuditEntry: every administrative change
 //	frozen  name           -> JSON: credentials disabled, whose mail is held
 //	creds   name           -> opaque credential record (owned by package auth)
-//	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it
+//	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it,
+//	                          and whether it was announced (created before
+//	                          its first message: exempt from the brake's rate)
 //	bybatch batch 0x00 ID  -> empty: messages by batch
 //	bycat   category 0x00 ID -> empty: messages by category (one per category)
 //	outbox  seq            -> event: id, type, endpoint, time (and a message

@@ -309,9 +309,15 @@ func (in *Intake) watch(subs []Submission, ins []spool.Incoming) []string {
 		if !ok {
 			c = *s.Cred
 		}
-		o := observation{cred: &c, to: s.To, subject: ins[i].Subject,
-			counted: !in.brake.isAnnounced(in.spool, ins[i].Batch)}
-		if dup, _ := in.brake.thresholds(&c); dup > 0 {
+		dup, rate := in.brake.thresholds(&c)
+		if dup == 0 && rate == 0 {
+			continue
+		}
+		o := observation{cred: &c, to: s.To, subject: ins[i].Subject}
+		if rate > 0 {
+			o.counted = !in.brake.isAnnounced(in.spool, ins[i].Batch)
+		}
+		if dup > 0 {
 			o.digest = in.brake.digest(ins[i].Subject, s.Message[s.Trace:])
 		}
 		if trip := in.brake.observe(o, now); trip != nil {

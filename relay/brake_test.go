@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/relay/smtpapi"
 	"github.com/holdrelay/relay/spool"
 )
@@ -248,5 +249,33 @@ func TestBrakeReleaseDeliversAndRearms(t *testing.T) {
 	}
 	if _, _, err := h.spool.ReleaseBrake("nobody", ev); err == nil {
 		t.Fatal("released a brake that is not on")
+	}
+}
+
+// TestBrakeCredentialThresholds: a credential's own threshold wins over
+// the global one, at once, for a session already logged in; 0 is off.
+func TestBrakeCredentialThresholds(t *testing.T) {
+	t.Parallel()
+	h := brakeHarness(t, DefaultBrake)
+	c := h.login()
+	set := func(dup *int) {
+		cred, _ := h.creds.Get("app")
+		s := auth.SettingsOf(cred)
+		s.BrakeDuplicates = dup
+		if _, err := h.creds.Update("app", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	off, two := 0, 2
+	set(&off)
+	h.sendLoop(c, 10, false)
+	if b := h.brakes(); len(b) != 0 {
+		t.Fatalf("braked with the loop trigger off: %+v", b)
+	}
+	set(&two)
+	h.clock.Advance(loopWindow) // the copies sent while off were not counted anyway
+	h.sendLoop(c, 3, false)
+	if b, ok := h.brakes()["app"]; !ok || b.Threshold != 2 || b.Count != 3 {
+		t.Fatalf("with its own threshold 2: %+v (braked %v)", b, ok)
 	}
 }

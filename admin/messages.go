@@ -17,10 +17,13 @@ type Message struct {
 	// Release is when the message may be sent; for a deferred one, its
 	// next retry. ReleaseIn is the time left by relayd's clock, for
 	// waiting and deferred messages only, as Go duration text.
-	Release   time.Time  `json:"release"`
-	ReleaseIn string     `json:"release_in,omitempty"`
-	Attempts  int        `json:"attempts"`
-	LastError string     `json:"last_error,omitempty"`
+	Release   time.Time `json:"release"`
+	ReleaseIn string    `json:"release_in,omitempty"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	// Upstream answered the last attempt (the one that took the
+	// message, once delivered), without secrets.
+	Upstream  string     `json:"upstream,omitempty"`
 	Finished  *time.Time `json:"finished,omitempty"`   // for delivered, failed, dropped and maybe_delivered
 	HeldBy    string     `json:"held_by,omitempty"`    // "operator", "pause" or "freeze", for held messages
 	Reason    string     `json:"reason,omitempty"`     // why it was last held or dropped
@@ -60,6 +63,8 @@ type Event struct {
 	State  string    `json:"state"` // the state entered
 	Actor  string    `json:"actor"` // "smtp", "dispatcher", "system", "uid:1000", "token:ops", ...
 	Reason string    `json:"reason,omitempty"`
+	// Upstream, on a delivery attempt's step, answered it.
+	Upstream string `json:"upstream,omitempty"`
 }
 
 // ListRequest asks for one page of GET /v1/messages.

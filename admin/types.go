@@ -8,14 +8,20 @@ var States = []string{"waiting", "held", "queued", "sending", "deferred", "deliv
 
 // Status is GET /v1/status.
 type Status struct {
-	Counts      map[string]int `json:"counts"`      // every state in States, zeros included
-	Hold        string         `json:"hold"`        // the global hold window, Go duration text
-	Upstream    string         `json:"upstream"`    // without secrets
-	Pauses      []Pause        `json:"pauses"`      // never null; empty when delivery runs
-	Batches     []Batch        `json:"batches"`     // paused or cancelled batches; never null
-	Credentials int            `json:"credentials"` // how many exist
-	Version     string         `json:"version"`
-	Started     time.Time      `json:"started"`
+	Counts   map[string]int `json:"counts"`   // every state in States, zeros included
+	Hold     string         `json:"hold"`     // the global hold window, Go duration text
+	Upstream string         `json:"upstream"` // without secrets
+	// UpstreamFallback is --upstream-fallback without secrets; "" when
+	// there is none.
+	UpstreamFallback string `json:"upstream_fallback"`
+	// Routes lists the credentials with an upstream of their own, by
+	// name; never null.
+	Routes      []Route   `json:"routes"`
+	Pauses      []Pause   `json:"pauses"`      // never null; empty when delivery runs
+	Batches     []Batch   `json:"batches"`     // paused or cancelled batches; never null
+	Credentials int       `json:"credentials"` // how many exist
+	Version     string    `json:"version"`
+	Started     time.Time `json:"started"`
 	// Unreadable names the pause, batch and freeze records relayd cannot
 	// decode ("pause shop", "batch promo", "freeze shop"); never null.
 	// Each still stops the mail it may cover until an operator resumes,
@@ -27,6 +33,14 @@ type Status struct {
 	// --brake-rate; 0: that trigger is off).
 	BrakeDuplicates int `json:"brake_duplicates"`
 	BrakeRate       int `json:"brake_rate"`
+}
+
+// Route is a credential's own upstreams, without secrets; "" where the
+// global one applies.
+type Route struct {
+	Credential       string `json:"credential"`
+	Upstream         string `json:"upstream"`
+	UpstreamFallback string `json:"upstream_fallback"`
 }
 
 // Pause is a stop on delivery, global or for one credential.
@@ -53,11 +67,20 @@ type Credential struct {
 	AllowedSenders []string `json:"allowed_senders"`
 	MaxMessageSize int64    `json:"max_message_size"` // bytes; 0: relayd's --max-message-size alone
 	RateLimit      int      `json:"rate_limit"`       // messages per minute; 0: no limit
+	// Upstream and UpstreamFallback are the credential's own upstream
+	// URLs, the password hidden; "": relayd's --upstream and
+	// --upstream-fallback.
+	Upstream         string `json:"upstream"`
+	UpstreamFallback string `json:"upstream_fallback"`
 	// Brake thresholds of its own; nil: relayd's --brake-duplicates or
 	// --brake-rate applies. 0: that trigger is off.
 	BrakeDuplicates *int `json:"brake_duplicates"`
 	BrakeRate       *int `json:"brake_rate"`
 }
+
+// UpstreamDefault, as an upstream URL in UpdateCredentialRequest, takes
+// a credential's own upstream away: relayd's global one applies again.
+const UpstreamDefault = "default"
 
 // HoldDefault, as a hold, means "relayd's global hold window": in
 // UpdateCredentialRequest it takes a credential's own window away.
@@ -83,6 +106,10 @@ type AddCredentialRequest struct {
 	AllowedSenders []string `json:"allowed_senders,omitempty"`
 	MaxMessageSize int64    `json:"max_message_size,omitempty"`
 	RateLimit      int      `json:"rate_limit,omitempty"`
+	// Upstream and UpstreamFallback are URLs as relayd's --upstream
+	// takes them; "": the global ones.
+	Upstream         string `json:"upstream,omitempty"`
+	UpstreamFallback string `json:"upstream_fallback,omitempty"`
 }
 
 // UpdateCredentialRequest is the body of PATCH /v1/credentials/{name}:
@@ -95,6 +122,9 @@ type UpdateCredentialRequest struct {
 	AllowedSenders *[]string `json:"allowed_senders,omitempty"`
 	MaxMessageSize *int64    `json:"max_message_size,omitempty"` // 0: relayd's limit alone
 	RateLimit      *int      `json:"rate_limit,omitempty"`       // 0: no limit
+	// Upstream and UpstreamFallback are URLs, or UpstreamDefault.
+	Upstream         *string `json:"upstream,omitempty"`
+	UpstreamFallback *string `json:"upstream_fallback,omitempty"`
 	// Brake thresholds: a number (0: off), or BrakeDefault for relayd's.
 	BrakeDuplicates *string `json:"brake_duplicates,omitempty"`
 	BrakeRate       *string `json:"brake_rate,omitempty"`

@@ -52,6 +52,11 @@ type Credential struct {
 	AllowedSenders  []string  // addresses or @domains MAIL FROM and From: must match; none: any
 	MaxMessageSize  int64     // bytes; 0: the relay's limit
 	RateLimit       int       // messages per minute; 0: unlimited
+	// Upstream and UpstreamFallback are the credential's own upstream
+	// URLs; "" means relayd's global one. They may hold a password:
+	// never show them unredacted.
+	Upstream         string
+	UpstreamFallback string
 	// BrakeDuplicates and BrakeRate are the runaway brake's thresholds
 	// for this credential; nil = the relay's global ones, 0 = off.
 	BrakeDuplicates *int

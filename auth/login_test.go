@@ -98,17 +98,20 @@ func TestSettings(t *testing.T) {
 	}
 	set := SettingsOf(c)
 	set.RateLimit, set.Hold = 0, nil
+	set.Upstream, set.UpstreamFallback = "smtps://u:secret@mx.example", "smtp://backup.example"
 	c, err = s.Update("billing", set)
-	if err != nil || c.RateLimit != 0 || c.Hold != nil || c.Description != "billing" {
+	if err != nil || c.RateLimit != 0 || c.Hold != nil || c.Description != "billing" || c.Upstream != set.Upstream {
 		t.Fatalf("update: %+v %v", c, err)
 	}
 	// Settings survive a reload from the store.
 	s2 := f.open(t)
-	if c2, _ := s2.Get("billing"); len(c2.AllowedSenders) != 2 || c2.MaxMessageSize != 1<<20 {
+	if c2, _ := s2.Get("billing"); len(c2.AllowedSenders) != 2 || c2.MaxMessageSize != 1<<20 ||
+		c2.Upstream != set.Upstream || c2.UpstreamFallback != set.UpstreamFallback {
 		t.Errorf("reloaded %+v", c2)
 	}
 	for _, bad := range []Settings{{RateLimit: -1}, {MaxMessageSize: -5}, {AllowedSenders: []string{"nodomain"}},
-		{AllowedSenders: []string{"a@"}}, {Description: "two\nlines"}} {
+		{AllowedSenders: []string{"a@"}}, {Description: "two\nlines"}, {Upstream: "smtp://a b"},
+		{UpstreamFallback: "smtp://x\r\n"}} {
 		if _, err := s.Update("billing", bad); !errors.Is(err, ErrInvalidSetting) && !errors.Is(err, ErrNegativeDuration) {
 			t.Errorf("Update(%+v) = %v", bad, err)
 		}

@@ -36,6 +36,9 @@ type record struct {
 	AllowedSenders []string `json:"allowed_senders,omitempty"`
 	MaxMessageSize int64    `json:"max_message_size,omitempty"`
 	RateLimit      int      `json:"rate_limit,omitempty"` // messages per minute
+	// Upstream URLs of the credential's own route; absent: the global ones.
+	Upstream         string `json:"upstream,omitempty"`
+	UpstreamFallback string `json:"upstream_fallback,omitempty"`
 	// Runaway brake thresholds; absent means the relay's global value,
 	// which 0 (the trigger off) must not be confused with.
 	BrakeDuplicates *int `json:"brake_duplicates,omitempty"`
@@ -117,16 +120,18 @@ func (e *entry) accepted(now time.Time) []phcHash {
 
 func (e *entry) public(now time.Time) Credential {
 	c := Credential{
-		Name:            e.rec.Name,
-		Description:     e.rec.Description,
-		Created:         e.rec.Created,
-		Disabled:        e.rec.Disabled,
-		PasswordChanged: e.rec.PasswordChanged,
-		AllowedSenders:  append([]string(nil), e.rec.AllowedSenders...),
-		MaxMessageSize:  e.rec.MaxMessageSize,
-		RateLimit:       e.rec.RateLimit,
-		BrakeDuplicates: copyInt(e.rec.BrakeDuplicates),
-		BrakeRate:       copyInt(e.rec.BrakeRate),
+		Name:             e.rec.Name,
+		Description:      e.rec.Description,
+		Created:          e.rec.Created,
+		Disabled:         e.rec.Disabled,
+		PasswordChanged:  e.rec.PasswordChanged,
+		AllowedSenders:   append([]string(nil), e.rec.AllowedSenders...),
+		MaxMessageSize:   e.rec.MaxMessageSize,
+		RateLimit:        e.rec.RateLimit,
+		Upstream:         e.rec.Upstream,
+		UpstreamFallback: e.rec.UpstreamFallback,
+		BrakeDuplicates:  copyInt(e.rec.BrakeDuplicates),
+		BrakeRate:        copyInt(e.rec.BrakeRate),
 	}
 	if e.hold != nil {
 		d := *e.hold

@@ -16,10 +16,18 @@ type Settings struct {
 	AllowedSenders []string // addresses, or @domain for a whole domain
 	MaxMessageSize int64
 	RateLimit      int // messages per minute
+	// Upstream and UpstreamFallback are URLs, "" for the global ones.
+	// auth checks only that they are one printable line: the caller
+	// checks them as relayd checks --upstream.
+	Upstream         string
+	UpstreamFallback string
 	// Brake thresholds; nil = the global value, 0 = the trigger off.
 	BrakeDuplicates *int
 	BrakeRate       *int
 }
+
+// maxURL bounds an upstream URL.
+const maxURL = 2048
 
 // ErrInvalidSetting rejects a setting that could never work.
 var ErrInvalidSetting = errors.New("auth: invalid setting")
@@ -29,7 +37,8 @@ var ErrInvalidSetting = errors.New("auth: invalid setting")
 func SettingsOf(c Credential) Settings {
 	return Settings{Description: c.Description, Hold: c.Hold, AllowedSenders: c.AllowedSenders,
 		MaxMessageSize: c.MaxMessageSize, RateLimit: c.RateLimit,
-		BrakeDuplicates: copyInt(c.BrakeDuplicates), BrakeRate: copyInt(c.BrakeRate)}
+		BrakeDuplicates: copyInt(c.BrakeDuplicates), BrakeRate: copyInt(c.BrakeRate),
+		Upstream: c.Upstream, UpstreamFallback: c.UpstreamFallback}
 }
 
 func (set Settings) validate() error {
@@ -46,6 +55,11 @@ func (set Settings) validate() error {
 		return fmt.Errorf("brake rate %d: want 0 (off) to %d: %w", *set.BrakeRate, MaxBrakeRate, ErrInvalidSetting)
 	case len(set.Description) > 256 || strings.ContainsFunc(set.Description, unicode.IsControl):
 		return fmt.Errorf("description: at most 256 characters, no control characters: %w", ErrInvalidSetting)
+	}
+	for _, u := range []string{set.Upstream, set.UpstreamFallback} {
+		if len(u) > maxURL || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("upstream URL: at most %d bytes, no spaces or control characters: %w", maxURL, ErrInvalidSetting)
+		}
 	}
 	for _, a := range set.AllowedSenders {
 		if !validSenderPattern(a) {
@@ -74,6 +88,8 @@ func (set Settings) apply(e *entry) {
 	e.rec.AllowedSenders = append([]string(nil), set.AllowedSenders...)
 	e.rec.MaxMessageSize = set.MaxMessageSize
 	e.rec.RateLimit = set.RateLimit
+	e.rec.Upstream = set.Upstream
+	e.rec.UpstreamFallback = set.UpstreamFallback
 	e.rec.BrakeDuplicates, e.rec.BrakeRate = copyInt(set.BrakeDuplicates), copyInt(set.BrakeRate)
 }
 

@@ -26,6 +26,16 @@ type DispatcherConfig struct {
 	// last attempt and give-up come first); 0 = 72h.
 	EventMaxAge time.Duration
 	Metrics     *Metrics // counts attempts by outcome, when set
+	// Fallback is --upstream-fallback: the upstream an attempt turns to
+	// when the primary answers 4xx or cannot be reached (see Route);
+	// nil: none.
+	Fallback upstream.Transport
+	// Routes returns a credential's own upstreams; nil: no credential
+	// has any. It is called for every attempt, so that a changed URL
+	// takes effect with the next one.
+	Routes func(credential string) Route
+	// Upstream builds the transports of the credentials' own URLs.
+	Upstream upstream.Options
 }
 
 func (c *DispatcherConfig) setDefaults() {
@@ -56,6 +66,10 @@ type Dispatcher struct {
 	transport upstream.Transport
 	clock     clock.Clock
 	log       *slog.Logger
+	// upstreams holds the transports of the credentials' own URLs.
+	upstreams  *upstream.Set
+	breakersMu sync.Mutex
+	breakers   map[string]*breaker // by the primary's description
 
 	wake  chan struct{} // something became due sooner than the loop thought
 	freed chan struct{} // a delivery slot came free
@@ -108,6 +122,8 @@ func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, 
 	cfg.setDefaults()
 	return &Dispatcher{
 		cfg: cfg, spool: sp, transport: t, clock: clk, log: log,
+		upstreams:    upstream.NewSet(cfg.Upstream),
+		breakers:     map[string]*breaker{},
 		wake:         make(chan struct{}, 1),
 		freed:        make(chan struct{}, cfg.Concurrency),
 		recording:    make(chan struct{}, cfg.Concurrency),
@@ -225,20 +241,27 @@ func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 	case <-done:
 	case <-drain.Done():
 		cancel() // first, so that no delivery reaches its dot after the cut
-		if i, ok := d.transport.(upstream.Interrupter); ok {
-			i.Interrupt()
+		for _, t := range []upstream.Transport{d.transport, d.cfg.Fallback} {
+			if i, ok := t.(upstream.Interrupter); ok {
+				i.Interrupt()
+			}
 		}
+		d.upstreams.Interrupt()
 		<-done
 	}
 	d.closeIdle()
 	return nil
 }
 
-// closeIdle lets go of the upstream sessions kept for reuse.
+// closeIdle lets go of the upstream sessions kept for reuse, and of the
+// credentials' transports.
 func (d *Dispatcher) closeIdle() {
-	if c, ok := d.transport.(upstream.IdleCloser); ok {
-		c.CloseIdle()
+	for _, t := range []upstream.Transport{d.transport, d.cfg.Fallback} {
+		if c, ok := t.(upstream.IdleCloser); ok {
+			c.CloseIdle()
+		}
 	}
+	d.upstreams.Forget(time.Time{})
 }
 
 func (d *Dispatcher) loop(ctx, deliveries context.Context) {
@@ -249,6 +272,9 @@ func (d *Dispatcher) loop(ctx, deliveries context.Context) {
 		now := d.clock.Now()
 		if !now.Before(janitor) {
 			d.expire(now)
+			// A credential whose URL changed under steady traffic leaves
+			// its old transport unused: let go of it.
+			d.upstreams.Forget(now.Add(-time.Minute))
 			janitor = now.Add(time.Minute)
 		}
 		janitor = minTime(janitor, d.endPauses(now))
@@ -369,7 +395,7 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 		d.wg.Done()
 	}()
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
-	outs := d.transport.Deliver(ctx, env, c.Body)
+	outs, via := d.send(ctx, c, env)
 	close(f.transferred)
 	// The transfer is over: its slot may carry the next message while the
 	// outcome is written. The flight stays registered until then, so Abort
@@ -393,6 +419,7 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 	}
 	o := judge(c.Message, outs, now, cfg)
 	o.Attempt = c.Attempts
+	o.Upstream = via
 	if cancelled && o.State == spool.Deferred {
 		// Shutdown or an operator cut it short: due again at once (an
 		// operator's drop or hold is carried out by Finish).
@@ -410,7 +437,7 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 		d.Notify(m.Release)
 	}
 	d.cfg.Metrics.attempt(m.State.String())
-	attrs := []any{"id", m.ID, "state", m.State, "attempt", m.Attempts}
+	attrs := []any{"id", m.ID, "state", m.State, "attempt", m.Attempts, "upstream", via}
 	if m.LastError != "" {
 		attrs = append(attrs, "last_error", m.LastError)
 	}

@@ -24,5 +24,9 @@
 // why eviction cannot hide a loop at the defaults).
 //
 // The dispatcher owns every delivery goroutine: at most Concurrency run at
-// once, and Run returns only after all of them have finished.
+// once, and Run returns only after all of them have finished. Each attempt
+// follows the message's route (route.go): its credential's upstream or the
+// global one, then, for recipients the primary deferred without taking the
+// message, the fallback, under the same cancellable context, so that a drop
+// cuts whichever transfer runs.
 package relay

@@ -48,6 +48,9 @@ type harnessConfig struct {
 	// upstreamURL overrides smtp://ADDR?tls=none; %s is the upstream's address.
 	upstreamURL  string
 	upstreamOpts upstream.Options
+	// upstreamAddr, when set, is where the primary upstream is instead
+	// of upstream's address (a closed port, an upstream started later).
+	upstreamAddr string
 	// front, when set, is put between the relay and the upstream: it gets
 	// the upstream's address and returns the one to deliver to.
 	front func(upAddr string) string
@@ -88,6 +91,9 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	}
 	if hc.front != nil {
 		upAddr = hc.front(upAddr)
+	}
+	if hc.upstreamAddr != "" {
+		upAddr = hc.upstreamAddr
 	}
 	url := "smtp://%s?tls=none"
 	if hc.upstreamURL != "" {

@@ -47,17 +47,34 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendString(b, m.Reason)
 	b = appendIntent(b, m.Intent)
 	b = append(b, boolByte(m.Interrupted))
-	return appendScheduling(b, m), nil
+	b = appendScheduling(b, m)
+	return appendRoute(b, m), nil
 }
 
-// appendScheduling adds the optional tail that records written before
-// batches existed lack: a 1, then batch, categories, unique args (sorted
-// by key) and send time. Records without it decode with those fields empty.
+// The optional tail of a record is a series of sections, each opened by
+// its tag, in tag order; a record written before a section existed lacks
+// it and decodes with its fields empty. A new section takes the next tag.
+const (
+	tagScheduling = 1 // batch, categories, unique args, send time
+	tagRoute      = 2 // the upstream of the last attempt
+)
+
+// appendRoute adds the route section: tagRoute, then the upstream.
+func appendRoute(b []byte, m *Message) []byte {
+	if m.Upstream == "" {
+		return b
+	}
+	b = append(b, tagRoute)
+	return appendString(b, m.Upstream)
+}
+
+// appendScheduling adds the scheduling section: tagScheduling, then
+// batch, categories, unique args (sorted by key) and send time.
 func appendScheduling(b []byte, m *Message) []byte {
 	if m.Batch == "" && len(m.Categories) == 0 && len(m.UniqueArgs) == 0 && m.SendAt.IsZero() {
 		return b
 	}
-	b = append(b, 1)
+	b = append(b, tagScheduling)
 	b = appendString(b, m.Batch)
 	b = binary.AppendUvarint(b, uint64(len(m.Categories)))
 	for _, c := range m.Categories {
@@ -71,14 +88,28 @@ func appendScheduling(b []byte, m *Message) []byte {
 	return appendTime(b, m.SendAt)
 }
 
+// tail reads the optional sections, which must come in tag order.
+func (d *decoder) tail(m *Message) {
+	last := byte(0)
+	for d.err == nil && len(d.b) > 0 {
+		tag := d.byte()
+		if tag <= last {
+			d.err = errCorrupt
+			return
+		}
+		last = tag
+		switch tag {
+		case tagScheduling:
+			d.scheduling(m)
+		case tagRoute:
+			m.Upstream = d.string()
+		default:
+			d.err = errCorrupt
+		}
+	}
+}
+
 func (d *decoder) scheduling(m *Message) {
-	if d.err != nil || len(d.b) == 0 {
-		return
-	}
-	if d.byte() != 1 {
-		d.err = errCorrupt
-		return
-	}
 	m.Batch = d.string()
 	if n := d.count(); n > 0 {
 		m.Categories = make([]string, n)
@@ -148,7 +179,7 @@ func decodeMessage(b []byte) (Message, error) {
 	m.Reason = d.string()
 	m.Intent = d.intent()
 	m.Interrupted = d.byte() == 1
-	d.scheduling(&m)
+	d.tail(&m)
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}

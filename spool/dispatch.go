@@ -161,6 +161,9 @@ type Attempt struct {
 	// Interrupted as a crash would leave it, so that a drop reports it
 	// maybe_delivered rather than dropped.
 	Interrupted bool
+	// Upstream is the upstream that gave the attempt's answer, without
+	// secrets; Finish stores it on the record and in the history.
+	Upstream string
 }
 
 // Finish records the outcome of a claimed message's attempt. The message
@@ -197,9 +200,10 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 					m.Rcpts[i].Addr, m.Rcpts[i].State, r.Addr, r.State)
 			}
 		}
-		ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError}
+		ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError, Upstream: a.Upstream}
 		err = t.transitionBy(&m, ev, func(m *Message) *Event {
 			copy(m.Rcpts, a.Rcpts)
+			m.Upstream = cmp.Or(a.Upstream, m.Upstream)
 			m.LastError = a.LastError
 			m.State = a.State
 			m.Interrupted = m.Interrupted || a.Interrupted

@@ -41,6 +41,10 @@ type Message struct {
 	Categories []string          `json:"categories,omitempty"`
 	UniqueArgs map[string]string `json:"unique_args,omitempty"`
 	SendAt     time.Time         `json:"send_at,omitzero"` // the scheduled time asked for, if any
+	// Upstream is the upstream that answered the last attempt, without
+	// secrets ("smtp://smtp.example.com:587"): the one that took the
+	// message, once it is delivered. "" before any attempt.
+	Upstream string `json:"upstream,omitempty"`
 }
 
 // Who holds a held message.

@@ -95,6 +95,9 @@ type Event struct {
 	State  State     `json:"state"` // the state entered
 	Actor  string    `json:"actor"` // "smtp", "dispatcher", "uid:1000", "token:ops", ...
 	Reason string    `json:"reason,omitempty"`
+	// Upstream, on a delivery attempt's event, is the upstream that gave
+	// its answer, without secrets.
+	Upstream string `json:"upstream,omitempty"`
 	// Audit, on the event of an administrative change, is that change's
 	// audit entry: the spool writes it in the transaction that makes the
 	// change, adds the outcomes of each later transaction of the change

@@ -72,12 +72,16 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	set := auth.Settings{Description: req.Description, AllowedSenders: req.AllowedSenders,
-		MaxMessageSize: req.MaxMessageSize, RateLimit: req.RateLimit}
+		MaxMessageSize: req.MaxMessageSize, RateLimit: req.RateLimit,
+		Upstream: req.Upstream, UpstreamFallback: req.UpstreamFallback}
 	var err error
 	if set.Hold, err = parseHold(req.Hold); err != nil {
 		return err
 	}
 	if err := checkSettings(set); err != nil {
+		return err
+	}
+	if err := s.checkRoute(set); err != nil {
 		return err
 	}
 	defer s.credLocks.lock(req.Name)()
@@ -124,6 +128,9 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request) error 
 	if err := checkSettings(set); err != nil {
 		return err
 	}
+	if err := s.checkRoute(set); err != nil {
+		return err
+	}
 	unstage := s.o.Spool.AuditCredential(name, "", &spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor,
 		Action: "credential set", Selector: "credential=" + name, Reason: req.Reason, Detail: settingsDetail(set, changed)})
 	c, err = s.o.Creds.Update(name, set)
@@ -142,6 +149,8 @@ const (
 	setAllowedSenders = "allowed-senders"
 	setMaxSize        = "max-size"
 	setRateLimit      = "rate-limit"
+	setUpstream       = "upstream"
+	setFallback       = "upstream-fallback"
 	setBrakeDup       = "brake-duplicates"
 	setBrakeRate      = "brake-rate"
 )
@@ -186,6 +195,14 @@ func applyUpdate(set auth.Settings, req admin.UpdateCredentialRequest) (auth.Set
 		}
 		changed = append(changed, setBrakeRate)
 	}
+	if req.Upstream != nil {
+		set.Upstream = upstreamSetting(*req.Upstream)
+		changed = append(changed, setUpstream)
+	}
+	if req.UpstreamFallback != nil {
+		set.UpstreamFallback = upstreamSetting(*req.UpstreamFallback)
+		changed = append(changed, setFallback)
+	}
 	return set, changed, nil
 }
 
@@ -221,6 +238,12 @@ func allSettings(set auth.Settings) []string {
 	if set.RateLimit != 0 {
 		names = append(names, setRateLimit)
 	}
+	if set.Upstream != "" {
+		names = append(names, setUpstream)
+	}
+	if set.UpstreamFallback != "" {
+		names = append(names, setFallback)
+	}
 	return names
 }
 
@@ -253,6 +276,10 @@ func settingsDetail(set auth.Settings, names []string) string {
 			v = strconv.FormatInt(set.MaxMessageSize, 10)
 		case setRateLimit:
 			v = strconv.Itoa(set.RateLimit)
+		case setUpstream:
+			v = routeText(set.Upstream)
+		case setFallback:
+			v = routeText(set.UpstreamFallback)
 		case setBrakeDup:
 			v = brakeText(set.BrakeDuplicates)
 		case setBrakeRate:
@@ -339,16 +366,18 @@ func checkText(field, text string) error {
 // grace time as null, no allowed senders as [].
 func toWire(c auth.Credential) admin.Credential {
 	out := admin.Credential{
-		Name:            c.Name,
-		Description:     c.Description,
-		Created:         c.Created,
-		Disabled:        c.Disabled,
-		PasswordChanged: c.PasswordChanged,
-		AllowedSenders:  slices.Clone(c.AllowedSenders),
-		MaxMessageSize:  c.MaxMessageSize,
-		RateLimit:       c.RateLimit,
-		BrakeDuplicates: c.BrakeDuplicates,
-		BrakeRate:       c.BrakeRate,
+		Name:             c.Name,
+		Description:      c.Description,
+		Created:          c.Created,
+		Disabled:         c.Disabled,
+		PasswordChanged:  c.PasswordChanged,
+		AllowedSenders:   slices.Clone(c.AllowedSenders),
+		MaxMessageSize:   c.MaxMessageSize,
+		RateLimit:        c.RateLimit,
+		Upstream:         redactUpstream(c.Upstream),
+		UpstreamFallback: redactUpstream(c.UpstreamFallback),
+		BrakeDuplicates:  c.BrakeDuplicates,
+		BrakeRate:        c.BrakeRate,
 	}
 	if out.AllowedSenders == nil {
 		out.AllowedSenders = []string{}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/admin/server/servertest"
+	"github.com/holdrelay/relay/relay/upstream"
 )
 
 // FuzzAddCredential sends arbitrary bodies to POST /v1/credentials: every
@@ -126,6 +128,8 @@ func FuzzUpdateCredential(f *testing.F) {
 		`{"allowed_senders":[]}`, `{"allowed_senders":["a@b.example","@c.example"]}`, `{"allowed_senders":["x"]}`,
 		`{"allowed_senders":null}`, `{"description":"a\u0007b"}`, `{"rate_limit":-1}`, `{"max_message_size":1e3}`,
 		`{"reason":"r"}`, `{}`, `null`, `[]`, ``,
+		`{"upstream":"smtps://u:pw@mx.example"}`, `{"upstream":"default","upstream_fallback":"smtp://h:2525?tls=none"}`,
+		`{"upstream_fallback":"file:///tmp/out"}`, `{"upstream":"smtp://u:pw@h:0"}`, `{"upstream":"x"}`,
 	} {
 		f.Add(seed)
 	}
@@ -145,6 +149,19 @@ func FuzzUpdateCredential(f *testing.F) {
 			if err := json.Unmarshal(w.Body.Bytes(), &c); err != nil || c.Name != "shop" || c.AllowedSenders == nil ||
 				c.RateLimit < 0 || c.MaxMessageSize < 0 {
 				t.Fatalf("200 with %q: %v", w.Body, err)
+			}
+			stored, _ := r.Creds.Get("shop")
+			for _, u := range []string{stored.Upstream, stored.UpstreamFallback} {
+				if u != "" && upstream.Check(u) != nil {
+					t.Fatalf("stored upstream %q, which relayd refuses", u)
+				}
+			}
+			for _, u := range []string{c.Upstream, c.UpstreamFallback} {
+				if pu, err := url.Parse(u); err == nil && pu.User != nil {
+					if pw, ok := pu.User.Password(); ok && pw != "xxxxx" {
+						t.Fatalf("the answer shows an upstream's password: %q", u)
+					}
+				}
 			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 			var e admin.Error

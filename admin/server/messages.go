@@ -71,7 +71,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
 		out.Headers = append(out.Headers, admin.Header{Name: h.Name, Value: h.Value})
 	}
 	for _, e := range d.History {
-		out.History = append(out.History, admin.Event{Time: e.Time, State: e.State.String(), Actor: e.Actor, Reason: e.Reason})
+		out.History = append(out.History, admin.Event{Time: e.Time, State: e.State.String(), Actor: e.Actor, Reason: e.Reason, Upstream: e.Upstream})
 	}
 	s.writeJSON(w, http.StatusOK, out)
 	return nil
@@ -141,6 +141,7 @@ func wireMessage(m spool.Message, now time.Time) admin.Message {
 		Release:    m.Release,
 		Attempts:   m.Attempts,
 		LastError:  m.LastError,
+		Upstream:   m.Upstream,
 		HeldBy:     m.HeldBy,
 		Reason:     m.Reason,
 		Batch:      m.Batch,

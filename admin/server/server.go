@@ -76,11 +76,18 @@ type Options struct {
 	Dispatcher Dispatcher    // nil: nothing is ever in flight (tests, tools)
 	Hold       time.Duration // the global hold window, for status
 	Upstream   string        // already stripped of secrets
-	Version    string
-	Tokens     []Token          // required on TCP listeners; ignored on the unix socket
-	Now        func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
-	Webhooks   Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
-	Log        *slog.Logger     // nil = slog.Default()
+	// UpstreamFallback is --upstream-fallback, stripped of secrets; "":
+	// none.
+	UpstreamFallback string
+	// CheckUpstream checks a credential's upstream URL as relayd checks
+	// --upstream; its error must not repeat the URL. Nil: any URL that
+	// parses with a scheme.
+	CheckUpstream func(rawURL string) error
+	Version       string
+	Tokens        []Token          // required on TCP listeners; ignored on the unix socket
+	Now           func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
+	Webhooks      Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
+	Log           *slog.Logger     // nil = slog.Default()
 	// Ready, if set, says what else keeps relayd from being ready (still
 	// starting, a spool it cannot write): nil is ready. /readyz calls it
 	// on every request, without a token, and shows its error: it must be

@@ -32,14 +32,16 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 			"records", unreadable)
 	}
 	st := admin.Status{
-		Counts:      make(map[string]int, len(spool.States)),
-		Hold:        s.o.Hold.String(),
-		Upstream:    s.o.Upstream,
-		Pauses:      make([]admin.Pause, 0, len(pauses)), // never null on the wire
-		Credentials: s.o.Creds.Len(),
-		Version:     s.o.Version,
-		Started:     s.started,
-		Unreadable:  append(make([]string, 0, len(unreadable)), unreadable...),
+		Counts:           make(map[string]int, len(spool.States)),
+		Hold:             s.o.Hold.String(),
+		Upstream:         s.o.Upstream,
+		UpstreamFallback: s.o.UpstreamFallback,
+		Routes:           s.credentialRoutes(),
+		Pauses:           make([]admin.Pause, 0, len(pauses)), // never null on the wire
+		Credentials:      s.o.Creds.Len(),
+		Version:          s.o.Version,
+		Started:          s.started,
+		Unreadable:       append(make([]string, 0, len(unreadable)), unreadable...),
 	}
 	for _, p := range pauses {
 		st.Pauses = append(st.Pauses, wirePause(p))

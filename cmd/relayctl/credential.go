@@ -263,6 +263,10 @@ func credentialSettings(w io.Writer, d admin.Credential) {
 		rate = fmt.Sprintf("%d %s per minute", d.RateLimit, plural(d.RateLimit, "message"))
 	}
 	fmt.Fprintf(w, "rate limit:\t%s\n", rate)
+	if d.Upstream != "" || d.UpstreamFallback != "" {
+		fmt.Fprintf(w, "upstream:\t%s\n", ownOr(d.Upstream, "relayd's --upstream"))
+		fmt.Fprintf(w, "fallback:\t%s\n", ownOr(d.UpstreamFallback, "relayd's --upstream-fallback"))
+	}
 	fmt.Fprintf(w, "brake duplicates:\t%s\n", brakeSetting(d.BrakeDuplicates, "--brake-duplicates"))
 	fmt.Fprintf(w, "brake rate:\t%s\n", brakeSetting(d.BrakeRate, "--brake-rate"))
 }
@@ -275,6 +279,14 @@ func brakeSetting(p *int, flag string) string {
 		return "off"
 	}
 	return strconv.Itoa(*p)
+}
+
+// ownOr is a credential's own setting, or what applies without one.
+func ownOr(own, global string) string {
+	if own == "" {
+		return global
+	}
+	return clean(own)
 }
 
 type credentialSetOptions struct {
@@ -293,7 +305,9 @@ func newCredentialSetCommand(g *globals, runF func(*credentialSetOptions) error)
 		Long: `Change the settings given and keep the others. --allow-sender replaces
 the whole list of allowed senders; --allow-any-sender empties it, so the
 credential may send as anyone again. --hold default takes its own hold
-window away: relayd's --hold applies again.
+window away: relayd's --hold applies again; so do --upstream default and
+--upstream-fallback default. An upstream URL is checked as relayd checks
+its own --upstream; a password in it is stored, never shown again.
 
 Changes apply from the next message: sessions already logged in keep
 their login and follow the new settings at their next MAIL FROM. Messages
@@ -304,7 +318,8 @@ already in the spool keep their release times.
   relayctl credential set shop --hold default --reason "done testing"
   relayctl credential set billing --allow-sender billing@example.com --allow-sender @invoices.example.com
   relayctl credential set billing --allow-any-sender --max-size 0
-  relayctl credential set newsletter --brake-rate 3000 --brake-duplicates default`,
+  relayctl credential set newsletter --brake-rate 3000 --brake-duplicates default
+  relayctl credential set news --upstream smtps://news:PASSWORD@smtp.provider.example --upstream-fallback default`,
 		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.common = g.common(cmd)
@@ -317,7 +332,7 @@ already in the spool keep their release times.
 			}
 			if !o.Settings.given() {
 				return usageErrorf("%s: nothing to change: give at least one setting (--description, --hold, "+
-					"--allow-sender, --allow-any-sender, --max-size, --rate-limit, --brake-duplicates, --brake-rate)", cmd.CommandPath())
+					"--allow-sender, --allow-any-sender, --max-size, --rate-limit, --brake-duplicates, --brake-rate, --upstream, --upstream-fallback)", cmd.CommandPath())
 			}
 			if runF != nil {
 				return runF(o)

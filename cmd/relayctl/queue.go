@@ -251,6 +251,13 @@ func detailsTable(w io.Writer, d admin.MessageDetails) {
 	}
 	fmt.Fprintf(w, "attempts:\t%d\n", d.Attempts)
 	fmt.Fprintf(w, "last error:\t%s\n", dash(clean(d.LastError)))
+	if d.Upstream != "" {
+		label := "upstream:"
+		if d.State == "delivered" {
+			label = "delivered by:"
+		}
+		fmt.Fprintf(w, "%s\t%s\n", label, clean(d.Upstream))
+	}
 
 	fmt.Fprintf(w, "\nHEADER\tVALUE\n")
 	for _, h := range d.Headers {
@@ -258,6 +265,10 @@ func detailsTable(w io.Writer, d admin.MessageDetails) {
 	}
 	fmt.Fprintf(w, "\nTIME\tSTATE\tACTOR\tREASON\n")
 	for _, e := range d.History {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", when(e.Time), e.State, e.Actor, dash(clean(e.Reason)))
+		reason := e.Reason
+		if e.Upstream != "" {
+			reason = strings.TrimSpace(reason + " (upstream " + e.Upstream + ")")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", when(e.Time), e.State, e.Actor, dash(clean(reason)))
 	}
 }

@@ -59,7 +59,12 @@ func startRelaydWith(t *testing.T, o relaydOptions) *relayd {
 		if err != nil {
 			t.Fatal(err)
 		}
-		disp := relay.NewDispatcher(relay.DispatcherConfig{Concurrency: o.concurrency}, p.Spool, tr, p.Clock, p.Log)
+		routes := func(name string) relay.Route {
+			c, _ := p.Creds.Get(name)
+			return relay.Route{Primary: c.Upstream, Fallback: c.UpstreamFallback}
+		}
+		disp := relay.NewDispatcher(relay.DispatcherConfig{Concurrency: o.concurrency, Routes: routes,
+			Upstream: upstream.Options{Hostname: "relay.test"}}, p.Spool, tr, p.Clock, p.Log)
 		in := relay.NewIntake(relay.IntakeConfig{Hostname: "relay.test", Hold: 30 * time.Second},
 			p.Spool, p.Creds, p.Clock, p.Log, disp.Notify)
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -25,6 +25,9 @@ type settingsOptions struct {
 	// Brake thresholds: a number, or admin.BrakeDefault. Set only.
 	BrakeDuplicates *string
 	BrakeRate       *string
+	// Upstream URLs, or admin.UpstreamDefault; relayd checks them.
+	Upstream         *string
+	UpstreamFallback *string
 }
 
 // settingsHelp is the part of add's and set's --help that explains them.
@@ -40,7 +43,14 @@ const settingsHelp = `Settings:
                           MB (refused with 552); 0: relayd's
                           --max-message-size alone, which applies anyway
   --rate-limit N          messages per minute it may send (more are refused
-                          with 450 4.7.1, which clients retry); 0: no limit`
+                          with 450 4.7.1, which clients retry); 0: no limit
+  --upstream URL          its own upstream instead of relayd's --upstream,
+                          in the same form (smtp://, smtps://, file://);
+                          "default" goes back to relayd's
+  --upstream-fallback URL its own fallback instead of relayd's
+                          --upstream-fallback, tried when its upstream
+                          answers 4xx or cannot be reached; "default" goes
+                          back to relayd's`
 
 func addSettingsFlags(fs *pflag.FlagSet, s *settingsOptions) {
 	fs.Var(textFlag{&s.Description}, "description", "what the credential is for, shown in listings")
@@ -48,12 +58,14 @@ func addSettingsFlags(fs *pflag.FlagSet, s *settingsOptions) {
 	fs.Var(senderFlag{&s.AllowedSenders}, "allow-sender", "a sender it may use: an address or @domain; repeat for more (default: any)")
 	fs.Var(sizeFlag{&s.MaxSize}, "max-size", "its largest message, e.g. 10MiB or 500000 (0: relayd's limit alone)")
 	fs.Var(countFlag{&s.RateLimit}, "rate-limit", "messages per minute it may send (0: no limit)")
+	fs.Var(textFlag{&s.Upstream}, "upstream", `its own upstream URL, as relayd's --upstream, or "default" for relayd's`)
+	fs.Var(textFlag{&s.UpstreamFallback}, "upstream-fallback", `its own fallback upstream URL, or "default" for relayd's --upstream-fallback`)
 }
 
 // given reports whether any setting was given.
 func (s settingsOptions) given() bool {
 	return s.Description != nil || s.Hold != nil || s.AllowedSenders != nil || s.MaxSize != nil || s.RateLimit != nil ||
-		s.BrakeDuplicates != nil || s.BrakeRate != nil
+		s.BrakeDuplicates != nil || s.BrakeRate != nil || s.Upstream != nil || s.UpstreamFallback != nil
 }
 
 // addBrakeFlags adds the brake thresholds, which only set takes.
@@ -102,12 +114,19 @@ func (s settingsOptions) addRequest(name string) admin.AddCredentialRequest {
 	if s.RateLimit != nil {
 		req.RateLimit = *s.RateLimit
 	}
+	if s.Upstream != nil && *s.Upstream != admin.UpstreamDefault {
+		req.Upstream = *s.Upstream
+	}
+	if s.UpstreamFallback != nil && *s.UpstreamFallback != admin.UpstreamDefault {
+		req.UpstreamFallback = *s.UpstreamFallback
+	}
 	return req
 }
 
 func (s settingsOptions) updateRequest(reason string) admin.UpdateCredentialRequest {
 	return admin.UpdateCredentialRequest{Description: s.Description, Hold: s.Hold, AllowedSenders: s.AllowedSenders,
-		MaxMessageSize: s.MaxSize, RateLimit: s.RateLimit, BrakeDuplicates: s.BrakeDuplicates, BrakeRate: s.BrakeRate, Reason: reason}
+		MaxMessageSize: s.MaxSize, RateLimit: s.RateLimit, BrakeDuplicates: s.BrakeDuplicates, BrakeRate: s.BrakeRate,
+		Upstream: s.Upstream, UpstreamFallback: s.UpstreamFallback, Reason: reason}
 }
 
 // textFlag is an optional string flag: nil unless given, so "not given"

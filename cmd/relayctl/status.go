@@ -58,6 +58,9 @@ func statusTable(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "version:\t%s\n", st.Version)
 	fmt.Fprintf(w, "started:\t%s\n", when(st.Started))
 	fmt.Fprintf(w, "upstream:\t%s\n", st.Upstream)
+	if st.UpstreamFallback != "" {
+		fmt.Fprintf(w, "fallback:\t%s\n", st.UpstreamFallback)
+	}
 	fmt.Fprintf(w, "hold:\t%s\n", short(st.Hold))
 	fmt.Fprintf(w, "credentials:\t%d\n", st.Credentials)
 	fmt.Fprintf(w, "delivery:\t%s\n", delivery(st.Pauses))
@@ -85,6 +88,12 @@ func statusTable(w io.Writer, st admin.Status) {
 		fmt.Fprintf(w, "\nBRAKED\tTRIGGER\tSINCE\tCOUNT\tHELD\n")
 		for _, b := range st.Braked {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", clean(b.Credential), b.Trigger, when(b.Since), brakeCount(b), b.Held)
+		}
+	}
+	if len(st.Routes) > 0 {
+		fmt.Fprintf(w, "\nROUTE\tUPSTREAM\tFALLBACK\n")
+		for _, r := range st.Routes {
+			fmt.Fprintf(w, "credential %s\t%s\t%s\n", r.Credential, routeOrGlobal(r.Upstream), routeOrGlobal(r.UpstreamFallback))
 		}
 	}
 	fmt.Fprintf(w, "\nSTATE\tMESSAGES\n")
@@ -144,4 +153,13 @@ func brakeStatus(st admin.Status) string {
 		s += fmt.Sprintf("; %d %s BRAKED (relayctl brake ls)", n, plural(n, "credential"))
 	}
 	return s
+}
+
+// routeOrGlobal names a credential's own upstream, or says the global
+// one applies.
+func routeOrGlobal(u string) string {
+	if u == "" {
+		return "(global)"
+	}
+	return u
 }

@@ -22,37 +22,39 @@ import (
 // config is relayd's whole configuration after flags, environment, the
 // config file and defaults have been merged, in that order of precedence.
 type config struct {
-	ConfigFile      string
-	Data            string
-	SMTPListen      string
-	SMTPSListen     string
-	TLSCert         string
-	TLSKey          string
-	AdminListen     string
-	AdminTokens     tokenList
-	Hold            time.Duration
-	Upstream        string
-	UpstreamTimeout time.Duration
-	TrustedNetworks []string
-	MaxMessageSize  string
-	MaxInflight     string
-	MaxRecipients   int
-	MaxConns        int
-	MaxConnsPerIP   int
-	SMTPTimeout     time.Duration
-	MaxSession      time.Duration
-	InsecureAuth    bool
-	Hostname        string
-	Concurrency     int
-	MaxQueueAge     time.Duration
-	Retention       time.Duration
-	WebhookMaxAge   time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
-	MetricsListen   string
-	BrakeDuplicates int
-	BrakeRate       int
+	ConfigFile  string
+	Data        string
+	SMTPListen  string
+	SMTPSListen string
+	TLSCert     string
+	TLSKey      string
+	AdminListen string
+	AdminTokens tokenList
+	Hold        time.Duration
+	Upstream    string
+	// UpstreamFallback is --upstream-fallback; "" for none.
+	UpstreamFallback string
+	UpstreamTimeout  time.Duration
+	TrustedNetworks  []string
+	MaxMessageSize   string
+	MaxInflight      string
+	MaxRecipients    int
+	MaxConns         int
+	MaxConnsPerIP    int
+	SMTPTimeout      time.Duration
+	MaxSession       time.Duration
+	InsecureAuth     bool
+	Hostname         string
+	Concurrency      int
+	MaxQueueAge      time.Duration
+	Retention        time.Duration
+	WebhookMaxAge    time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+	LogFormat        string
+	MetricsListen    string
+	BrakeDuplicates  int
+	BrakeRate        int
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -66,6 +68,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.Var(&c.AdminTokens, "admin-tokens", "admin API bearer tokens, required for TCP, as name:role:secret (role operator or support), comma-separated; prefer the env or config file to keep secrets out of ps")
 	fs.DurationVar(&c.Hold, "hold", 30*time.Second, "hold window before delivery (a credential's own window overrides it; 0s delivers at once)")
 	fs.StringVar(&c.Upstream, "upstream", "", "where mail goes: smtp://[user:pass@]host:port[?tls=none|opportunistic], smtps://..., file:///dir (default file://<data>/outbox); give a password in the env or config file, not here")
+	fs.StringVar(&c.UpstreamFallback, "upstream-fallback", "", "where mail goes when the upstream answers 4xx or cannot be reached, in the same form as --upstream (default none; a credential may have its own)")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 5*time.Minute, "how long to wait for each reply of an SMTP upstream, the one to the end of data included")
 	fs.StringSliceVar(&c.TrustedNetworks, "trusted-networks", nil, "CIDRs whose clients may relay without AUTH, comma-separated (default none)")
 	fs.StringVar(&c.MaxMessageSize, "max-message-size", "25MiB", "largest message accepted (bytes, or with KB, KiB, MB, MiB)")
@@ -254,8 +257,13 @@ func (c *config) resolve() error {
 	if !strings.HasPrefix(c.AdminListen, "unix:") && len(c.AdminTokens.tokens) == 0 {
 		return fmt.Errorf("--admin-listen %s is a TCP address, which needs --admin-tokens (or RELAY_ADMIN_TOKENS, or admin-tokens in the config file); without tokens, use unix:PATH", c.AdminListen)
 	}
-	if _, err := upstream.New(c.Upstream, upstream.Options{}); err != nil {
+	if err := upstream.Check(c.Upstream); err != nil {
 		return fmt.Errorf("--upstream: %w", err)
+	}
+	if c.UpstreamFallback != "" {
+		if err := upstream.Check(c.UpstreamFallback); err != nil {
+			return fmt.Errorf("--upstream-fallback: %w", err)
+		}
 	}
 	return nil
 }

@@ -134,6 +134,7 @@ type daemon struct {
 	dispatcher *relay.Dispatcher
 	admin      *server.Server
 	transport  upstream.Transport
+	fallback   string // --upstream-fallback without secrets, for the log
 	metrics    http.Handler
 	spool      *spool.Spool
 	hooks      *webhook.Manager
@@ -142,9 +143,18 @@ type daemon struct {
 }
 
 func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
-	tr, err := upstream.New(cfg.Upstream, upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout})
+	upOpts := upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout}
+	tr, err := upstream.New(cfg.Upstream, upOpts)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--upstream: %w", err)}
+	}
+	var fallback upstream.Transport
+	fallbackText := ""
+	if cfg.UpstreamFallback != "" {
+		if fallback, err = upstream.New(cfg.UpstreamFallback, upOpts); err != nil {
+			return nil, usageError{fmt.Errorf("--upstream-fallback: %w", err)}
+		}
+		fallbackText = fallback.String()
 	}
 	nets, _ := cfg.trustedNetworks()
 	size, _ := parseSize(cfg.MaxMessageSize)
@@ -156,6 +166,7 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
 		EventMaxAge: cfg.WebhookMaxAge,
+		Fallback:    fallback, Routes: credentialRoutes(creds), Upstream: upOpts,
 	}, sp, tr, clk, log)
 	hooks, err := newWebhooks(cfg, sp, clk, log, reg)
 	if err != nil {
@@ -170,10 +181,11 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
+		UpstreamFallback: fallbackText, CheckUpstream: upstream.Check,
 		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready,
 		Brake: server.BrakeDefaults{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, BrakeReset: in.ResetBrake,
 	})
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, metrics: metricsHandler, spool: sp,
+	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, fallback: fallbackText, metrics: metricsHandler, spool: sp,
 		hooks: hooks, ready: ready, systemd: newSystemd(log)}, nil
 }
 
@@ -256,7 +268,7 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	start("admin", func() error { return d.admin.Serve(ls.admin, ls.adminTCP) })
 	d.ready.serving.Store(true)
 	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps),
-		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "hold", d.cfg.Hold, "data", d.cfg.Data)
+		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "upstream_fallback", d.fallback, "hold", d.cfg.Hold, "data", d.cfg.Data)
 	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
 
 	var runErr error
@@ -366,4 +378,16 @@ func setMemoryLimit(inflight int64, log *slog.Logger) {
 	limit := inflight + memoryHeadroom
 	debug.SetMemoryLimit(limit)
 	log.Debug("memory limit set", "bytes", limit)
+}
+
+// credentialRoutes reads a credential's own upstreams for the dispatcher,
+// at every attempt, so that a change applies from the next one.
+func credentialRoutes(creds *auth.Service) func(string) relay.Route {
+	return func(name string) relay.Route {
+		c, ok := creds.Get(name)
+		if !ok {
+			return relay.Route{}
+		}
+		return relay.Route{Primary: c.Upstream, Fallback: c.UpstreamFallback}
+	}
 }

@@ -144,6 +144,10 @@ func TestSettingErrorsNeverShowSecrets(t *testing.T) {
 			want: []string{"admin-tokens", "list item 2", "comma"}},
 		{name: "bad port in an upstream with a password", args: []string{"--upstream", "smtp://user:" + secret + "@smtp.example.com:nope"},
 			want: []string{"--upstream"}},
+		{name: "bad fallback upstream with a password", args: []string{"--upstream-fallback", "smtps://user:" + secret + "@smtp.example.com?tls=none"},
+			want: []string{"--upstream-fallback", "tls= applies to smtp:// only"}},
+		{name: "fallback upstream without a scheme", args: []string{"--upstream-fallback", "backup.example.com"},
+			want: []string{"--upstream-fallback", "missing scheme"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.env != "" {

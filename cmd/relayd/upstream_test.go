@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,25 @@ func TestUpstreamTimeoutSettings(t *testing.T) {
 	var out, errb bytes.Buffer
 	if execute([]string{"--help"}, &out, &errb); !strings.Contains(out.String(), "--upstream-timeout") {
 		t.Error("--help does not mention --upstream-timeout")
+	}
+}
+
+// --upstream-fallback takes the mail while --upstream cannot be reached.
+func TestUpstreamFallbackTakesTheMailWhileTheUpstreamIsDown(t *testing.T) {
+	t.Parallel()
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downAddr := down.Addr().String()
+	down.Close()
+	fb := &smtptest.Server{}
+	d := startRelayd(t, t.TempDir(), "--hold", "0s", "--upstream", "smtp://"+downAddr+"?tls=none",
+		"--upstream-fallback", "smtp://"+fb.Start(t)+"?tls=none", "--admin-listen", "unix:"+shortSock(t))
+	if _, err := submit(d.smtp, d.password, "via the fallback"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fb.Wait(t, 1); !bytes.Contains(got[0].Data, []byte("Subject: via the fallback")) {
+		t.Errorf("the fallback got:\n%s", got[0].Data)
 	}
 }

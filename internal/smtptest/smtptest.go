@@ -39,6 +39,7 @@
 package smtptest
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -79,6 +80,9 @@ type Message struct {
 // not change afterwards. Hooks run on the server's session goroutines.
 type Server struct {
 	TLS TLSMode
+	// Listen is the address Start listens on; "" is 127.0.0.1:0. Tests of
+	// an upstream that comes back name the port it was down on.
+	Listen string
 	// Users turns on AUTH PLAIN and maps each username to its password.
 	Users map[string]string
 
@@ -110,7 +114,7 @@ type Server struct {
 	idle     chan struct{} // closed while open == 0
 }
 
-// Start listens on 127.0.0.1:0, serves until t's cleanup, and returns the
+// Start listens on Listen (127.0.0.1:0 by default), serves until t's cleanup, and returns the
 // address ("127.0.0.1:port").
 func (s *Server) Start(t testing.TB) string {
 	t.Helper()
@@ -118,7 +122,7 @@ func (s *Server) Start(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("smtptest: certificate: %v", err)
 	}
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	raw, err := net.Listen("tcp", cmp.Or(s.Listen, "127.0.0.1:0"))
 	if err != nil {
 		t.Fatalf("smtptest: listen: %v", err)
 	}

@@ -30,6 +30,8 @@
 //     session that was cancelled, failed on I/O or was left mid-transaction
 //     is closed, never reused. A kept session found closed by the upstream
 //     is replaced by a new connection before any of the message is sent.
+//   - A Set builds one Transport per URL and shares it (and its kept
+//     sessions) between the routes that name that URL.
 package upstream
 
 import (

@@ -25,6 +25,7 @@ import (
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/internal/clock"
+	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -110,7 +111,7 @@ func Start(t testing.TB, o Options) *Relay {
 	srv := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: o.Hold, Upstream: "file:///var/spool/outbox",
 		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
-		Ready: o.Ready, Brake: server.BrakeDefaults{Duplicates: 5, Rate: 600}, // relayd's defaults
+		Ready: o.Ready, CheckUpstream: upstream.Check, Brake: server.BrakeDefaults{Duplicates: 5, Rate: 600}, // relayd's defaults
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

@@ -2,6 +2,9 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# Static binaries without build paths, as dist/Containerfile builds them
+# (which also lets its test reuse what make build compiled).
+BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 ARGS    ?=
 FUZZTIME ?= 10s
 # make reliability: fuzz time per target, SIGKILLs, disk-full rounds.
@@ -9,19 +12,23 @@ RELIABILITY_FUZZTIME ?= 1m
 RELIABILITY_KILLS    ?= 25
 RELIABILITY_DISKFULL ?= 20
 PREFIX  ?= /usr/local
+MANDIR  ?= $(PREFIX)/share/man
 
 .PHONY: all build install run man test vet bench bench-go fuzz reliability clean
 
 all: build
 
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayd ./cmd/relayd
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/relayctl ./cmd/relayctl
+	$(BUILD) -o bin/relayd ./cmd/relayd
+	$(BUILD) -o bin/relayctl ./cmd/relayctl
 
-# Installs relayd and relayctl into $(PREFIX)/bin (DESTDIR for packaging).
-install: build
-	install -d $(DESTDIR)$(PREFIX)/bin
+# Installs relayd and relayctl into $(PREFIX)/bin and their man pages into
+# $(MANDIR) (man1: relayctl, man8: relayd); DESTDIR for packaging.
+install: build man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 bin/relayd bin/relayctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 # Starts relayd with its embedded defaults (data in ./relay-data); ARGS adds flags.
 run: build
@@ -29,10 +36,10 @@ run: build
 
 # Man pages into ./man: relayd.8, relayctl.1 and relayctl-COMMAND.1 for each
 # command. Generated from the --help texts, so not kept in git.
-man:
+man: build
 	rm -rf man
-	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/relayd --generate-man man
-	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/relayctl __man man
+	./bin/relayd --generate-man man
+	./bin/relayctl __man man
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }

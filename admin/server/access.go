@@ -22,33 +22,68 @@ type token struct {
 	sum        [sha256.Size]byte
 }
 
-func hashTokens(ts []Token) []token {
-	out := make([]token, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, token{name: t.Name, role: t.Role, sum: sha256.Sum256([]byte(t.Secret))})
-	}
-	return out
+// tokenSet is the tokens in force: swapped whole by SetTokens, so that a
+// request sees either the old set or the new one, never a mix.
+type tokenSet struct {
+	list   []Token // as given, for Serve's check
+	hashed []token
 }
 
-// checkTokens says why tokens cannot guard a TCP listener, if they cannot.
-func checkTokens(ts []Token) error {
-	if len(ts) == 0 {
+func newTokenSet(ts []Token) *tokenSet {
+	set := &tokenSet{list: append([]Token(nil), ts...), hashed: make([]token, 0, len(ts))}
+	for _, t := range ts {
+		set.hashed = append(set.hashed, token{name: t.Name, role: t.Role, sum: sha256.Sum256([]byte(t.Secret))})
+	}
+	return set
+}
+
+// CheckTokens says why ts cannot be the admin API's tokens, if they
+// cannot: the one rule for tokens, whether relayd reads them from its
+// settings at start or at a reload, or Serve opens a TCP listener. Each
+// token needs a name, a role (RoleOperator or RoleSupport) and a secret
+// of at least 16 characters not shared with another token; tcp asks for
+// at least one token as well (guarantee 6). Errors name a token by its
+// position ("entry 2"), never by its secret, since they go to logs.
+func CheckTokens(ts []Token, tcp bool) error {
+	if tcp && len(ts) == 0 {
 		return errors.New("no admin token configured: a TCP admin API requires one (or listen on a unix: socket)")
 	}
-	secrets := make(map[string]bool, len(ts))
-	for _, t := range ts {
-		switch {
-		case t.Name == "":
-			return errors.New("an admin token has no name")
-		case t.Role != RoleOperator && t.Role != RoleSupport:
-			return fmt.Errorf("admin token %s: role %q, want %s or %s", t.Name, t.Role, RoleOperator, RoleSupport)
-		case len(t.Secret) < minSecret:
-			return fmt.Errorf("admin token %s: secret shorter than %d characters", t.Name, minSecret)
-		case secrets[t.Secret]:
-			return fmt.Errorf("admin token %s: same secret as another token", t.Name)
+	for i, t := range ts {
+		if err := checkToken(t); err != nil {
+			return fmt.Errorf("entry %d: %w", i+1, err)
 		}
-		secrets[t.Secret] = true
+		for j, prev := range ts[:i] {
+			if prev.Secret == t.Secret {
+				return fmt.Errorf("entry %d: same secret as entry %d", i+1, j+1)
+			}
+		}
 	}
+	return nil
+}
+
+func checkToken(t Token) error {
+	switch {
+	case t.Name == "":
+		return errors.New("the token has no name")
+	case t.Role != RoleOperator && t.Role != RoleSupport:
+		return fmt.Errorf("role must be %s or %s", RoleOperator, RoleSupport)
+	case len(t.Secret) < minSecret:
+		return fmt.Errorf("secret shorter than %d characters", minSecret)
+	}
+	return nil
+}
+
+// SetTokens replaces the tokens in force, for requests that arrive from
+// now on (relayd's reload). Tokens that break the rule of CheckTokens,
+// or none at all while the server serves a TCP listener, are refused and
+// the old ones kept.
+func (s *Server) SetTokens(ts []Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := CheckTokens(ts, s.servesTCP); err != nil {
+		return err
+	}
+	s.tokens.Store(newTokenSet(ts))
 	return nil
 }
 
@@ -58,7 +93,7 @@ func (s *Server) match(secret string) (token, bool) {
 	sum := sha256.Sum256([]byte(secret))
 	var found token
 	ok := 0
-	for _, t := range s.tokens {
+	for _, t := range s.tokens.Load().hashed {
 		eq := subtle.ConstantTimeCompare(sum[:], t.sum[:])
 		if eq == 1 && ok == 0 {
 			found = t

@@ -61,6 +61,8 @@ func (s *Server) routes() http.Handler {
 	// operator's call.
 	handle(http.MethodGet, "/v1/brakes", anyRole, s.listBrakes)
 	handle(http.MethodPost, "/v1/brakes/{name}/release", operatorOnly, slow(s.releaseBrake))
+	// The spool's copy holds every secret relayd keeps.
+	handle(http.MethodGet, "/v1/backup", operatorOnly, s.getBackup)
 	// Batches: stopping one (pause, cancel) is for support too; letting
 	// it go again is the operator's call, as for messages.
 	handle(http.MethodGet, "/v1/batches", anyRole, s.listBatches)

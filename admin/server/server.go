@@ -6,9 +6,12 @@
 // Invariants:
 //   - On a TCP listener every request needs a bearer token, compared in
 //     constant time; Serve refuses a TCP listener when no token is
-//     configured (guarantee 6 of the contract). The health probes,
-//     GET /livez and /readyz, are the only exception: they tell whether
-//     relayd is alive and ready, and nothing else.
+//     configured (guarantee 6 of the contract), and SetTokens never leaves
+//     one without a token. CheckTokens is the one rule for tokens; the set
+//     in force is swapped whole, so a request sees the old set or the new
+//     one. The health probes, GET /livez and /readyz, are the only
+//     exception: they tell whether relayd is alive and ready, and nothing
+//     else.
 //   - The unix socket is mode 0600, and a peer whose uid is neither
 //     relayd's nor root's is refused as well, which also closes the moment
 //     between creating the socket and changing its mode.
@@ -65,7 +68,7 @@ const (
 	RoleSupport  = "support"
 )
 
-// minSecret is the shortest token secret Serve accepts on TCP: a short
+// minSecret is the shortest token secret CheckTokens accepts: a short
 // secret would make guarantee 6 a formality.
 const minSecret = 16
 
@@ -84,7 +87,7 @@ type Options struct {
 	// parses with a scheme.
 	CheckUpstream func(rawURL string) error
 	Version       string
-	Tokens        []Token          // required on TCP listeners; ignored on the unix socket
+	Tokens        []Token          // required on TCP listeners; ignored on the unix socket; see SetTokens
 	Now           func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
 	Webhooks      Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
 	Log           *slog.Logger     // nil = slog.Default()
@@ -152,7 +155,7 @@ type Server struct {
 	now     func() time.Time
 	log     *slog.Logger
 	started time.Time
-	tokens  []token
+	tokens  atomic.Pointer[tokenSet] // see SetTokens
 	handler http.Handler
 	health  http.Handler
 
@@ -163,16 +166,18 @@ type Server struct {
 	credLocks keyedLocks
 	hookLocks keyedLocks
 
-	mu       sync.Mutex
-	closed   bool
-	servers  map[*http.Server]struct{}
-	tcpAddrs []*net.TCPAddr // where Serve listens on TCP, for the webhooks' loop guard
+	mu        sync.Mutex
+	closed    bool
+	servers   map[*http.Server]struct{}
+	tcpAddrs  []*net.TCPAddr // where Serve listens on TCP, for the webhooks' loop guard
+	servesTCP bool           // Serve took a TCP listener: SetTokens must leave a token
 	// done is closed by Shutdown: it ends the event streams that follow,
 	// which would otherwise keep Shutdown waiting until its deadline.
 	done chan struct{}
 }
 
-// New returns a Server. It does not check Tokens: Serve does, for TCP.
+// New returns a Server. It does not check Tokens: Serve does, for TCP,
+// and SetTokens replaces them.
 func New(o Options) *Server {
 	s := &Server{o: o, now: o.Now, log: o.Log, servers: make(map[*http.Server]struct{}), done: make(chan struct{})}
 	if s.now == nil {
@@ -185,7 +190,7 @@ func New(o Options) *Server {
 		s.o.Dispatcher = idle{}
 	}
 	s.started = s.now().Round(0).UTC()
-	s.tokens = hashTokens(o.Tokens)
+	s.tokens.Store(newTokenSet(o.Tokens))
 	s.health = s.healthHandler()
 	s.handler = s.withHealth(s.authenticate(s.routes()))
 	return s
@@ -199,12 +204,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // whether l is a TCP listener (Listen reports it); a TCP listener without
 // valid tokens is refused. Serve always closes l.
 func (s *Server) Serve(l net.Listener, tcp bool) error {
-	if tcp {
-		if err := checkTokens(s.o.Tokens); err != nil {
-			l.Close()
-			return fmt.Errorf("admin API on TCP %s: %w", l.Addr(), err)
-		}
-	}
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -222,6 +221,15 @@ func (s *Server) Serve(l net.Listener, tcp bool) error {
 		s.mu.Unlock()
 		l.Close()
 		return nil
+	}
+	// Under mu, so that SetTokens cannot leave this listener without one.
+	if tcp {
+		if err := CheckTokens(s.tokens.Load().list, true); err != nil {
+			s.mu.Unlock()
+			l.Close()
+			return fmt.Errorf("admin API on TCP %s: %w", l.Addr(), err)
+		}
+		s.servesTCP = true
 	}
 	s.servers[hs] = struct{}{}
 	if a, ok := l.Addr().(*net.TCPAddr); ok && tcp {

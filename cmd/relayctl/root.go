@@ -138,6 +138,7 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newCompletionCommand(),
 		newManCommand(),
 		newHealthCommand(g, nil),
+		newBackupCommand(g, nil),
 	)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/internal/size"
 	"github.com/holdrelay/relay/relay"
@@ -30,8 +31,11 @@ type config struct {
 	TLSKey      string
 	AdminListen string
 	AdminTokens tokenList
-	Hold        time.Duration
-	Upstream    string
+	// TokensOnCommandLine: --admin-tokens was given as a flag, which a
+	// reload cannot change (see reloader).
+	TokensOnCommandLine bool
+	Hold                time.Duration
+	Upstream            string
 	// UpstreamFallback is --upstream-fallback; "" for none.
 	UpstreamFallback string
 	UpstreamTimeout  time.Duration
@@ -254,7 +258,7 @@ func (c *config) resolve() error {
 	if n, err := parseSize(c.MaxInflight); err != nil || n < relay.MinInflightBytes(size) {
 		return fmt.Errorf("--max-inflight-bytes: must be a size of at least %d bytes (twice --max-message-size plus 2MiB)", relay.MinInflightBytes(size))
 	}
-	if !strings.HasPrefix(c.AdminListen, "unix:") && len(c.AdminTokens.tokens) == 0 {
+	if c.adminTCP() && server.CheckTokens(c.AdminTokens.tokens, true) != nil {
 		return fmt.Errorf("--admin-listen %s is a TCP address, which needs --admin-tokens (or RELAY_ADMIN_TOKENS, or admin-tokens in the config file); without tokens, use unix:PATH", c.AdminListen)
 	}
 	if err := upstream.Check(c.Upstream); err != nil {
@@ -267,6 +271,10 @@ func (c *config) resolve() error {
 	}
 	return nil
 }
+
+// adminTCP reports whether the admin API listens on TCP, where it needs
+// a token.
+func (c *config) adminTCP() bool { return !strings.HasPrefix(c.AdminListen, "unix:") }
 
 func (c *config) trustedNetworks() ([]netip.Prefix, error) {
 	var out []netip.Prefix

@@ -40,6 +40,12 @@ type ledger struct {
 	order    []string          // accepted IDs, oldest first
 }
 
+func (l *ledger) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.order)
+}
+
 // TestCrashLoop kills relayd with SIGKILL at random moments while clients
 // submit and an operator drops, restarts it each time, and then holds the
 // guarantees: every message that got a 250 is delivered at least once
@@ -231,7 +237,13 @@ func killLoop(t *testing.T, data, admin string, args []string, kills int) *ledge
 			wg.Go(func() { submitUntil(stop, d.smtp, password, fmt.Sprintf("r%d-c%d", round, c), led) })
 		}
 		wg.Go(func() { dropUntil(stop, admin, led) })
+		before := led.count()
 		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
+		// On a loaded machine a round can end before its first 250; the
+		// kill is then still random, but comes after some mail is in.
+		for deadline := time.Now().Add(20 * time.Second); led.count() == before && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		d.cmd.Process.Signal(syscall.SIGKILL)
 		d.waitExit(t)
 		close(stop)

@@ -22,8 +22,9 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Type=notify", "WatchdogSec=30s", "DynamicUser=yes", "StateDirectory=relay", "UMask=0077",
+		"Type=notify", "WatchdogSec=30s", "DynamicUser=yes", "User=relay", "StateDirectory=relay", "UMask=0077",
 		"ExecStart=/usr/local/bin/relayd --config /etc/relay/relayd.yaml --data /var/lib/relay",
+		"ExecReload=/bin/kill -HUP $MAINPID",
 		"ProtectSystem=strict", "NoNewPrivileges=yes", "MemoryDenyWriteExecute=yes",
 		"SystemCallFilter=@system-service", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
 		"AmbientCapabilities=CAP_NET_BIND_SERVICE", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",

@@ -55,6 +55,7 @@ On its first start, with no credentials yet, relayd creates the credential
 			if manDir != "" {
 				return mangen.Write(cmd, "8", version, manDir)
 			}
+			cfg.TokensOnCommandLine = cmd.Flags().Changed("admin-tokens")
 			if err := merge(settings(cmd.Flags()), os.LookupEnv); err != nil {
 				return usageError{err}
 			}

@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/holdrelay/relay/admin/server"
@@ -32,7 +33,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	tlsCfg, err := loadTLS(cfg)
+	// From here SIGHUP reloads rather than kills; a reload waits until
+	// relayd serves.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	certs, err := newCertStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -52,7 +58,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := newDaemon(cfg, tlsCfg, sp, creds, log)
+	d, err := newDaemon(cfg, certs, sp, creds, log)
 	if err != nil {
 		return err
 	}
@@ -64,7 +70,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		ls.close()
 		return err
 	}
-	return d.run(ctx, ls)
+	return d.run(ctx, ls, hup)
 }
 
 // makeDataDir creates the data directory, or makes an existing one of
@@ -140,9 +146,10 @@ type daemon struct {
 	hooks      *webhook.Manager
 	ready      *readiness
 	systemd    systemd
+	reloader   *reloader
 }
 
-func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
+func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
 	upOpts := upstream.Options{Hostname: cfg.Hostname, Timeout: cfg.UpstreamTimeout}
 	tr, err := upstream.New(cfg.Upstream, upOpts)
 	if err != nil {
@@ -163,6 +170,7 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 	clk := clock.Real{}
 	metrics, reg, metricsHandler := newMetrics(sp)
 	ready := newReadiness(sp, clk, log)
+	registerReady(reg, ready)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
 		EventMaxAge: cfg.WebhookMaxAge,
@@ -176,7 +184,7 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 		Hostname: cfg.Hostname, MaxMessageBytes: size, MaxInflightBytes: inflight, MaxRecipients: cfg.MaxRecipients,
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
 		ReadTimeout: cfg.SMTPTimeout, MaxSessionDuration: cfg.MaxSession,
-		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: tlsCfg, Metrics: metrics,
+		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: certs.tlsConfig(), Metrics: metrics,
 		Brake: &relay.BrakeConfig{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, Abort: disp.Abort,
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
@@ -185,8 +193,11 @@ func newDaemon(cfg config, tlsCfg *tls.Config, sp *spool.Spool, creds *auth.Serv
 		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready,
 		Brake: server.BrakeDefaults{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, BrakeReset: in.ResetBrake,
 	})
+	sd := newSystemd(log)
+	rl := &reloader{cfg: cfg, env: os.LookupEnv, certs: certs, admin: adm, clk: clk, log: log, systemd: sd,
+		metrics: newReloadMetrics(reg, certs, clk.Now())}
 	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, fallback: fallbackText, metrics: metricsHandler, spool: sp,
-		hooks: hooks, ready: ready, systemd: newSystemd(log)}, nil
+		hooks: hooks, ready: ready, systemd: sd, reloader: rl}, nil
 }
 
 // listeners are the daemon's, open before it serves.
@@ -229,7 +240,7 @@ func (ls *listeners) close() {
 	}
 }
 
-func (d *daemon) run(ctx context.Context, ls *listeners) error {
+func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) error {
 	var metricsSrv *http.Server
 	if ls.metrics != nil {
 		metricsSrv = serveMetrics(ls.metrics, d.metrics, d.admin.Health(), d.log)
@@ -270,6 +281,7 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps),
 		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "upstream_fallback", d.fallback, "hold", d.cfg.Hold, "data", d.cfg.Data)
 	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
+	stopReloads := d.reloader.watch(hup)
 
 	var runErr error
 	select {
@@ -279,6 +291,7 @@ func (d *daemon) run(ctx context.Context, ls *listeners) error {
 		serving--
 		d.log.Error("a listener stopped; shutting down", "err", runErr)
 	}
+	stopReloads()
 	// Probes see the drain before the intake stops accepting, so that a
 	// load balancer sends elsewhere while work in flight finishes.
 	d.admin.Drain()
@@ -335,17 +348,6 @@ func addrOf(l net.Listener) string {
 		return "off"
 	}
 	return l.Addr().String()
-}
-
-func loadTLS(cfg config) (*tls.Config, error) {
-	if cfg.TLSCert == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {

@@ -44,6 +44,16 @@ func (s systemd) ready() (stop func()) {
 
 func (s systemd) stopping() { s.notify(sdnotify.Stopping) }
 
+// reloading starts a reload, as sd_notify(3) asks: RELOADING=1 with the
+// time, to be followed by readyAgain.
+func (s systemd) reloading() { s.notify(sdnotify.Reloading(sdnotify.Monotonic())) }
+
+// readyAgain ends a reload, whether or not it succeeded (relayd serves
+// either way), with a status line for systemctl status.
+func (s systemd) readyAgain(status string) {
+	s.notify(sdnotify.Ready + "\n" + sdnotify.Status(status))
+}
+
 func (s systemd) notify(msg string) {
 	if err := s.n.Notify(msg); err != nil {
 		s.log.Error("notifying systemd failed", "msg", msg, "err", err)

@@ -10,10 +10,6 @@ import (
 	"github.com/holdrelay/relay/admin/server"
 )
 
-// minTokenSecret is admin/server's shortest secret: a start refused here
-// is better than one refused after the spool is open.
-const minTokenSecret = 16
-
 // tokenList is --admin-tokens: name:role:secret entries separated by
 // commas. Unlike pflag's string slices it reads no CSV quoting, so a quote
 // is just a character of a secret; and its errors give an entry's
@@ -44,31 +40,21 @@ func (l *tokenList) Set(value string) error {
 		return nil
 	}
 	for _, entry := range strings.Split(value, ",") {
-		n := len(l.tokens) + 1
 		t, err := parseToken(strings.TrimSpace(entry))
 		if err != nil {
-			return fmt.Errorf("entry %d: %w", n, err)
-		}
-		for i, prev := range l.tokens {
-			if prev.Secret == t.Secret {
-				return fmt.Errorf("entry %d: same secret as entry %d", n, i+1)
-			}
+			return fmt.Errorf("entry %d: %w", len(l.tokens)+1, err)
 		}
 		l.tokens = append(l.tokens, t)
 	}
-	return nil
+	// The rest of the rule is the admin server's, the same at a reload.
+	return server.CheckTokens(l.tokens, false)
 }
 
+// parseToken reads one entry's syntax, name:role:secret.
 func parseToken(s string) (server.Token, error) {
 	parts := strings.SplitN(s, ":", 3)
 	if len(parts) != 3 || parts[0] == "" || parts[2] == "" {
 		return server.Token{}, errors.New("want name:role:secret")
-	}
-	if parts[1] != server.RoleOperator && parts[1] != server.RoleSupport {
-		return server.Token{}, errors.New("role must be operator or support")
-	}
-	if len(parts[2]) < minTokenSecret {
-		return server.Token{}, fmt.Errorf("secret shorter than %d characters", minTokenSecret)
 	}
 	return server.Token{Name: parts[0], Role: parts[1], Secret: parts[2]}, nil
 }

@@ -24,6 +24,20 @@ const (
 	Watchdog = "WATCHDOG=1" // still alive: resets the unit's WatchdogSec timer
 )
 
+// Reloading is the message that starts a reload, at monotonic, the time
+// of CLOCK_MONOTONIC (see Monotonic): sd_notify(3) asks for both lines,
+// so that systemd can tell this reload from an earlier one, and for
+// Ready once the reload is over, whether or not it succeeded.
+func Reloading(monotonic time.Duration) string {
+	return fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonic.Microseconds())
+}
+
+// Status is a STATUS= line: free text that systemctl status shows. A
+// newline would start another message, so it becomes a space.
+func Status(text string) string {
+	return "STATUS=" + strings.ReplaceAll(text, "\n", " ")
+}
+
 // Notifier sends messages to one notify socket. The zero Notifier, that of
 // a service systemd does not watch, sends nothing.
 type Notifier struct {

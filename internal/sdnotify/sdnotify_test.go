@@ -137,3 +137,17 @@ func TestKeepAlive(t *testing.T) {
 		t.Fatal("KeepAlive did not return when its context ended")
 	}
 }
+
+func TestReloadingAndStatus(t *testing.T) {
+	if got, want := Reloading(1234567*time.Microsecond), "RELOADING=1\nMONOTONIC_USEC=1234567"; got != want {
+		t.Errorf("Reloading = %q, want %q", got, want)
+	}
+	if got, want := Status("failed:\nbad key"), "STATUS=failed: bad key"; got != want {
+		t.Errorf("Status = %q, want %q", got, want)
+	}
+	a := Monotonic()
+	b := Monotonic()
+	if a <= 0 || b < a {
+		t.Errorf("Monotonic() = %v then %v, want positive and not decreasing", a, b)
+	}
+}

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// getBackup answers GET /v1/backup with a consistent copy of the spool
+// file (spool.Backup), taken while relayd runs on: messages,
+// credentials' hashes, webhooks' secrets. Hence the operator's alone.
+// Content-Length is the copy's size, so a client tells a cut copy from a
+// whole one. The copy may take long: no write deadline cuts it.
+func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) error {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	started := false
+	n, err := s.o.Spool.Backup(w, func(size int64) {
+		started = true
+		h := w.Header()
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+		h.Set("Content-Disposition", `attachment; filename="relay-spool-`+s.now().UTC().Format("20060102T150405Z")+`.db"`)
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	})
+	if err != nil && !started {
+		return err // nothing sent yet: an ordinary error answer
+	}
+	if err != nil {
+		// Too late for an error answer: the client sees fewer bytes than
+		// Content-Length announced.
+		s.log.Warn("backup not sent whole", "actor", callerOf(r).actor, "bytes", n, "err", err)
+		return nil
+	}
+	s.log.Info("backup sent", "actor", callerOf(r).actor, "bytes", n)
+	return nil
+}

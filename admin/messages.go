@@ -34,6 +34,11 @@ type Message struct {
 	Categories []string          `json:"categories,omitempty"`
 	UniqueArgs map[string]string `json:"unique_args,omitempty"`
 	SendAt     *time.Time        `json:"send_at,omitempty"` // the scheduled time asked for
+	// DSN is the ID of the delivery status notification (bounce) sent to
+	// the sender of this failed message; BounceOf, on a DSN, is the ID of
+	// the failed message it reports.
+	DSN      string `json:"dsn,omitempty"`
+	BounceOf string `json:"bounce_of,omitempty"`
 }
 
 // Recipient is one envelope recipient and where its delivery stands.

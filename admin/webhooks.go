@@ -19,7 +19,7 @@ var EventTypes = []string{
 	"message.deferred", "message.delivered", "message.failed", "message.dropped",
 	"credential.added", "credential.rotated", "credential.disabled", "credential.enabled", "credential.removed",
 	"pause.started", "pause.ended", "batch.paused", "batch.resumed", "batch.cancelled",
-	"brake.tripped", "brake.released", "webhook.test",
+	"brake.tripped", "brake.released", "webhook.test", "dkim.added", "dkim.removed",
 }
 
 // Webhook formats.
@@ -123,7 +123,9 @@ type EventData struct {
 	Recipients []string `json:"recipients"`
 	Subject    string   `json:"subject"`
 	BatchID    string   `json:"batch_id"`
-	Webhook    string   `json:"webhook"` // webhook.test
+	Webhook    string   `json:"webhook"`  // webhook.test
+	Domain     string   `json:"domain"`   // dkim.*
+	Selector   string   `json:"selector"` // dkim.*
 	Categories []string `json:"categories"`
 	Response   string   `json:"response"`
 	Actor      string   `json:"actor"`

@@ -36,6 +36,14 @@ type DispatcherConfig struct {
 	Routes func(credential string) Route
 	// Upstream builds the transports of the credentials' own URLs.
 	Upstream upstream.Options
+	// Signer signs each message just before the transport gets it
+	// (DKIM, see sign.go); nil sends messages as they are.
+	Signer Signer
+	// Bounces sends the sender of a message that fails for good a
+	// delivery status notification (see bounce.go); Hostname names
+	// this relay in it.
+	Bounces  bool
+	Hostname string
 }
 
 func (c *DispatcherConfig) setDefaults() {
@@ -395,6 +403,7 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 		d.wg.Done()
 	}()
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
+	c.Body = d.sign(c) // DKIM: the message as every upstream of its route gets it
 	outs, via := d.send(ctx, c, env)
 	close(f.transferred)
 	// The transfer is over: its slot may carry the next message while the
@@ -420,6 +429,7 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 	o := judge(c.Message, outs, now, cfg)
 	o.Attempt = c.Attempts
 	o.Upstream = via
+	d.addBounce(&o, c)
 	if cancelled && o.State == spool.Deferred {
 		// Shutdown or an operator cut it short: due again at once (an
 		// operator's drop or hold is carried out by Finish).
@@ -437,9 +447,16 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 		d.Notify(m.Release)
 	}
 	d.cfg.Metrics.attempt(m.State.String())
+	if m.DSN != 0 {
+		d.cfg.Metrics.bounced()
+		d.Notify(d.clock.Now()) // the DSN is due at once
+	}
 	attrs := []any{"id", m.ID, "state", m.State, "attempt", m.Attempts, "upstream", via}
 	if m.LastError != "" {
 		attrs = append(attrs, "last_error", m.LastError)
+	}
+	if m.DSN != 0 {
+		attrs = append(attrs, "dsn", m.DSN)
 	}
 	if m.State == spool.Deferred {
 		attrs = append(attrs, "retry", m.Release)

@@ -28,5 +28,11 @@
 // follows the message's route (route.go): its credential's upstream or the
 // global one, then, for recipients the primary deferred without taking the
 // message, the fallback, under the same cancellable context, so that a drop
-// cuts whichever transfer runs.
+// cuts whichever transfer runs. A delivery
+// has two more steps of its own around the transfer: signing (sign.go,
+// DKIM) just before the transport gets the message, so that the header is
+// final and a drop still cuts the transfer before its dot; and, when the
+// attempt fails the message for good, the bounce (bounce.go, dsn.go): an
+// RFC 3464 report that the spool accepts in the transaction recording the
+// failure, never for a null sender, so never for a bounce.
 package relay

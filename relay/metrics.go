@@ -15,6 +15,8 @@ type Metrics struct {
 	attempts     *prometheus.CounterVec // by the state an attempt left the message in
 	inflightMem  prometheus.Gauge       // bytes held by messages being received
 	brakeTrips   *prometheus.CounterVec // by trigger: loop, rate
+	signatures   prometheus.Counter     // DKIM signatures added
+	bounces      prometheus.Counter     // DSNs accepted for failed messages
 }
 
 // NewMetrics makes the relay's metrics and registers them with reg.
@@ -33,13 +35,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"result"}),
 		inflightMem: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "relay_smtp_inflight_bytes", Help: "Memory held by messages being received, charged against --max-inflight-bytes."}),
+		signatures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_dkim_signatures_total", Help: "DKIM signatures added to delivery attempts."}),
+		bounces: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "relay_bounces_total", Help: "Delivery status notifications (bounces) spooled for failed messages."}),
 	}
 	m.brakeTrips = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "relay_brake_trips_total", Help: "Runaway brake trips, by trigger (loop, rate)."}, []string{"trigger"})
 	for _, t := range []string{"loop", "rate"} {
 		m.brakeTrips.WithLabelValues(t) // shown at 0 before the first trip
 	}
-	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem, m.brakeTrips)
+	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem, m.signatures, m.bounces, m.brakeTrips)
 	return m
 }
 
@@ -64,6 +70,18 @@ func (m *Metrics) authFailed(reason string) {
 func (m *Metrics) attempt(result string) {
 	if m != nil {
 		m.attempts.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) signed(n int) {
+	if m != nil && n > 0 {
+		m.signatures.Add(float64(n))
+	}
+}
+
+func (m *Metrics) bounced() {
+	if m != nil {
+		m.bounces.Inc()
 	}
 }
 

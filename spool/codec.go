@@ -48,7 +48,8 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendIntent(b, m.Intent)
 	b = append(b, boolByte(m.Interrupted))
 	b = appendScheduling(b, m)
-	return appendRoute(b, m), nil
+	b = appendRoute(b, m)
+	return appendBounce(b, m), nil
 }
 
 // The optional tail of a record is a series of sections, each opened by
@@ -57,6 +58,7 @@ func encodeMessage(m *Message) ([]byte, error) {
 const (
 	tagScheduling = 1 // batch, categories, unique args, send time
 	tagRoute      = 2 // the upstream of the last attempt
+	tagBounce     = 3 // the DSN links: DSN, BounceOf
 )
 
 // appendRoute adds the route section: tagRoute, then the upstream.
@@ -66,6 +68,17 @@ func appendRoute(b []byte, m *Message) []byte {
 	}
 	b = append(b, tagRoute)
 	return appendString(b, m.Upstream)
+}
+
+// appendBounce adds the bounce section: tagBounce, then the failed
+// message's DSN and a DSN's failed message (0: none).
+func appendBounce(b []byte, m *Message) []byte {
+	if m.DSN == 0 && m.BounceOf == 0 {
+		return b
+	}
+	b = append(b, tagBounce)
+	b = binary.AppendUvarint(b, uint64(m.DSN))
+	return binary.AppendUvarint(b, uint64(m.BounceOf))
 }
 
 // appendScheduling adds the scheduling section: tagScheduling, then
@@ -103,6 +116,8 @@ func (d *decoder) tail(m *Message) {
 			d.scheduling(m)
 		case tagRoute:
 			m.Upstream = d.string()
+		case tagBounce:
+			m.DSN, m.BounceOf = ID(d.uvarint()), ID(d.uvarint())
 		default:
 			d.err = errCorrupt
 		}

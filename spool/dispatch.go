@@ -164,6 +164,20 @@ type Attempt struct {
 	// Upstream is the upstream that gave the attempt's answer, without
 	// secrets; Finish stores it on the record and in the history.
 	Upstream string
+	// Bounce, when set, is the delivery status notification to send the
+	// sender if the message ends failed. Finish accepts it in the
+	// transaction that records the failure, so that a crash can neither
+	// lose it nor send it twice, and links the two records. It is not
+	// accepted when the attempt's outcome does not stand (an operator's
+	// drop), nor for a message with a null sender (a DSN is one).
+	Bounce *Bounce
+}
+
+// Bounce is a DSN to accept with a failure: its envelope and body. Its
+// Received and Release are the failure's time: a DSN has no hold window.
+type Bounce struct {
+	Incoming
+	Body []byte
 }
 
 // Finish records the outcome of a claimed message's attempt. The message
@@ -201,6 +215,7 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 			}
 		}
 		ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError, Upstream: a.Upstream}
+		var bounceErr error
 		err = t.transitionBy(&m, ev, func(m *Message) *Event {
 			copy(m.Rcpts, a.Rcpts)
 			m.Upstream = cmp.Or(a.Upstream, m.Upstream)
@@ -212,10 +227,12 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 			} else {
 				m.Finished = a.Now
 			}
-			return t.settle(m, a.Now)
+			by := t.settle(m, a.Now)
+			bounceErr = t.bounce(m, a.Bounce, a.Now)
+			return by
 		})
 		out = m.clone()
-		return err
+		return cmp.Or(bounceErr, err)
 	})
 	return out, err
 }
@@ -251,6 +268,25 @@ func (t *txn) settle(m *Message, now time.Time) *Event {
 			return &Event{Actor: p.Actor, Reason: m.Reason, cause: p.cause()}
 		}
 	}
+	return nil
+}
+
+// bounce accepts b, the DSN of m's failure, if m ended failed and may
+// be bounced, and links the two. It runs inside m's transition, before
+// m's record and its message.failed event are written, so that both
+// name the DSN.
+func (t *txn) bounce(m *Message, b *Bounce, now time.Time) error {
+	if b == nil || m.State != Failed || m.From == "" || m.BounceOf != 0 || m.DSN != 0 {
+		return nil
+	}
+	in := b.Incoming
+	in.Received, in.Release = now, now
+	dsn := newMessage(in, b.Body)
+	dsn.BounceOf = m.ID
+	if err := t.accept(&dsn, in.Headers, b.Body); err != nil {
+		return fmt.Errorf("accept the dsn of %s: %w", m.ID, err)
+	}
+	m.DSN = dsn.ID
 	return nil
 }
 

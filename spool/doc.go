@@ -38,6 +38,8 @@
 //	webhooks name          -> JSON Webhook: where to deliver, its signing key
 //	                          and its cursor, the seq it is done with
 //	meta    "lastevent"    -> uint64, the number behind the newest event ID
+//	dkim    domain 0x00 selector -> JSON DKIMKey: a signing key, its
+//	                          private half opaque (package dkim reads it)
 //	brakes  name           -> JSON Brake: a credential the runaway brake
 //	                          stopped, its trigger, counts and sample
 //
@@ -159,6 +161,15 @@
 // done with and those older than the cutoff (--webhook-max-age), but
 // always keeps the newest KeepEvents: with no webhook at all, the outbox
 // is those 10,000 events, a few megabytes.
+//
+// # Bounces
+//
+// Finish accepts a failed message's delivery status notification
+// (Attempt.Bounce) in the transaction that records the failure, and only
+// if the message does end failed (not dropped by an intent) and its
+// sender is not null. The two records name each other (Message.DSN,
+// Message.BounceOf), message.failed carries dsn_message_id, and the DSN
+// is queued at once, under the failed message's credential.
 //
 // # States
 //

@@ -29,6 +29,9 @@ type messageData struct {
 	// attempt a crash cut short (maybe_delivered): the upstream may have
 	// it all the same.
 	MaybeDelivered bool `json:"maybe_delivered,omitempty"`
+	// DSNMessageID, on message.failed, is the relay ID of the delivery
+	// status notification sent to the sender, if one was.
+	DSNMessageID string `json:"dsn_message_id,omitempty"`
 }
 
 type rcptResponse struct {
@@ -42,8 +45,10 @@ type adminData struct {
 	Credential string    `json:"credential,omitempty"`
 	BatchID    string    `json:"batch_id,omitempty"`
 	Webhook    string    `json:"webhook,omitempty"`
-	Global     bool      `json:"global,omitempty"` // pause.*: every credential
-	Until      time.Time `json:"until,omitzero"`   // pause.started with an end
+	Domain     string    `json:"domain,omitempty"`   // dkim.*
+	Selector   string    `json:"selector,omitempty"` // dkim.*
+	Global     bool      `json:"global,omitempty"`   // pause.*: every credential
+	Until      time.Time `json:"until,omitzero"`     // pause.started with an end
 	Actor      string    `json:"actor"`
 	Reason     string    `json:"reason,omitempty"`
 }
@@ -133,6 +138,9 @@ func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
 		d.Response = lastReply(m, RcptDelivered)
 	case EvMessageFailed:
 		d.Response = m.LastError
+		if m.DSN != 0 {
+			d.DSNMessageID = m.DSN.String()
+		}
 		for _, r := range m.Rcpts {
 			if r.Reply != "" {
 				d.RecipientResponses = append(d.RecipientResponses, rcptResponse{r.Addr, r.Reply})

@@ -68,7 +68,7 @@ func (d *messageData) appendFields(b []byte) []byte {
 	if d.MaybeDelivered {
 		b = append(b, `,"maybe_delivered":true`...)
 	}
-	return b
+	return appendOptional(b, "dsn_message_id", d.DSNMessageID)
 }
 
 // appendJSONObject appends m with its keys sorted, as encoding/json does.

@@ -45,6 +45,12 @@ type Message struct {
 	// secrets ("smtp://smtp.example.com:587"): the one that took the
 	// message, once it is delivered. "" before any attempt.
 	Upstream string `json:"upstream,omitempty"`
+	// DSN is the delivery status notification (bounce) that this failed
+	// message's sender was sent; BounceOf, on that DSN, is the failed
+	// message it reports. Both are set in the transaction that records
+	// the failure (see Attempt.Bounce).
+	DSN      ID `json:"dsn,omitempty"`
+	BounceOf ID `json:"bounce_of,omitempty"`
 }
 
 // Who holds a held message.

@@ -30,6 +30,8 @@ const (
 	EvBatchResumed       = "batch.resumed"
 	EvBatchCancelled     = "batch.cancelled"
 	EvWebhookTest        = "webhook.test"
+	EvDKIMAdded          = "dkim.added"
+	EvDKIMRemoved        = "dkim.removed"
 	EvBrakeTripped       = "brake.tripped"
 	EvBrakeReleased      = "brake.released"
 )

@@ -28,6 +28,8 @@ const (
 	BrakeTripped       = "brake.tripped"
 	BrakeReleased      = "brake.released"
 	WebhookTest        = "webhook.test"
+	DKIMAdded          = "dkim.added"
+	DKIMRemoved        = "dkim.removed"
 )
 
 // Types lists every event type, the ones an Endpoint may subscribe to.
@@ -36,7 +38,7 @@ var Types = []string{
 	MessageDeferred, MessageDelivered, MessageFailed, MessageDropped,
 	CredentialAdded, CredentialRotated, CredentialDisabled, CredentialEnabled, CredentialRemoved,
 	PauseStarted, PauseEnded, BatchPaused, BatchResumed, BatchCancelled,
-	BrakeTripped, BrakeReleased, WebhookTest,
+	BrakeTripped, BrakeReleased, WebhookTest, DKIMAdded, DKIMRemoved,
 }
 
 // Event is one entry of the spool's outbox. Its JSON form is the wire form
@@ -102,6 +104,9 @@ type MessageData struct {
 	// MaybeDelivered marks a drop of a message whose attempt was cut
 	// short after its data went out: the upstream may have it.
 	MaybeDelivered bool `json:"maybe_delivered,omitempty"`
+	// DSNMessageID, on message.failed, is the relay ID of the delivery
+	// status notification (bounce) sent to the sender, if one was.
+	DSNMessageID string `json:"dsn_message_id,omitempty"`
 }
 
 // RecipientResponse is the upstream's reply to one recipient.

@@ -152,6 +152,12 @@ func wireMessage(m spool.Message, now time.Time) admin.Message {
 		at := m.SendAt
 		out.SendAt = &at
 	}
+	if m.DSN != 0 {
+		out.DSN = m.DSN.String()
+	}
+	if m.BounceOf != 0 {
+		out.BounceOf = m.BounceOf.String()
+	}
 	for _, rc := range m.Rcpts {
 		out.To = append(out.To, admin.Recipient{Addr: rc.Addr, State: rc.State.String(), Reply: rc.Reply})
 	}

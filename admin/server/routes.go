@@ -77,6 +77,11 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/v1/webhooks/{name}", anyRole, s.getWebhook)
 	handle(http.MethodDelete, "/v1/webhooks/{name}", operatorOnly, s.removeWebhook)
 	handle(http.MethodPost, "/v1/webhooks/{name}/test", operatorOnly, s.testWebhook)
+	// DKIM keys: support staff may read the public records; making and
+	// removing keys is the operator's.
+	handle(http.MethodGet, "/v1/dkim", anyRole, s.listDKIM)
+	handle(http.MethodPost, "/v1/dkim", operatorOnly, s.addDKIM)
+	handle(http.MethodDelete, "/v1/dkim/{domain}", operatorOnly, s.removeDKIM)
 	handle(http.MethodGet, "/v1/events", anyRole, s.events)
 	// SendGrid's scheduled-send endpoints (see sendgrid.go).
 	handle(http.MethodPost, "/v3/mail/batch", anyRole, s.sgCreateBatch)

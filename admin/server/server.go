@@ -34,6 +34,9 @@
 //     password in its URL. A webhook is stored (with its audit entry)
 //     before its sender starts, and its sender stops after its removal
 //     is stored.
+//   - A DKIM private key is made in relayd and never leaves it: the API
+//     shows only the public DNS record. A key change is stored (with its
+//     audit entry and event) before the signing keyring is reloaded.
 //   - An event stream that follows ends when its client leaves or when
 //     Shutdown begins, so that it never holds Shutdown up.
 package server
@@ -50,6 +53,7 @@ import (
 	"time"
 
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -90,7 +94,10 @@ type Options struct {
 	Tokens        []Token          // required on TCP listeners; ignored on the unix socket; see SetTokens
 	Now           func() time.Time // relayd's clock, for events and relative selectors; nil = time.Now
 	Webhooks      Webhooks         // relayd's running webhook senders; nil: none to tell (tests, tools)
-	Log           *slog.Logger     // nil = slog.Default()
+	// DKIM is the keyring relayd signs with: reloaded from the spool
+	// after each key is added or removed. Nil: keys are stored only.
+	DKIM *dkim.Keyring
+	Log  *slog.Logger // nil = slog.Default()
 	// Ready, if set, says what else keeps relayd from being ready (still
 	// starting, a spool it cannot write): nil is ready. /readyz calls it
 	// on every request, without a token, and shows its error: it must be
@@ -165,6 +172,9 @@ type Server struct {
 	// to each webhook.
 	credLocks keyedLocks
 	hookLocks keyedLocks
+	// dkimMu orders key changes and the keyring reloads after them, so
+	// that a reload never puts back a key a later removal took out.
+	dkimMu sync.Mutex
 
 	mu        sync.Mutex
 	closed    bool

@@ -117,6 +117,9 @@ func eventData(e admin.OutboxEvent) admin.EventData {
 // credential, the batch or the webhook.
 func eventSubject(e admin.OutboxEvent) string {
 	d := eventData(e)
+	if d.Domain != "" {
+		return clean(d.Selector + "._domainkey." + d.Domain)
+	}
 	for _, s := range []string{d.MessageID, d.Credential, d.BatchID, d.Webhook} {
 		if s != "" {
 			return clean(s)

@@ -240,6 +240,12 @@ func detailsTable(w io.Writer, d admin.MessageDetails) {
 	if d.SendAt != nil {
 		fmt.Fprintf(w, "send at:\t%s\n", when(*d.SendAt))
 	}
+	if d.DSN != "" {
+		fmt.Fprintf(w, "bounce sent:\t%s\n", d.DSN)
+	}
+	if d.BounceOf != "" {
+		fmt.Fprintf(w, "bounce of:\t%s\n", d.BounceOf)
+	}
 	if d.Batch != "" {
 		fmt.Fprintf(w, "batch:\t%s\n", d.Batch)
 	}

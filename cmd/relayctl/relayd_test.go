@@ -14,6 +14,7 @@ import (
 
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/admin/server/servertest"
+	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/internal/smtptest"
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
@@ -48,13 +49,24 @@ type relaydOptions struct {
 	onData func(smtptest.Message) error
 	// concurrency bounds the dispatcher's deliveries at once; 0: relayd's default.
 	concurrency int
+	// dkim is the keyring the dispatcher signs with and the admin API
+	// reloads; nil: no signing.
+	dkim *dkim.Keyring
+	// onRcpt, if set, is the upstream's OnRcpt hook.
+	onRcpt func(to string) error
+	// bounces turns on the dispatcher's DSNs.
+	bounces bool
 }
 
 func startRelaydWith(t *testing.T, o relaydOptions) *relayd {
 	t.Helper()
-	rd := &relayd{up: &smtptest.Server{OnData: o.onData}, passwords: map[string]string{}}
+	rd := &relayd{up: &smtptest.Server{OnData: o.onData, OnRcpt: o.onRcpt}, passwords: map[string]string{}}
 	upAddr := rd.up.Start(t)
-	rd.Relay = servertest.Start(t, servertest.Options{Tokens: o.tokens, Dispatcher: func(p servertest.Parts) server.Dispatcher {
+	var signer relay.Signer
+	if o.dkim != nil {
+		signer = o.dkim
+	}
+	rd.Relay = servertest.Start(t, servertest.Options{Tokens: o.tokens, DKIM: o.dkim, Dispatcher: func(p servertest.Parts) server.Dispatcher {
 		tr, err := upstream.New("smtp://"+upAddr+"?tls=none", upstream.Options{Hostname: "relay.test"})
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +76,8 @@ func startRelaydWith(t *testing.T, o relaydOptions) *relayd {
 			return relay.Route{Primary: c.Upstream, Fallback: c.UpstreamFallback}
 		}
 		disp := relay.NewDispatcher(relay.DispatcherConfig{Concurrency: o.concurrency, Routes: routes,
-			Upstream: upstream.Options{Hostname: "relay.test"}}, p.Spool, tr, p.Clock, p.Log)
+			Upstream: upstream.Options{Hostname: "relay.test"},
+			Signer:   signer, Bounces: o.bounces, Hostname: "relay.test"}, p.Spool, tr, p.Clock, p.Log)
 		in := relay.NewIntake(relay.IntakeConfig{Hostname: "relay.test", Hold: 30 * time.Second},
 			p.Spool, p.Creds, p.Clock, p.Log, disp.Notify)
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -53,6 +53,7 @@ type config struct {
 	MaxQueueAge      time.Duration
 	Retention        time.Duration
 	WebhookMaxAge    time.Duration
+	Bounces          string
 	ShutdownTimeout  time.Duration
 	LogLevel         string
 	LogFormat        string
@@ -88,6 +89,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.MaxQueueAge, "max-queue-age", 120*time.Hour, "give up retrying a message this long after it was received")
 	fs.DurationVar(&c.Retention, "retention", 168*time.Hour, "keep records of delivered, failed and dropped messages this long")
 	fs.DurationVar(&c.WebhookMaxAge, "webhook-max-age", 72*time.Hour, "retry a webhook's events this long, then give them up; undelivered events are kept as long")
+	fs.StringVar(&c.Bounces, "bounces", "on", "on: a message that fails for good sends its sender a delivery status notification (RFC 3464) through the upstream; off: none")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let sessions and deliveries finish")
 	fs.IntVar(&c.BrakeDuplicates, "brake-duplicates", relay.DefaultBrake.Duplicates, "runaway brake, loop trigger: hold a credential's mail when one recipient gets the same Subject and body more than N times within 10 minutes (0: off; a credential's own setting overrides it)")
 	fs.IntVar(&c.BrakeRate, "brake-rate", relay.DefaultBrake.Rate, "runaway brake, rate trigger: hold a credential's mail when it sends more than N messages within 60 seconds, announced batches aside (0: off; a credential's own setting overrides it)")
@@ -247,6 +249,9 @@ func (c *config) resolve() error {
 	}
 	if c.SMTPTimeout <= 0 || c.MaxSession <= 0 {
 		return fmt.Errorf("--smtp-timeout and --max-session-duration must be positive")
+	}
+	if c.Bounces != "on" && c.Bounces != "off" {
+		return fmt.Errorf("--bounces: want on or off, got %q", c.Bounces)
 	}
 	if _, err := c.trustedNetworks(); err != nil {
 		return err

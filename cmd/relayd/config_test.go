@@ -68,7 +68,8 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 	}
 	size, _ := parseSize(c.MaxMessageSize)
 	if c.SMTPListen != "127.0.0.1:2525" || c.Hold != 30*time.Second || c.SMTPSListen != "" ||
-		len(c.TrustedNetworks) != 0 || size != 25<<20 || c.BrakeDuplicates != 5 || c.BrakeRate != 600 {
+		len(c.TrustedNetworks) != 0 || size != 25<<20 || c.Bounces != "on" ||
+		c.BrakeDuplicates != 5 || c.BrakeRate != 600 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -91,6 +92,8 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 		{args: []string{"--brake-duplicates", "-1"}, want: "--brake-duplicates -1: want 0 (off) to 10000"},
 		{args: []string{"--brake-rate", "5000000"}, want: "--brake-rate 5000000: want 0 (off) to 1000000"},
 		{env: map[string]string{"RELAY_BRAKE_RATE": "many"}, want: "RELAY_BRAKE_RATE"},
+		{args: []string{"--bounces", "maybe"}, want: `--bounces: want on or off, got "maybe"`},
+		{env: map[string]string{"RELAY_BOUNCES": "yes"}, want: `--bounces: want on or off, got "yes"`},
 	} {
 		_, err := parseConfig(t, tc.args, tc.env, tc.file)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

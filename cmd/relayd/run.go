@@ -16,6 +16,7 @@ import (
 
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
@@ -171,10 +172,14 @@ func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Servic
 	metrics, reg, metricsHandler := newMetrics(sp)
 	ready := newReadiness(sp, clk, log)
 	registerReady(reg, ready)
+	keys := &dkim.Keyring{}
+	if err := server.LoadDKIM(sp, keys); err != nil {
+		log.Error("dkim keys not all loaded; mail of their domains goes unsigned", "err", err)
+	}
 	disp := relay.NewDispatcher(relay.DispatcherConfig{
 		Concurrency: cfg.Concurrency, MaxAge: cfg.MaxQueueAge, Retention: cfg.Retention, Metrics: metrics,
-		EventMaxAge: cfg.WebhookMaxAge,
-		Fallback:    fallback, Routes: credentialRoutes(creds), Upstream: upOpts,
+		EventMaxAge: cfg.WebhookMaxAge, Signer: keys, Bounces: cfg.Bounces == "on", Hostname: cfg.Hostname,
+		Fallback: fallback, Routes: credentialRoutes(creds), Upstream: upOpts,
 	}, sp, tr, clk, log)
 	hooks, err := newWebhooks(cfg, sp, clk, log, reg)
 	if err != nil {
@@ -190,7 +195,7 @@ func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Servic
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
 		UpstreamFallback: fallbackText, CheckUpstream: upstream.Check,
-		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready,
+		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready, DKIM: keys,
 		Brake: server.BrakeDefaults{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, BrakeReset: in.ResetBrake,
 	})
 	sd := newSystemd(log)

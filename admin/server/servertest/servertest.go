@@ -24,6 +24,7 @@ import (
 
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
@@ -51,6 +52,9 @@ type Options struct {
 	// Ready is the server's readiness hook (server.Options.Ready); nil:
 	// ready while not draining.
 	Ready func() error
+	// DKIM is the keyring the server reloads after a key change
+	// (server.Options.DKIM); give the same one to the dispatcher.
+	DKIM *dkim.Keyring
 }
 
 // Parts are what Options.Dispatcher builds on.
@@ -111,7 +115,8 @@ func Start(t testing.TB, o Options) *Relay {
 	srv := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: o.Hold, Upstream: "file:///var/spool/outbox",
 		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
-		Ready: o.Ready, CheckUpstream: upstream.Check, Brake: server.BrakeDefaults{Duplicates: 5, Rate: 600}, // relayd's defaults
+		Ready: o.Ready, CheckUpstream: upstream.Check, DKIM: o.DKIM,
+		Brake: server.BrakeDefaults{Duplicates: 5, Rate: 600}, // relayd's defaults
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

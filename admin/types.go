@@ -95,6 +95,9 @@ const BrakeDefault = "default"
 type CredentialCreated struct {
 	Credential
 	Password string `json:"password"`
+	// APIKey is the password in the form the HTTP Mail Send API takes
+	// (a bearer token that names the credential), shown as rarely.
+	APIKey string `json:"api_key"`
 }
 
 // AddCredentialRequest is the body of POST /v1/credentials. Zero values
@@ -201,6 +204,7 @@ type RotateRequest struct {
 type PasswordRotated struct {
 	Credential
 	Password string `json:"password"`
+	APIKey   string `json:"api_key"` // the new password as an API key
 }
 
 // Error is the body of every non-2xx response.

@@ -15,7 +15,7 @@
 #
 # Knobs (environment): BENCH_DIR (where the scratch directory goes, default
 # /var/tmp: never a tmpfs, where fsync costs nothing), BASE_PORT (default
-# 2790, and the 4 after it), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
+# 2790, and the 5 after it), SIZE (10240), SESSIONS (20), N1 (2,000: messages at 1 session),
 # N20 (20,000: at SESSIONS sessions, end to end, and the release test), NBULK
 # (100,000), NBIG (1,000,000), POSTFIX (1), QUICK (0), KEEP (0: keep the
 # scratch directory), DELIVERY_CONCURRENCY (relayd's --delivery-concurrency;
@@ -47,6 +47,7 @@ P_POSTFIX=$((BASE_PORT + 1)) # Postfix's smtpd
 P_SINK=$((BASE_PORT + 2))    # smtp-sink, the upstream of both
 P_DEAD=$((BASE_PORT + 3))    # nothing listens: deliveries fail fast and are retried later
 P_HOOK=$((BASE_PORT + 4))    # bench/hooksink, the webhook receiver
+P_HTTP=$((BASE_PORT + 5))    # relayd's Mail Send API (--http-listen)
 LIMIT=${LIMIT:-600}          # seconds any one step may take
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -182,13 +183,14 @@ relayd_start() {
 	# the detector still does all its work on every message.
 	local brake=(${BRAKE:---brake-rate 1000000})
 	[ -n "${5:-}" ] && read -r -a brake <<<"$5"
-	"$W/bin/relayd" --data "$RD_DATA" --smtp-listen "127.0.0.1:$P_RELAYD" --hold "$2" \
+	"$W/bin/relayd" --data "$RD_DATA" --smtp-listen "127.0.0.1:$P_RELAYD" --http-listen "127.0.0.1:$P_HTTP" --hold "$2" \
 		--upstream "smtp://127.0.0.1:$3?tls=none" --trusted-networks 127.0.0.1/32 "${extra[@]}" "${brake[@]}" \
 		>>"$RD_DATA.stdout" 2>>"$RD_DATA.log" &
 	RD_PID=$!
 	PIDS+=("$RD_PID")
 	wait_banner "$P_RELAYD" 60 || die "relayd did not start; see $RD_DATA.log"
 	RD_PASS=$(awk '/password:/ { p = $2 } END { print p }' "$RD_DATA.stdout")
+	RD_KEY=$(awk '/api key:/ { p = $3 } END { print p }' "$RD_DATA.stdout")
 }
 
 # cputicks PID: the process's user and system CPU time, in clock ticks.
@@ -336,7 +338,8 @@ fill() {
 		die "filling the spool of $RD_DATA failed"
 }
 
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+# field NAME LINE: the value of NAME=... in relayload's line ("rate", not "msgrate").
+field() { grep -oE "(^| )$1=[0-9.]+" <<<"$2" | head -1 | sed 's/.*=//'; }
 
 # ---------------------------------------------------------------- results
 
@@ -397,7 +400,7 @@ brake_bench() {
 
 main() {
 	[ "$(stat -f -c %T "$W")" = tmpfs ] && die "$W is on tmpfs, where fsync is free: set BENCH_DIR to a disk"
-	for p in $P_RELAYD $P_POSTFIX $P_SINK $P_DEAD $P_HOOK; do port_free "$p" || die "port $p is busy (set BASE_PORT)"; done
+	for p in $P_RELAYD $P_POSTFIX $P_SINK $P_DEAD $P_HOOK $P_HTTP; do port_free "$p" || die "port $p is busy (set BASE_PORT)"; done
 	if [ "${BRAKE_ONLY:-0}" = 1 ]; then
 		build
 		brake_bench
@@ -430,6 +433,14 @@ main() {
 	[ "$PF" = 1 ] && p1=$(load "$P_POSTFIX" 1 "$N1" --new-conn-per-message)
 	r20=$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")
 	[ "$PF" = 1 ] && p20=$(load "$P_POSTFIX" "$SESSIONS" "$N20" --new-conn-per-message)
+	# The same accept over the HTTP Mail Send API (one keep-alive
+	# connection per client; relayload counts requests): one message per
+	# request, then ten (personalizations) per request.
+	log "accept: Mail Send API over HTTP, 1 and $SESSIONS clients"
+	local h1 h20 h20x10
+	h1=$(load "$P_HTTP" 1 "$N1" --api-key "$RD_KEY")
+	h20=$(load "$P_HTTP" "$SESSIONS" "$N20" --api-key "$RD_KEY")
+	h20x10=$(load "$P_HTTP" "$SESSIONS" $((N20 / 10)) --api-key "$RD_KEY" --personalizations 10)
 	log "accept: smtp-source, 1 session"
 	s1=$(feed "$P_RELAYD" 1 "$N1")
 	[ "$PF" = 1 ] && ps1=$(feed "$P_POSTFIX" 1 "$N1")
@@ -592,6 +603,10 @@ main() {
 	local a1 pa1= a20 pa20=
 	a1=$(rate "$N1" "$s1")
 	[ -n "$ps1" ] && pa1=$(rate "$N1" "$ps1")
+	row "accept over HTTP (Mail Send API), 1 client, 1 message per request (requests/s = msgs/s)" "$(num "$(field rate "$h1")")" "" "" "" ""
+	row "202 latency p50 / p99, 1 client (ms)" "$(field p50 "$h1") / $(field p99 "$h1")" "" "" "" ""
+	row "accept over HTTP, $SESSIONS clients, 1 message per request (requests/s = msgs/s)" "$(num "$(field rate "$h20")")" "" "" "" ""
+	row "accept over HTTP, $SESSIONS clients, 10 messages per request (requests/s; msgs/s)" "$(num "$(field rate "$h20x10")"); $(num "$(field msgrate "$h20x10")")" "" "" "" ""
 	row "accept, 1 session (smtp-source, msgs/s)" "$(num "$a1")" "$(num "$pa1")" "$(ratio "$a1" "$pa1")" "" ""
 	a20=$(rate "$N20" "$s20")
 	[ -n "$ps20" ] && pa20=$(rate "$N20" "$ps20")

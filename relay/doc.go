@@ -12,6 +12,12 @@
 // CRLF line ends or bare LFs (sent upstream as CRLF): a bare CR gets 554
 // 5.6.0, as it is how SMTP smuggling works (see crlf.go).
 //
+// Other intakes (the HTTP Mail Send API, relay/mailapi) enter mail the same
+// way, through Intake.Submit, and apply a credential's rules with the same
+// code, exported in rules.go: Login (throttle and login cache), TakeRate,
+// CheckSender, CheckMessage, the connection limits and the memory budget.
+// relay itself knows nothing of HTTP.
+//
 // The runaway brake (brake.go) watches every message on its way into the
 // spool, in Submit, whatever intake brought it: a credential that loops
 // (one recipient, the same Subject and body, more than BrakeConfig

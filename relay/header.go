@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"mime"
+	"net/netip"
 	"net/textproto"
 	"slices"
 	"strings"
@@ -85,14 +86,20 @@ func (in *Intake) received(s *session, now time.Time) []byte {
 		}
 		return r
 	}, s.conn.Hostname())
+	return in.TraceHeader(helo, s.remote, proto, now)
+}
+
+// TraceHeader is relay's Received header for a message from a client at
+// remote that called itself helo, over proto (ESMTPSA, HTTP, ...).
+func (in *Intake) TraceHeader(helo string, remote netip.Addr, proto string, now time.Time) []byte {
 	if helo == "" {
 		helo = "unknown"
 	}
 	ip := "unknown"
-	if s.remote.Is6() {
-		ip = "IPv6:" + s.remote.String()
-	} else if s.remote.IsValid() {
-		ip = s.remote.String()
+	if remote.Is6() {
+		ip = "IPv6:" + remote.String()
+	} else if remote.IsValid() {
+		ip = remote.String()
 	}
 	return []byte("Received: from " + clip(helo, 255) + " ([" + ip + "])\r\n" +
 		"\tby " + in.cfg.Hostname + " (relay) with " + proto + ";\r\n" +

@@ -25,9 +25,9 @@ func newRateLimiter(clk clock.Clock) *rateLimiter {
 	return &rateLimiter{clock: clk, buckets: map[string]*bucket{}}
 }
 
-// take spends one message of cred's allowance of perMinute, and reports
-// whether there was one. perMinute <= 0 means no limit.
-func (r *rateLimiter) take(cred string, perMinute int) bool {
+// take spends n messages of cred's allowance of perMinute, all or none,
+// and reports whether there were so many. perMinute <= 0 means no limit.
+func (r *rateLimiter) take(cred string, perMinute, n int) bool {
 	if perMinute <= 0 {
 		return true
 	}
@@ -42,9 +42,9 @@ func (r *rateLimiter) take(cred string, perMinute int) bool {
 	b.tokens += now.Sub(b.last).Minutes() * float64(perMinute)
 	b.tokens = min(b.tokens, float64(perMinute))
 	b.last = now
-	if b.tokens < 1 {
+	if b.tokens < float64(n) {
 		return false
 	}
-	b.tokens--
+	b.tokens -= float64(n)
 	return true
 }

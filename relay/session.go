@@ -1,9 +1,9 @@
 package relay
 
 import (
+	"errors"
 	"io"
 	"net"
-	"net/mail"
 	"net/netip"
 	"slices"
 	"sync"
@@ -80,42 +80,19 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
-// login must answer smtp.ErrAuthFailed (535) for every refusal: any other
-// error becomes a 454, which tells clients to retry the same password.
+// authenticate must answer smtp.ErrAuthFailed (535) for every refusal:
+// any other error becomes a 454, which tells clients to retry the same
+// password.
 func (s *session) authenticate(username, password string) error {
-	// A password this process has already proven costs no argon2 and is
-	// no guess: it takes no place under the throttle, so an application
-	// opening many sessions at once is not taken for a guesser. A blocked
-	// client gets no such shortcut, or it would be a free oracle; a
-	// miss is counted below like any attempt.
-	if s.in.throttle.blocked(s.remote, username) {
-		return s.throttled()
-	}
-	if cred, login, ok := s.in.creds.Remembered(username, password); ok {
-		s.in.throttle.succeeded(&attempt{addr: s.remote, user: username})
-		s.loggedIn(cred, login)
-		return nil
-	}
-	a := s.in.throttle.allow(s.remote, username)
-	if a == nil {
-		return s.throttled()
-	}
-	cred, login, err := s.in.creds.Authenticate(username, password)
-	if err != nil {
-		s.in.cfg.Metrics.authFailed("credentials")
-		s.in.log.Info("auth failed", "remote", s.remote)
-		s.in.throttle.failed(a) // it stays counted
+	cred, login, err := s.in.Login(s.remote, username, password)
+	switch {
+	case errors.Is(err, ErrLoginThrottled):
+		return errThrottled
+	case err != nil:
 		return smtp.ErrAuthFailed
 	}
-	s.in.throttle.succeeded(a)
 	s.loggedIn(cred, login)
 	return nil
-}
-
-func (s *session) throttled() error {
-	s.in.log.Warn("auth throttled", "remote", s.remote)
-	s.in.cfg.Metrics.authFailed("throttled")
-	return errThrottled
 }
 
 func (s *session) loggedIn(cred auth.Credential, login auth.Login) {
@@ -151,7 +128,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 		if c.MaxMessageSize > 0 && opts != nil && opts.Size > c.MaxMessageSize {
 			return smtp.ErrDataTooLarge
 		}
-		if !s.in.rates.take(c.Name, c.RateLimit) {
+		if !s.in.TakeRate(c, 1) {
 			return rateLimited(c.RateLimit)
 		}
 	}
@@ -232,46 +209,7 @@ func (s *session) hangUp(e *smtp.SMTPError) error {
 	return e
 }
 
-// checkMessage applies the credential's size limit to the message itself,
-// refuses a message with more than one From: field (RFC 5322 section 3.6:
-// receivers disagree on which one is the author), and checks the From:
-// addresses when the credential allows only some senders.
-func (s *session) checkMessage(body []byte) error {
-	if c := s.cred; c != nil && c.MaxMessageSize > 0 && int64(len(body)) > c.MaxMessageSize {
-		return smtp.ErrDataTooLarge
-	}
-	n, froms := fromFields(body)
-	if n > 1 {
-		return errManyFroms
-	}
-	if s.cred == nil || len(s.cred.AllowedSenders) == 0 {
-		return nil
-	}
-	if n == 0 {
-		return errFromNotAllowed
-	}
-	for _, v := range froms {
-		if !s.fromAllowed(v) {
-			return errFromNotAllowed
-		}
-	}
-	return nil
-}
-
-// fromAllowed reports whether every address of a From: value is one the
-// credential may send as; a value that does not parse is not.
-func (s *session) fromAllowed(value string) bool {
-	list, err := mail.ParseAddressList(value)
-	if err != nil {
-		return false
-	}
-	for _, a := range list {
-		if !s.cred.SenderAllowed(a.Address) {
-			return false
-		}
-	}
-	return true
-}
+func (s *session) checkMessage(body []byte) error { return CheckMessage(s.cred, body) }
 
 func (s *session) Reset() {
 	s.from = ""

@@ -20,6 +20,9 @@ type Submission struct {
 	Message []byte
 	Trace   int
 	Options smtpapi.Options
+	// Via names the intake in the message's history: "smtp" when empty,
+	// "http" for the Mail Send API.
+	Via string
 }
 
 // Submit writes the submissions to the spool in one transaction, all or
@@ -52,6 +55,7 @@ func (in *Intake) Submit(subs []Submission) ([]spool.Message, error) {
 			Categories: s.Options.Categories,
 			UniqueArgs: s.Options.UniqueArgs,
 			SendAt:     s.Options.SendAt,
+			Actor:      s.Via,
 		}
 		bodies[i] = s.Message
 	}

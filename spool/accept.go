@@ -25,6 +25,8 @@ type Incoming struct {
 	Categories []string
 	UniqueArgs map[string]string
 	SendAt     time.Time
+	// Actor is the intake, for the message's history: "smtp" when empty.
+	Actor string
 	// Brake, when set, is the trip the intake's detector decided on this
 	// message: it brakes the credential in the transaction that accepts
 	// it (see Brake). Count, Threshold, Window, Trigger and the sample
@@ -83,7 +85,7 @@ func (s *Spool) AcceptAll(ins []Incoming, bodies [][]byte) (Accepted, error) {
 					acc.Tripped = t.brakeOf(ms[i].Credential)
 				}
 			}
-			if err := t.accept(&ms[i], ins[i].Headers, bodies[i]); err != nil {
+			if err := t.accept(&ms[i], ins[i].Actor, ins[i].Headers, bodies[i]); err != nil {
 				return err
 			}
 		}
@@ -127,7 +129,10 @@ func newMessage(in Incoming, body []byte) Message {
 // accept inserts one new message. A commit group may run its
 // transaction again (see update), so m's ID and state are set here from
 // scratch every time.
-func (t *txn) accept(m *Message, headers []Header, body []byte) error {
+func (t *txn) accept(m *Message, actor string, headers []Header, body []byte) error {
+	if actor == "" {
+		actor = "smtp"
+	}
 	m.State = Waiting
 	if !m.Release.After(m.Received) {
 		m.State = Queued
@@ -138,7 +143,7 @@ func (t *txn) accept(m *Message, headers []Header, body []byte) error {
 		return err
 	}
 	m.ID = id
-	ev := Event{Time: m.Received, State: m.State, Actor: "smtp"}
+	ev := Event{Time: m.Received, State: m.State, Actor: actor}
 	if err := t.registerBatch(m.Batch, m.Received); err != nil {
 		return err
 	}

@@ -283,7 +283,7 @@ func (t *txn) bounce(m *Message, b *Bounce, now time.Time) error {
 	in.Received, in.Release = now, now
 	dsn := newMessage(in, b.Body)
 	dsn.BounceOf = m.ID
-	if err := t.accept(&dsn, in.Headers, b.Body); err != nil {
+	if err := t.accept(&dsn, "dispatcher", in.Headers, b.Body); err != nil {
 		return fmt.Errorf("accept the dsn of %s: %w", m.ID, err)
 	}
 	m.DSN = dsn.ID

@@ -55,7 +55,7 @@ type adminData struct {
 
 // The relay's own actors in histories; events say "relay" for all of
 // them, as the contract does.
-var relayActors = map[string]bool{"smtp": true, "dispatcher": true, "system": true, "restart": true, "spool": true, "relayd": true}
+var relayActors = map[string]bool{"smtp": true, "http": true, "dispatcher": true, "system": true, "restart": true, "spool": true, "relayd": true}
 
 func eventActor(actor string) string {
 	if actor == "" || relayActors[actor] {

@@ -2,12 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/holdrelay/relay/admin"
+	"github.com/holdrelay/relay/internal/names"
 	"github.com/holdrelay/relay/relay/smtpapi"
 	"github.com/holdrelay/relay/spool"
 )
@@ -48,7 +48,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) error {
 // newBatch registers a batch (a random ID for "") and audits it.
 func (s *Server) newBatch(r *http.Request, id string) (spool.Batch, error) {
 	if id == "" {
-		id = randomBatchID()
+		id = names.NewBatchID()
 	} else if !smtpapi.ValidBatchID(id) {
 		return spool.Batch{}, invalidBatchID(id)
 	}
@@ -66,17 +66,6 @@ func (s *Server) newBatch(r *http.Request, id string) (spool.Batch, error) {
 
 func invalidBatchID(id string) error {
 	return invalid("invalid batch ID %q: 1 to %d letters, digits, '.', '_' or '-'", id, smtpapi.MaxBatchID)
-}
-
-// randomBatchID is 32 letters and digits, like SendGrid's.
-func randomBatchID() string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, 32)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
 }
 
 // getBatch answers GET /v1/batches/{id}.

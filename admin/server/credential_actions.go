@@ -243,7 +243,7 @@ func (s *Server) rotatePassword(w http.ResponseWriter, r *http.Request) error {
 		rec.Detail = fmt.Sprintf("grace=%s: old password accepted until %s", grace, c.GraceUntil.Format(time.RFC3339))
 		s.endAudit(rec, rec.Action, nil, nil)
 	}
-	s.writeJSON(w, http.StatusOK, admin.PasswordRotated{Credential: toWire(c), Password: password})
+	s.writeJSON(w, http.StatusOK, admin.PasswordRotated{Credential: toWire(c), Password: password, APIKey: auth.APIKey(c.Name, password)})
 	return nil
 }
 

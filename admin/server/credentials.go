@@ -97,7 +97,7 @@ func (s *Server) addCredential(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return settingError(err)
 	}
-	s.writeJSON(w, http.StatusCreated, admin.CredentialCreated{Credential: toWire(c), Password: password})
+	s.writeJSON(w, http.StatusCreated, admin.CredentialCreated{Credential: toWire(c), Password: password, APIKey: auth.APIKey(c.Name, password)})
 	return nil
 }
 

@@ -88,14 +88,17 @@ func runCredentialAdd(ctx context.Context, o *credentialAddOptions) error {
 	if err != nil {
 		return err
 	}
-	return o.out.print(cc, func(w io.Writer) { passwordLines(w, cc.Name, cc.Password) })
+	return o.out.print(cc, func(w io.Writer) { passwordLines(w, cc.Name, cc.Password, cc.APIKey) })
 }
 
 // passwordLines prints a password the one time it is shown.
-func passwordLines(w io.Writer, name, password string) {
+func passwordLines(w io.Writer, name, password, apiKey string) {
 	fmt.Fprintf(w, "username: %s\n", name)
 	fmt.Fprintf(w, "password: %s\n", password)
-	fmt.Fprintf(w, "This password is shown only once: store it now.\n")
+	if apiKey != "" {
+		fmt.Fprintf(w, "api key:  %s\n", apiKey)
+	}
+	fmt.Fprintf(w, "This password (and its API key, for the HTTP Mail Send API) is shown only once: store it now.\n")
 }
 
 type credentialListOptions struct {

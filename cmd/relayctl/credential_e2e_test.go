@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/admin/server/servertest"
+	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -210,12 +211,16 @@ func TestPasswordRotateWithoutGrace(t *testing.T) {
 
 	out := mustRun(t, "--admin", rd.Socket, "password-rotate", "shop")
 	lines := strings.Split(out, "\n")
-	if len(lines) != 5 || lines[0] != "username: shop" || !strings.HasPrefix(lines[1], "password: ") ||
-		lines[2] != "This password is shown only once: store it now." ||
-		lines[3] != "The old password no longer works; sessions that logged in with it were closed." {
+	if len(lines) != 6 || lines[0] != "username: shop" || !strings.HasPrefix(lines[1], "password: ") ||
+		!strings.HasPrefix(lines[2], "api key:  SG.") ||
+		lines[3] != "This password (and its API key, for the HTTP Mail Send API) is shown only once: store it now." ||
+		lines[4] != "The old password no longer works; sessions that logged in with it were closed." {
 		t.Fatalf("password-rotate printed:\n%s", out)
 	}
 	fresh := strings.TrimPrefix(lines[1], "password: ")
+	if _, pw, ok := auth.ParseAPIKey(strings.TrimPrefix(lines[2], "api key:  ")); !ok || pw != fresh {
+		t.Errorf("the api key does not carry the new password: %q", lines[2])
+	}
 
 	cannotSend(t, "a session logged in with the old password", live, "shop@example.com")
 	if code := rd.authCode(t, "shop", old); code != 535 {

@@ -10,16 +10,20 @@ import (
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/admin/server/servertest"
+	"github.com/holdrelay/relay/auth"
 )
 
 func TestCredentialAdd(t *testing.T) {
 	r := servertest.Start(t, servertest.Options{})
 	out := mustRun(t, "--admin", r.Socket, "credential", "add", "shop", "--description", "web shop", "--hold", "90s")
 
-	re := regexp.MustCompile(`^username: shop\npassword: (\S+)\nThis password is shown only once: store it now\.\n$`)
+	re := regexp.MustCompile(`^username: shop\npassword: (\S+)\napi key:  (\S+)\nThis password \(and its API key, for the HTTP Mail Send API\) is shown only once: store it now\.\n$`)
 	m := re.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("output:\n%s\nwant it to match %s", out, re)
+	}
+	if name, pw, ok := auth.ParseAPIKey(m[2]); !ok || name != "shop" || pw != m[1] {
+		t.Errorf("api key %q carries %q, %q, %v; want shop and the password", m[2], name, pw, ok)
 	}
 	if _, err := r.Creds.Verify("shop", m[1]); err != nil {
 		t.Errorf("printed password does not log in: %v", err)
@@ -40,6 +44,9 @@ func TestCredentialAddJSON(t *testing.T) {
 	pw, _ := fields["password"].(string)
 	if _, err := r.Creds.Verify("ci", pw); err != nil {
 		t.Errorf(`"password" = %q does not log in (%v); output:\n%s`, pw, err, out)
+	}
+	if key, _ := fields["api_key"].(string); key != auth.APIKey("ci", pw) {
+		t.Errorf(`"api_key" = %q, want the API key of ci's password`, key)
 	}
 	if fields["name"] != "ci" || fields["hold"] != "0s" {
 		t.Errorf("output:\n%s", out)

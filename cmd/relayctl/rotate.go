@@ -64,7 +64,7 @@ func runRotate(ctx context.Context, o *rotateOptions) error {
 		return err
 	}
 	return o.out.print(res, func(w io.Writer) {
-		passwordLines(w, res.Name, res.Password)
+		passwordLines(w, res.Name, res.Password, res.APIKey)
 		if res.GraceUntil != nil {
 			fmt.Fprintf(w, "The old password keeps working until %s; then it fails, and sessions that logged in with it are closed.\n",
 				when(*res.GraceUntil))

@@ -27,6 +27,7 @@ type config struct {
 	Data        string
 	SMTPListen  string
 	SMTPSListen string
+	HTTPListen  string
 	TLSCert     string
 	TLSKey      string
 	AdminListen string
@@ -67,6 +68,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Data, "data", "./relay-data", "data directory: the spool file and the admin socket")
 	fs.StringVar(&c.SMTPListen, "smtp-listen", "127.0.0.1:2525", "SMTP submission listener (STARTTLS when a certificate is set)")
 	fs.StringVar(&c.SMTPSListen, "smtps-listen", "", "implicit-TLS SMTP listener, e.g. :465 (off unless given; needs --tls-cert)")
+	fs.StringVar(&c.HTTPListen, "http-listen", "", "SendGrid's v3 Mail Send API (POST /v3/mail/send), e.g. 127.0.0.1:8026 (off unless given; HTTPS when --tls-cert is set)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables STARTTLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "", "admin API: unix:PATH or a TCP address (default unix:<data>/admin.sock)")

@@ -120,7 +120,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	if code := execute([]string{"--help"}, &out, &errb); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, flag := range []string{"--data", "--smtp-listen", "--smtps-listen", "--tls-cert", "--tls-key", "--admin-listen",
+	for _, flag := range []string{"--data", "--smtp-listen", "--smtps-listen", "--http-listen", "--tls-cert", "--tls-key", "--admin-listen",
 		"--hold", "--upstream", "--trusted-networks", "--max-message-size", "--config", "RELAY_HOLD", "--brake-duplicates", "--brake-rate"} {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("--help does not mention %s", flag)

@@ -19,6 +19,7 @@ import (
 	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/relay"
+	"github.com/holdrelay/relay/relay/mailapi"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 	"github.com/holdrelay/relay/webhook"
@@ -130,7 +131,7 @@ func bootstrap(creds *auth.Service, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("create the first credential: %w", err)
 	}
-	fmt.Fprintf(stdout, "relayd: created the first credential; its password is shown only this once:\n  username: default\n  password: %s\n", pw)
+	fmt.Fprintf(stdout, "relayd: created the first credential; its password is shown only this once:\n  username: default\n  password: %s\n  api key:  %s\n", pw, auth.APIKey("default", pw))
 	return nil
 }
 
@@ -138,6 +139,7 @@ type daemon struct {
 	cfg        config
 	log        *slog.Logger
 	intake     *relay.Intake
+	mailAPI    *mailapi.Server
 	dispatcher *relay.Dispatcher
 	admin      *server.Server
 	transport  upstream.Transport
@@ -198,16 +200,18 @@ func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Servic
 		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready, DKIM: keys,
 		Brake: server.BrakeDefaults{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, BrakeReset: in.ResetBrake,
 	})
+	api := mailapi.New(mailapi.Options{Intake: in, Clock: clk, Log: log, TLS: certs.tlsConfig()})
 	sd := newSystemd(log)
 	rl := &reloader{cfg: cfg, env: os.LookupEnv, certs: certs, admin: adm, clk: clk, log: log, systemd: sd,
 		metrics: newReloadMetrics(reg, certs, clk.Now())}
-	return &daemon{cfg: cfg, log: log, intake: in, dispatcher: disp, admin: adm, transport: tr, fallback: fallbackText, metrics: metricsHandler, spool: sp,
+	return &daemon{cfg: cfg, log: log, intake: in, mailAPI: api, dispatcher: disp, admin: adm, transport: tr, fallback: fallbackText, metrics: metricsHandler, spool: sp,
 		hooks: hooks, ready: ready, systemd: sd, reloader: rl}, nil
 }
 
 // listeners are the daemon's, open before it serves.
 type listeners struct {
-	smtp, smtps, admin, metrics net.Listener // smtps and metrics may be nil
+	smtp, smtps, admin, metrics net.Listener // smtps, http and metrics may be nil
+	http                        net.Listener
 	adminTCP                    bool
 }
 
@@ -226,6 +230,11 @@ func (d *daemon) listen() (*listeners, error) {
 			return fail("--smtps-listen", err)
 		}
 	}
+	if d.cfg.HTTPListen != "" {
+		if ls.http, err = net.Listen("tcp", d.cfg.HTTPListen); err != nil {
+			return fail("--http-listen", err)
+		}
+	}
 	if ls.admin, ls.adminTCP, err = server.Listen(d.cfg.AdminListen); err != nil {
 		return fail("--admin-listen", err)
 	}
@@ -238,7 +247,7 @@ func (d *daemon) listen() (*listeners, error) {
 }
 
 func (ls *listeners) close() {
-	for _, l := range []net.Listener{ls.smtp, ls.smtps, ls.admin, ls.metrics} {
+	for _, l := range []net.Listener{ls.smtp, ls.smtps, ls.http, ls.admin, ls.metrics} {
 		if l != nil {
 			l.Close()
 		}
@@ -252,7 +261,7 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 	}
 
 	// Each server reports here when it stops; an early stop ends the daemon.
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	serving := 0
 	start := func(name string, serve func() error) {
 		serving++
@@ -281,9 +290,12 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 	if ls.smtps != nil {
 		start("smtps", func() error { return d.intake.Serve(ls.smtps, true) })
 	}
+	if ls.http != nil {
+		start("http", func() error { return d.mailAPI.Serve(ls.http) })
+	}
 	start("admin", func() error { return d.admin.Serve(ls.admin, ls.adminTCP) })
 	d.ready.serving.Store(true)
-	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps),
+	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps), "http", addrOf(ls.http),
 		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "upstream_fallback", d.fallback, "hold", d.cfg.Hold, "data", d.cfg.Data)
 	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
 	stopReloads := d.reloader.watch(hup)
@@ -311,6 +323,9 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 		<-sctx.Done()
 		stopDrain()
 	}()
+	if ls.http != nil {
+		d.mailAPI.Shutdown(sctx)
+	}
 	d.intake.Shutdown(sctx)
 	<-dispDone
 	d.admin.Shutdown(sctx)

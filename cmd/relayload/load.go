@@ -26,6 +26,11 @@ type options struct {
 	from, to    string
 	timeout     time.Duration // bounds the whole run
 	ioTimeout   time.Duration // bounds each command
+	// apiKey switches to SendGrid's Mail Send API over HTTP at addr
+	// (relayd's --http-listen): each request carries perRequest messages
+	// (personalizations), and count counts requests.
+	apiKey     string
+	perRequest int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -45,6 +50,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.to, "to", "sink@example.net", "envelope recipient")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on the whole run after this long")
 	fs.DurationVar(&o.ioTimeout, "io-timeout", time.Minute, "give up on a session when one command takes this long")
+	fs.StringVar(&o.apiKey, "api-key", "", "send over the HTTP Mail Send API (POST /v3/mail/send at --addr) with this API key, instead of SMTP; --count counts requests")
+	fs.IntVar(&o.perRequest, "personalizations", 1, "with --api-key: messages (personalizations) per request")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: relayload [flags]\n\nSends --count messages over --concurrency SMTP sessions and prints the rate\nand the latency of the 250 after the final dot (p50, p99).\n\nflags:")
 		fs.PrintDefaults()
@@ -63,6 +70,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--user and --password go together")
 	case o.tls && o.implicitTLS:
 		return o, errors.New("--tls and --tls-implicit exclude each other")
+	case o.perRequest < 1 || o.perRequest > 1000:
+		return o, errors.New("--personalizations must be 1 to 1000")
+	case o.apiKey != "" && (o.user != "" || o.tls || o.implicitTLS):
+		return o, errors.New("--api-key excludes --user, --tls and --tls-implicit")
 	case o.timeout <= 0 || o.ioTimeout <= 0:
 		return o, errors.New("--timeout and --io-timeout must be positive")
 	}
@@ -95,8 +106,9 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type result struct {
 	sent, failed int
 	elapsed      time.Duration
-	lat          []time.Duration // of each 250 after the dot, sorted
+	lat          []time.Duration // of each 250 after the dot (HTTP: each 202), sorted
 	firstErrs    []error
+	perRequest   int // HTTP: messages per request; 0 for SMTP
 }
 
 func (r result) percentile(p int) time.Duration {
@@ -112,8 +124,12 @@ func (r result) String() string {
 		rate = float64(r.sent) / r.elapsed.Seconds()
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
-	return fmt.Sprintf("sent=%d errors=%d elapsed=%.3fs rate=%.1f/s p50=%s p99=%s",
+	line := fmt.Sprintf("sent=%d errors=%d elapsed=%.3fs rate=%.1f/s p50=%s p99=%s",
 		r.sent, r.failed, r.elapsed.Seconds(), rate, ms(r.percentile(50)), ms(r.percentile(99)))
+	if r.perRequest > 0 { // HTTP: sent and rate count requests
+		line += fmt.Sprintf(" messages=%d msgrate=%.1f/s", r.sent*r.perRequest, rate*float64(r.perRequest))
+	}
+	return line
 }
 
 // run sends o.count messages over o.concurrency sessions. Each worker takes
@@ -138,14 +154,17 @@ func run(ctx context.Context, o options) result {
 			res.firstErrs = append(res.firstErrs, err)
 		}
 	}
+	if o.apiKey != "" {
+		res.perRequest = o.perRequest
+	}
 	start := time.Now()
 	for w := 0; w < o.concurrency; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			msg := newMessage(o, w)
+			send := newSender(o, w)
 			var lat []time.Duration
-			var c *client
+			var c conn
 			defer func() {
 				if c != nil {
 					c.quit()
@@ -161,12 +180,12 @@ func run(ctx context.Context, o options) result {
 				}
 				if c == nil {
 					var err error
-					if c, err = dial(ctx, o); err != nil {
+					if c, err = send.dial(ctx); err != nil {
 						fail(err)
 						continue
 					}
 				}
-				d, err := c.send(o.from, o.to, msg.bytes(n))
+				d, err := c.deliver(n)
 				if err != nil {
 					fail(err)
 					c.close()

@@ -4,6 +4,7 @@
 package names
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,4 +106,16 @@ func checkLabel(l string) error {
 		}
 	}
 	return nil
+}
+
+// NewBatchID is a new random batch ID of 32 letters and digits, like
+// SendGrid's.
+func NewBatchID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 32)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
 }

@@ -334,3 +334,14 @@ func canonical(name string) string {
 	}
 	return "X-Relay-Send-At"
 }
+
+// SendAt checks a send_at given as unix seconds by another intake (the
+// HTTP Mail Send API): the same bounds as X-SMTPAPI's. what names the
+// field in the error.
+func SendAt(what string, unix int64, now time.Time) (time.Time, error) {
+	return checkSendAt(what, unix, now)
+}
+
+// CheckBatchID checks a batch ID given by another intake; what names the
+// field in the error.
+func CheckBatchID(what, id string) error { return checkBatchID(what, id) }

@@ -57,7 +57,19 @@ type Credential struct {
 	// never show them unredacted.
 	Upstream         string
 	UpstreamFallback string
+	// BrakeDuplicates and BrakeRate are the runaway brake's thresholds
+	// for this credential; nil = the relay's global ones, 0 = off.
+	BrakeDuplicates *int
+	BrakeRate       *int
 }
+
+// Upper bounds of the brake thresholds: beyond them a trigger could
+// never fire in practice, and the detector's memory would grow with them.
+// Turn a trigger off with 0 instead.
+const (
+	MaxBrakeDuplicates = 10000
+	MaxBrakeRate       = 1000000
+)
 
 // Options configure a Service. The zero value is ready for production.
 type Options struct {

@@ -39,6 +39,10 @@ type record struct {
 	// Upstream URLs of the credential's own route; absent: the global ones.
 	Upstream         string `json:"upstream,omitempty"`
 	UpstreamFallback string `json:"upstream_fallback,omitempty"`
+	// Runaway brake thresholds; absent means the relay's global value,
+	// which 0 (the trigger off) must not be confused with.
+	BrakeDuplicates *int `json:"brake_duplicates,omitempty"`
+	BrakeRate       *int `json:"brake_rate,omitempty"`
 }
 
 // entry is a record with its hashes parsed. Entries are never modified once
@@ -126,6 +130,8 @@ func (e *entry) public(now time.Time) Credential {
 		RateLimit:        e.rec.RateLimit,
 		Upstream:         e.rec.Upstream,
 		UpstreamFallback: e.rec.UpstreamFallback,
+		BrakeDuplicates:  copyInt(e.rec.BrakeDuplicates),
+		BrakeRate:        copyInt(e.rec.BrakeRate),
 	}
 	if e.hold != nil {
 		d := *e.hold
@@ -135,4 +141,12 @@ func (e *entry) public(now time.Time) Credential {
 		c.GraceUntil = e.rec.GraceUntil
 	}
 	return c
+}
+
+func copyInt(p *int) *int {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

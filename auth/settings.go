@@ -21,6 +21,9 @@ type Settings struct {
 	// checks them as relayd checks --upstream.
 	Upstream         string
 	UpstreamFallback string
+	// Brake thresholds; nil = the global value, 0 = the trigger off.
+	BrakeDuplicates *int
+	BrakeRate       *int
 }
 
 // maxURL bounds an upstream URL.
@@ -34,6 +37,7 @@ var ErrInvalidSetting = errors.New("auth: invalid setting")
 func SettingsOf(c Credential) Settings {
 	return Settings{Description: c.Description, Hold: c.Hold, AllowedSenders: c.AllowedSenders,
 		MaxMessageSize: c.MaxMessageSize, RateLimit: c.RateLimit,
+		BrakeDuplicates: copyInt(c.BrakeDuplicates), BrakeRate: copyInt(c.BrakeRate),
 		Upstream: c.Upstream, UpstreamFallback: c.UpstreamFallback}
 }
 
@@ -45,6 +49,10 @@ func (set Settings) validate() error {
 		return fmt.Errorf("max message size %d: %w", set.MaxMessageSize, ErrInvalidSetting)
 	case set.RateLimit < 0:
 		return fmt.Errorf("rate limit %d: %w", set.RateLimit, ErrInvalidSetting)
+	case !brakeInRange(set.BrakeDuplicates, MaxBrakeDuplicates):
+		return fmt.Errorf("brake duplicates %d: want 0 (off) to %d: %w", *set.BrakeDuplicates, MaxBrakeDuplicates, ErrInvalidSetting)
+	case !brakeInRange(set.BrakeRate, MaxBrakeRate):
+		return fmt.Errorf("brake rate %d: want 0 (off) to %d: %w", *set.BrakeRate, MaxBrakeRate, ErrInvalidSetting)
 	case len(set.Description) > 256 || strings.ContainsFunc(set.Description, unicode.IsControl):
 		return fmt.Errorf("description: at most 256 characters, no control characters: %w", ErrInvalidSetting)
 	}
@@ -60,6 +68,8 @@ func (set Settings) validate() error {
 	}
 	return nil
 }
+
+func brakeInRange(p *int, max int) bool { return p == nil || (*p >= 0 && *p <= max) }
 
 func validSenderPattern(p string) bool {
 	at := strings.LastIndexByte(p, '@')
@@ -80,6 +90,7 @@ func (set Settings) apply(e *entry) {
 	e.rec.RateLimit = set.RateLimit
 	e.rec.Upstream = set.Upstream
 	e.rec.UpstreamFallback = set.UpstreamFallback
+	e.rec.BrakeDuplicates, e.rec.BrakeRate = copyInt(set.BrakeDuplicates), copyInt(set.BrakeRate)
 }
 
 // Update replaces a credential's settings.

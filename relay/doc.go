@@ -18,6 +18,17 @@
 // CheckSender, CheckMessage, the connection limits and the memory budget.
 // relay itself knows nothing of HTTP.
 //
+// The runaway brake (brake.go) watches every message on its way into the
+// spool, in Submit, whatever intake brought it: a credential that loops
+// (one recipient, the same Subject and body, more than BrakeConfig
+// Duplicates times in 10 minutes) or floods (more than Rate messages in
+// 60 seconds, announced batches aside) is braked in the transaction that
+// accepts the message that tripped it. Its memory is bounded per credential
+// by Rate+1 times and 8,192 (recipient, content) pairs of at most
+// Duplicates+1 times each, and never by more than what the credential sent
+// in the last 10 minutes; idle credentials are forgotten (see brake.go for
+// why eviction cannot hide a loop at the defaults).
+//
 // The dispatcher owns every delivery goroutine: at most Concurrency run at
 // once, and Run returns only after all of them have finished. Each attempt
 // follows the message's route (route.go): its credential's upstream or the

@@ -43,6 +43,13 @@ type IntakeConfig struct {
 	TLS *tls.Config
 	// Metrics, when set, counts accepts, refusals and failed logins.
 	Metrics *Metrics
+	// Brake holds the runaway brake's global thresholds; nil takes
+	// DefaultBrake.
+	Brake *BrakeConfig
+	// Abort cuts the transfers of messages in flight (the dispatcher's
+	// Abort): a brake's trip calls it for its credential's. Nil: none
+	// are cut, and they finish their attempt.
+	Abort func(context.Context, []spool.ID) error
 }
 
 func (c *IntakeConfig) setDefaults() {
@@ -76,6 +83,10 @@ func (c *IntakeConfig) setDefaults() {
 	if c.MaxInflightBytes == 0 {
 		c.MaxInflightBytes = 512 << 20
 	}
+	if c.Brake == nil {
+		b := DefaultBrake
+		c.Brake = &b
+	}
 }
 
 // Intake is the SMTP side of the relay.
@@ -95,6 +106,7 @@ type Intake struct {
 	rates    *rateLimiter
 	limits   *connLimits
 	budget   *budget
+	brake    *detector
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{} // open sessions, to close at the shutdown deadline
@@ -112,7 +124,7 @@ func NewIntake(cfg IntakeConfig, sp *spool.Spool, creds *auth.Service, clk clock
 	in := &Intake{cfg: cfg, spool: sp, creds: creds, clock: clk, log: log, notify: notify,
 		loopback: netip.Addr.IsLoopback, sessions: map[*session]struct{}{}, done: make(chan struct{}),
 		throttle: newThrottle(clk), rates: newRateLimiter(clk), limits: newConnLimits(cfg, log),
-		budget: &budget{max: cfg.MaxInflightBytes, metrics: cfg.Metrics}}
+		budget: &budget{max: cfg.MaxInflightBytes, metrics: cfg.Metrics}, brake: newDetector(*cfg.Brake)}
 	creds.OnChange(in.revalidate)
 	s := smtp.NewServer(smtp.BackendFunc(in.newSession))
 	s.Domain = cfg.Hostname

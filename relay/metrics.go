@@ -14,6 +14,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec // by reason: password, throttled
 	attempts     *prometheus.CounterVec // by the state an attempt left the message in
 	inflightMem  prometheus.Gauge       // bytes held by messages being received
+	brakeTrips   *prometheus.CounterVec // by trigger: loop, rate
 	signatures   prometheus.Counter     // DKIM signatures added
 	bounces      prometheus.Counter     // DSNs accepted for failed messages
 }
@@ -39,7 +40,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		bounces: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "relay_bounces_total", Help: "Delivery status notifications (bounces) spooled for failed messages."}),
 	}
-	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem, m.signatures, m.bounces)
+	m.brakeTrips = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_brake_trips_total", Help: "Runaway brake trips, by trigger (loop, rate)."}, []string{"trigger"})
+	for _, t := range []string{"loop", "rate"} {
+		m.brakeTrips.WithLabelValues(t) // shown at 0 before the first trip
+	}
+	reg.MustRegister(m.accepted, m.refused, m.authFailures, m.attempts, m.inflightMem, m.signatures, m.bounces, m.brakeTrips)
 	return m
 }
 
@@ -82,5 +88,11 @@ func (m *Metrics) bounced() {
 func (m *Metrics) inflight(delta int64) {
 	if m != nil {
 		m.inflightMem.Add(float64(delta))
+	}
+}
+
+func (m *Metrics) brakeTripped(trigger string) {
+	if m != nil {
+		m.brakeTrips.WithLabelValues(trigger).Inc()
 	}
 }

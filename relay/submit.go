@@ -59,10 +59,18 @@ func (in *Intake) Submit(subs []Submission) ([]spool.Message, error) {
 		}
 		bodies[i] = s.Message
 	}
-	ms, err := in.spool.AcceptAll(ins, bodies)
+	trips := in.watch(subs, ins)
+	acc, err := in.spool.AcceptAll(ins, bodies)
 	if err != nil {
+		for _, cred := range trips {
+			in.brake.untrip(cred)
+		}
 		return nil, err
 	}
+	if acc.Tripped != nil {
+		in.tripped(acc)
+	}
+	ms := acc.Messages
 	for i := range ms {
 		m := &ms[i]
 		in.notify(m.Release)

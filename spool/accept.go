@@ -27,37 +27,64 @@ type Incoming struct {
 	SendAt     time.Time
 	// Actor is the intake, for the message's history: "smtp" when empty.
 	Actor string
+	// Brake, when set, is the trip the intake's detector decided on this
+	// message: it brakes the credential in the transaction that accepts
+	// it (see Brake). Count, Threshold, Window, Trigger and the sample
+	// are the detector's; the spool fills in the rest.
+	Brake *Brake
+}
+
+// Accepted is what AcceptAll did.
+type Accepted struct {
+	Messages []Message
+	// Tripped is the brake that this accept put on, if any (a trip
+	// asked for on a credential braked already does nothing).
+	Tripped *Brake
+	// InFlight are the credential's messages that a trip found being
+	// sent: the caller must abort their transfers before the dot.
+	InFlight []ID
 }
 
 // Accept stores a new message durably and returns its record. When it
 // returns without error, the message and its body are fsynced: the SMTP
 // intake may answer 250.
 func (s *Spool) Accept(in Incoming, body []byte) (Message, error) {
-	ms, err := s.AcceptAll([]Incoming{in}, [][]byte{body})
+	acc, err := s.AcceptAll([]Incoming{in}, [][]byte{body})
 	if err != nil {
 		return Message{}, err
 	}
-	return ms[0], nil
+	return acc.Messages[0], nil
 }
 
 // AcceptAll stores several new messages in one transaction: all of them
 // or, on error, none (the HTTP API's request is all or nothing). ins[i]'s
-// body is bodies[i].
-func (s *Spool) AcceptAll(ins []Incoming, bodies [][]byte) ([]Message, error) {
+// body is bodies[i]. A message whose Incoming carries a Brake trips it
+// in the same transaction (see Accepted).
+func (s *Spool) AcceptAll(ins []Incoming, bodies [][]byte) (Accepted, error) {
 	if len(ins) != len(bodies) || len(ins) == 0 {
-		return nil, errors.New("accept: no messages, or not one body per message")
+		return Accepted{}, errors.New("accept: no messages, or not one body per message")
 	}
 	ms := make([]Message, len(ins))
 	size := 0
 	for i, in := range ins {
 		if len(in.To) == 0 {
-			return nil, errors.New("accept: no recipients")
+			return Accepted{}, errors.New("accept: no recipients")
 		}
 		ms[i] = newMessage(in, bodies[i])
 		size += len(bodies[i])
 	}
+	var acc Accepted
 	err := s.updateSized(func(t *txn) error {
+		// A commit group may run this again: start from scratch.
+		acc = Accepted{Messages: ms}
 		for i := range ms {
+			if b := ins[i].Brake; b != nil {
+				if ok, err := t.trip(&ms[i], *b, &acc.InFlight); err != nil {
+					return err
+				} else if ok {
+					acc.Tripped = t.brakeOf(ms[i].Credential)
+				}
+			}
 			if err := t.accept(&ms[i], ins[i].Actor, ins[i].Headers, bodies[i]); err != nil {
 				return err
 			}
@@ -65,12 +92,12 @@ func (s *Spool) AcceptAll(ins []Incoming, bodies [][]byte) ([]Message, error) {
 		return nil
 	}, size)
 	if err != nil {
-		return nil, err
+		return Accepted{}, err
 	}
 	for i := range ms {
 		ms[i] = ms[i].clone()
 	}
-	return ms, nil
+	return acc, nil
 }
 
 func newMessage(in Incoming, body []byte) Message {
@@ -140,13 +167,17 @@ func (t *txn) accept(m *Message, actor string, headers []Header, body []byte) er
 	return nil
 }
 
-// holdOnArrival holds a new message that a freeze or a pause covers.
+// holdOnArrival holds a new message that a freeze, a brake or a pause
+// covers.
 // Checked in the same transaction as a pause is written, so no message
 // slips past a pause being set.
 func (t *txn) holdOnArrival(m *Message, ev *Event) {
 	if reason, ok := t.frozenReason(m.Credential); ok {
 		m.State, m.HeldBy, m.Reason = Held, HeldByFreeze, reason
 		ev.State, ev.Reason, ev.cause = Held, reason, causeFreeze
+	} else if b := t.brakeOf(m.Credential); b != nil {
+		m.State, m.HeldBy, m.Reason = Held, HeldByBrake, b.reason()
+		ev.State, ev.Reason, ev.cause = Held, m.Reason, causeBrake
 	} else if p := t.pausedFor(m); p != nil {
 		m.State, m.HeldBy, m.Reason = Held, HeldByPause, p.describe()
 		ev.State, ev.Reason, ev.cause = Held, m.Reason, p.cause()

@@ -19,6 +19,10 @@ type Batch struct {
 	ID      string      `json:"batch_id"`
 	Status  BatchStatus `json:"status,omitempty"`
 	Created time.Time   `json:"created"`
+	// Announced marks a batch registered before its first message
+	// (CreateBatch), not by it: how an application announces a bulk
+	// send, whose messages the brake's rate trigger does not count.
+	Announced bool `json:"announced,omitempty"`
 	// Updated, Actor and Reason describe the last status change.
 	Updated time.Time `json:"updated,omitzero"`
 	Actor   string    `json:"actor,omitempty"`
@@ -81,7 +85,7 @@ func (b *Batch) pause() *Pause {
 // was never created: it is registered when the first of them arrives.
 // rec, if set, is the audit entry written with it.
 func (s *Spool) CreateBatch(id string, now time.Time, rec *AuditEntry) (Batch, error) {
-	b := Batch{ID: id, Created: now}
+	b := Batch{ID: id, Created: now, Announced: true}
 	err := s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
 		if t.batch(id) != nil {
 			return fmt.Errorf("%s: %w", id, ErrBatchExists)
@@ -89,6 +93,20 @@ func (s *Spool) CreateBatch(id string, now time.Time, rec *AuditEntry) (Batch, e
 		return t.putBatch(&b)
 	})
 	return b, err
+}
+
+// Announced reports whether batch id exists and whether it was
+// registered before its first message (CreateBatch). It reads one
+// record: cheap enough to ask for a batch the first time the intake
+// sees it.
+func (s *Spool) Announced(id string) (announced, exists bool, err error) {
+	err = s.view(func(t *txn) error {
+		b := t.batch(id)
+		exists = b != nil
+		announced = exists && b.Announced && !b.Unreadable
+		return nil
+	})
+	return announced, exists, err
 }
 
 // GetBatch returns one batch.

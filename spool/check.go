@@ -49,7 +49,7 @@ func check(t *txn) error {
 		for _, c := range m.Categories {
 			want["bycat"][string(groupKey(c, m.ID))] = true
 		}
-		if (m.State == Held) != (m.HeldBy != "") {
+		if (m.State == Held) != (m.HeldBy != "") || !knownHolders[m.HeldBy] {
 			bad("%s: %s with holder %q", m.ID, m.State, m.HeldBy)
 		}
 		if m.Intent != nil && m.State != Sending {
@@ -99,6 +99,7 @@ func check(t *txn) error {
 		return nil
 	})
 	checkOutbox(t, bad)
+	checkBrakes(t, bad)
 	for _, st := range States {
 		var n uint64
 		if v := t.meta.Get(countKey(st)); v != nil {
@@ -142,6 +143,21 @@ func checkOutbox(t *txn, bad func(string, ...any)) {
 			bad("%v", err)
 		case w.Cursor > last:
 			bad("webhook %q: cursor %d beyond the last event %d", k, w.Cursor, last)
+		}
+		return nil
+	})
+}
+
+var knownHolders = map[string]bool{"": true, HeldByOperator: true, HeldByPause: true, HeldByFreeze: true, HeldByBrake: true}
+
+// checkBrakes checks that every brake record names its credential and a
+// trigger. An unreadable one is no violation (it fails closed, and
+// Unreadable reports it), but a readable one must make sense.
+func checkBrakes(t *txn, bad func(string, ...any)) {
+	t.brakes.ForEach(func(k, v []byte) error {
+		b := decodeBrake(string(k), v)
+		if len(k) == 0 || (!b.Unreadable && b.Trigger != TriggerLoop && b.Trigger != TriggerRate) {
+			bad("brake %q: trigger %q", k, b.Trigger)
 		}
 		return nil
 	})

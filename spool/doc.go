@@ -26,7 +26,9 @@
 //	audit   seq            -> JSON AuditEntry: every administrative change
 //	frozen  name           -> JSON: credentials disabled, whose mail is held
 //	creds   name           -> opaque credential record (owned by package auth)
-//	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it
+//	batches batch ID       -> JSON Batch: its status (pause, cancel) and who set it,
+//	                          and whether it was announced (created before
+//	                          its first message: exempt from the brake's rate)
 //	bybatch batch 0x00 ID  -> empty: messages by batch
 //	bycat   category 0x00 ID -> empty: messages by category (one per category)
 //	outbox  seq            -> event: id, type, endpoint, time (and a message
@@ -38,6 +40,8 @@
 //	meta    "lastevent"    -> uint64, the number behind the newest event ID
 //	dkim    domain 0x00 selector -> JSON DKIMKey: a signing key, its
 //	                          private half opaque (package dkim reads it)
+//	brakes  name           -> JSON Brake: a credential the runaway brake
+//	                          stopped, its trigger, counts and sample
 //
 // # Invariants
 //
@@ -56,7 +60,10 @@
 //     category; bodies, headers and events exist only for messages that
 //     have a record.
 //   - A message is held exactly when it names its holder (operator,
-//     pause or freeze), and only a sending message carries an Intent.
+//     pause, freeze or brake), and only a sending message carries an
+//     Intent.
+//   - Every brake record is under its credential's name and names its
+//     trigger (loop or rate), unless it is unreadable.
 //   - No ID is greater than lastid.
 //   - Every outbox key is at most the outbox's sequence and its record
 //     decodes; no webhook's cursor is beyond that sequence.
@@ -108,6 +115,20 @@
 // A freeze (a disabled credential) holds its messages as HeldByFreeze,
 // so that enabling with a release lets go of those only, and never of a
 // message an operator held on purpose.
+//
+// A brake (the runaway brake, see Brake) is the same shape, decided by
+// the intake rather than an operator: the Incoming that trips it carries
+// the trip, and the transaction that accepts that message writes the
+// brake record, holds every pending message of the credential
+// (HeldByBrake; those being sent get an Intent, which Finish carries
+// out), writes brake.tripped and its audit entry, and then inserts the
+// message, held like every later one (holdOnArrival). So the tripping
+// message is held from its first instant, and a kill -9 finds either
+// all of the trip or none of it. Claim does not look at brakes: every
+// message of a braked credential is held, unless an operator released
+// or flushed it on purpose, which the brake then respects. An
+// unreadable brake record keeps the credential braked. ReleaseBrake
+// removes the record and lets go of the HeldByBrake messages only.
 //
 // # Events
 //

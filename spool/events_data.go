@@ -70,6 +70,7 @@ const (
 	causePause    = "pause"
 	causeFreeze   = "freeze"
 	causeBatch    = "batch"
+	causeBrake    = "brake"
 )
 
 // pauseCause names what a pause is, for data.reason.

@@ -61,6 +61,9 @@ const (
 	// with a release lets go of these only; records written before this
 	// holder existed say HeldByOperator.
 	HeldByFreeze = "freeze"
+	// HeldByBrake: held because the runaway brake stopped its
+	// credential. Releasing the brake lets go of these only.
+	HeldByBrake = "brake"
 )
 
 // Intent is a drop or hold that waits for a delivery attempt to end.
@@ -69,7 +72,8 @@ type Intent struct {
 	Actor  string `json:"actor"`
 	Reason string `json:"reason,omitempty"`
 	// Holder holds the message if the attempt does not deliver it:
-	// HeldByFreeze for a disable's hold, else ("") the operator.
+	// HeldByFreeze for a disable's hold, HeldByBrake for a brake's, else
+	// ("") the operator.
 	Holder string `json:"holder,omitempty"`
 }
 

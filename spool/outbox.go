@@ -32,6 +32,8 @@ const (
 	EvWebhookTest        = "webhook.test"
 	EvDKIMAdded          = "dkim.added"
 	EvDKIMRemoved        = "dkim.removed"
+	EvBrakeTripped       = "brake.tripped"
+	EvBrakeReleased      = "brake.released"
 )
 
 // OutboxEvent is one event as the outbox keeps it.

@@ -40,10 +40,11 @@ var (
 	bucketOutbox  = []byte("outbox")
 	bucketHooks   = []byte("webhooks")
 	bucketDKIM    = []byte("dkim")
+	bucketBrakes  = []byte("brakes")
 
 	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
 		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen,
-		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks, bucketDKIM}
+		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks, bucketDKIM, bucketBrakes}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")

@@ -34,6 +34,7 @@ type txn struct {
 	bycat   *bolt.Bucket
 	outbox  *bolt.Bucket
 	hooks   *bolt.Bucket
+	brakes  *bolt.Bucket
 
 	// deltas holds counter changes until flush, so that a bulk change of
 	// 100,000 messages writes each counter once, not 100,000 times.
@@ -67,6 +68,7 @@ func wrap(tx *bolt.Tx) *txn {
 		bycat:   tx.Bucket(bucketByCat),
 		outbox:  tx.Bucket(bucketOutbox),
 		hooks:   tx.Bucket(bucketHooks),
+		brakes:  tx.Bucket(bucketBrakes),
 		deltas:  map[State]int64{},
 	}
 }

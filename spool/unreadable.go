@@ -7,7 +7,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Unreadable names the pause, batch, freeze and webhook records that
+// Unreadable names the pause, batch, freeze, brake and webhook records that
 // cannot be decoded ("pause *", "batch promo", "freeze shop", "webhook
 // crm"). Each pause, batch or freeze still stops the mail it may cover
 // (see Pause.Unreadable), maybe more than it did: an operator must look,
@@ -26,6 +26,7 @@ func (s *Spool) Unreadable() ([]string, error) {
 			{"pause", t.pauses, func(k, v []byte) bool { return decodePause(k, v).Unreadable }},
 			{"batch", t.batches, func(k, v []byte) bool { return decodeBatch(string(k), v).Unreadable }},
 			{"freeze", t.frozen, func(_, v []byte) bool { return json.Unmarshal(v, &freeze{}) != nil }},
+			{"brake", t.brakes, func(k, v []byte) bool { return decodeBrake(string(k), v).Unreadable }},
 			{"webhook", t.hooks, func(_, v []byte) bool { return json.Unmarshal(v, &Webhook{}) != nil }},
 		}
 		for _, kind := range kinds {
@@ -45,13 +46,13 @@ func (s *Spool) Unreadable() ([]string, error) {
 }
 
 // SpoilRecord overwrites the pause ("pause"; name "" for the global
-// one), batch ("batch"), freeze ("freeze") or webhook ("webhook") record
+// one), batch ("batch"), freeze ("freeze"), brake ("brake") or webhook ("webhook") record
 // of name with bytes no decoder reads, as a bad disk or a bad hand would. FOR TESTS ONLY:
 // it lets the tests of other packages see a record fail closed.
 func (s *Spool) SpoilRecord(kind, name string) error {
 	return s.update(func(t *txn) error {
 		b, key := map[string]*bolt.Bucket{"pause": t.pauses, "batch": t.batches, "freeze": t.frozen,
-			"webhook": t.hooks}[kind], []byte(name)
+			"webhook": t.hooks, "brake": t.brakes}[kind], []byte(name)
 		if b == nil {
 			return fmt.Errorf("spoil record: no kind %q", kind)
 		}

@@ -151,6 +151,8 @@ const (
 	setRateLimit      = "rate-limit"
 	setUpstream       = "upstream"
 	setFallback       = "upstream-fallback"
+	setBrakeDup       = "brake-duplicates"
+	setBrakeRate      = "brake-rate"
 )
 
 // applyUpdate changes set as req asks and names the settings it changed.
@@ -180,6 +182,19 @@ func applyUpdate(set auth.Settings, req admin.UpdateCredentialRequest) (auth.Set
 		set.RateLimit = *req.RateLimit
 		changed = append(changed, setRateLimit)
 	}
+	var err error
+	if req.BrakeDuplicates != nil {
+		if set.BrakeDuplicates, err = parseBrake("brake_duplicates", *req.BrakeDuplicates, auth.MaxBrakeDuplicates); err != nil {
+			return set, nil, err
+		}
+		changed = append(changed, setBrakeDup)
+	}
+	if req.BrakeRate != nil {
+		if set.BrakeRate, err = parseBrake("brake_rate", *req.BrakeRate, auth.MaxBrakeRate); err != nil {
+			return set, nil, err
+		}
+		changed = append(changed, setBrakeRate)
+	}
 	if req.Upstream != nil {
 		set.Upstream = upstreamSetting(*req.Upstream)
 		changed = append(changed, setUpstream)
@@ -189,6 +204,19 @@ func applyUpdate(set auth.Settings, req admin.UpdateCredentialRequest) (auth.Set
 		changed = append(changed, setFallback)
 	}
 	return set, changed, nil
+}
+
+// parseBrake reads a brake threshold: a whole number from 0 (the trigger
+// off) to max, or "default" (nil: relayd's global threshold).
+func parseBrake(field, text string, max int) (*int, error) {
+	if text == admin.BrakeDefault {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(text)
+	if err != nil || n < 0 || n > max {
+		return nil, invalid("%s %q: want a whole number from 0 (off) to %d, or %q for relayd's", field, text, max, admin.BrakeDefault)
+	}
+	return &n, nil
 }
 
 // allSettings names the settings of a new credential that differ from
@@ -252,10 +280,21 @@ func settingsDetail(set auth.Settings, names []string) string {
 			v = routeText(set.Upstream)
 		case setFallback:
 			v = routeText(set.UpstreamFallback)
+		case setBrakeDup:
+			v = brakeText(set.BrakeDuplicates)
+		case setBrakeRate:
+			v = brakeText(set.BrakeRate)
 		}
 		parts = append(parts, n+"="+v)
 	}
 	return strings.Join(parts, " ")
+}
+
+func brakeText(p *int) string {
+	if p == nil {
+		return admin.BrakeDefault
+	}
+	return strconv.Itoa(*p)
 }
 
 // checkSettings refuses, in the caller's terms, what auth would refuse
@@ -337,6 +376,8 @@ func toWire(c auth.Credential) admin.Credential {
 		RateLimit:        c.RateLimit,
 		Upstream:         redactUpstream(c.Upstream),
 		UpstreamFallback: redactUpstream(c.UpstreamFallback),
+		BrakeDuplicates:  c.BrakeDuplicates,
+		BrakeRate:        c.BrakeRate,
 	}
 	if out.AllowedSenders == nil {
 		out.AllowedSenders = []string{}

@@ -57,6 +57,10 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/v1/pause", operatorOnly, slow(s.pause))
 	handle(http.MethodPost, "/v1/resume", operatorOnly, slow(s.resume))
 	handle(http.MethodGet, "/v1/audit", anyRole, s.listAudit)
+	// The runaway brake: anyone may look; letting its mail go is the
+	// operator's call.
+	handle(http.MethodGet, "/v1/brakes", anyRole, s.listBrakes)
+	handle(http.MethodPost, "/v1/brakes/{name}/release", operatorOnly, slow(s.releaseBrake))
 	// The spool's copy holds every secret relayd keeps.
 	handle(http.MethodGet, "/v1/backup", operatorOnly, s.getBackup)
 	// Batches: stopping one (pause, cancel) is for support too; letting

@@ -104,7 +104,15 @@ type Options struct {
 	// cheap, and its error short and free of secrets and paths. Nil:
 	// ready whenever the server is not draining.
 	Ready func() error
+	// Brake is relayd's global brake thresholds, for status.
+	Brake BrakeDefaults
+	// BrakeReset, if set, forgets a credential's brake counters in the
+	// intake once its brake is released, so the brake re-arms afresh.
+	BrakeReset func(cred string)
 }
+
+// BrakeDefaults are relayd's --brake-duplicates and --brake-rate.
+type BrakeDefaults struct{ Duplicates, Rate int }
 
 // Dispatcher is the part of relayd's dispatcher the admin API drives.
 type Dispatcher interface {

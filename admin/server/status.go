@@ -53,6 +53,10 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	for _, state := range spool.States {
 		st.Counts[state.String()] = counts[state]
 	}
+	if st.Braked, err = s.braked(); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	st.BrakeDuplicates, st.BrakeRate = s.o.Brake.Duplicates, s.o.Brake.Rate
 	s.writeJSON(w, http.StatusOK, st)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/holdrelay/relay/admin"
@@ -269,6 +270,18 @@ func credentialSettings(w io.Writer, d admin.Credential) {
 		fmt.Fprintf(w, "upstream:\t%s\n", ownOr(d.Upstream, "relayd's --upstream"))
 		fmt.Fprintf(w, "fallback:\t%s\n", ownOr(d.UpstreamFallback, "relayd's --upstream-fallback"))
 	}
+	fmt.Fprintf(w, "brake duplicates:\t%s\n", brakeSetting(d.BrakeDuplicates, "--brake-duplicates"))
+	fmt.Fprintf(w, "brake rate:\t%s\n", brakeSetting(d.BrakeRate, "--brake-rate"))
+}
+
+func brakeSetting(p *int, flag string) string {
+	switch {
+	case p == nil:
+		return "relayd's " + flag
+	case *p == 0:
+		return "off"
+	}
+	return strconv.Itoa(*p)
 }
 
 // ownOr is a credential's own setting, or what applies without one.
@@ -308,6 +321,7 @@ already in the spool keep their release times.
   relayctl credential set shop --hold default --reason "done testing"
   relayctl credential set billing --allow-sender billing@example.com --allow-sender @invoices.example.com
   relayctl credential set billing --allow-any-sender --max-size 0
+  relayctl credential set newsletter --brake-rate 3000 --brake-duplicates default
   relayctl credential set news --upstream smtps://news:PASSWORD@smtp.provider.example --upstream-fallback default`,
 		Args: argNames("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -321,7 +335,7 @@ already in the spool keep their release times.
 			}
 			if !o.Settings.given() {
 				return usageErrorf("%s: nothing to change: give at least one setting (--description, --hold, "+
-					"--allow-sender, --allow-any-sender, --max-size, --rate-limit, --upstream, --upstream-fallback)", cmd.CommandPath())
+					"--allow-sender, --allow-any-sender, --max-size, --rate-limit, --brake-duplicates, --brake-rate, --upstream, --upstream-fallback)", cmd.CommandPath())
 			}
 			if runF != nil {
 				return runF(o)
@@ -330,6 +344,7 @@ already in the spool keep their release times.
 		},
 	}
 	addSettingsFlags(cmd.Flags(), &o.Settings)
+	addBrakeFlags(cmd.Flags(), &o.Settings)
 	cmd.Flags().BoolVar(&o.AllowAny, "allow-any-sender", false, "let it send as any sender again")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "why, for the audit log")
 	return cmd

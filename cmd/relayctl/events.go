@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/spf13/cobra"
@@ -127,11 +128,37 @@ func eventSubject(e admin.OutboxEvent) string {
 	return "-"
 }
 
+// brakeEventSummary words a brake.* event: what went over what, and
+// the sample or who released it.
+func brakeEventSummary(e admin.OutboxEvent) string {
+	var b struct {
+		Trigger   string `json:"trigger"`
+		Count     int    `json:"count"`
+		Threshold int    `json:"threshold"`
+		Window    int    `json:"window_seconds"`
+		Held      int    `json:"held"`
+		Actor     string `json:"actor"`
+		Reason    string `json:"reason"`
+		Sample    struct {
+			Recipient string `json:"recipient"`
+			Subject   string `json:"subject"`
+		} `json:"sample"`
+	}
+	json.Unmarshal(e.Data, &b)
+	s := fmt.Sprintf("%s: %d > %d in %s, %d held", b.Trigger, b.Count, b.Threshold, time.Duration(b.Window)*time.Second, b.Held)
+	if e.Type == "brake.tripped" {
+		return s + fmt.Sprintf("; to %s: %q", b.Sample.Recipient, b.Sample.Subject)
+	}
+	return s + "; " + strings.Join(nonEmpty("released by "+dash(b.Actor), b.Reason), ": ")
+}
+
 // eventSummary words the rest of an event for one row.
 func eventSummary(e admin.OutboxEvent) string {
 	d := eventData(e)
 	var s string
 	switch {
+	case strings.HasPrefix(e.Type, "brake."):
+		s = brakeEventSummary(e)
 	case d.Response != "":
 		s = d.Response
 	case d.Actor != "" || d.Reason != "":

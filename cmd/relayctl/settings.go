@@ -22,6 +22,9 @@ type settingsOptions struct {
 	AllowedSenders *[]string // from --allow-sender; empty from --allow-any-sender
 	MaxSize        *int64    // bytes; 0: relayd's --max-message-size alone
 	RateLimit      *int      // messages per minute; 0: no limit
+	// Brake thresholds: a number, or admin.BrakeDefault. Set only.
+	BrakeDuplicates *string
+	BrakeRate       *string
 	// Upstream URLs, or admin.UpstreamDefault; relayd checks them.
 	Upstream         *string
 	UpstreamFallback *string
@@ -62,7 +65,39 @@ func addSettingsFlags(fs *pflag.FlagSet, s *settingsOptions) {
 // given reports whether any setting was given.
 func (s settingsOptions) given() bool {
 	return s.Description != nil || s.Hold != nil || s.AllowedSenders != nil || s.MaxSize != nil || s.RateLimit != nil ||
-		s.Upstream != nil || s.UpstreamFallback != nil
+		s.BrakeDuplicates != nil || s.BrakeRate != nil || s.Upstream != nil || s.UpstreamFallback != nil
+}
+
+// addBrakeFlags adds the brake thresholds, which only set takes.
+func addBrakeFlags(fs *pflag.FlagSet, s *settingsOptions) {
+	fs.Var(brakeFlag{&s.BrakeDuplicates}, "brake-duplicates",
+		`runaway brake: hold its mail when one recipient gets the same content more than N times in 10 minutes (0: off; "default": relayd's)`)
+	fs.Var(brakeFlag{&s.BrakeRate}, "brake-rate",
+		`runaway brake: hold its mail when it sends more than N messages in 60 seconds (0: off; "default": relayd's)`)
+}
+
+// brakeFlag is a brake threshold: a whole number from 0, or "default".
+// relayd refuses one over its upper bound (an invalid request: exit 2).
+type brakeFlag struct{ p **string }
+
+func (f brakeFlag) Type() string { return "N|default" }
+
+func (f brakeFlag) String() string {
+	if f.p == nil || *f.p == nil {
+		return ""
+	}
+	return **f.p
+}
+
+func (f brakeFlag) Set(v string) error {
+	if v != admin.BrakeDefault {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number, 0 (off) or more, or %q, got %q", admin.BrakeDefault, v)
+		}
+	}
+	*f.p = &v
+	return nil
 }
 
 func (s settingsOptions) addRequest(name string) admin.AddCredentialRequest {
@@ -90,8 +125,8 @@ func (s settingsOptions) addRequest(name string) admin.AddCredentialRequest {
 
 func (s settingsOptions) updateRequest(reason string) admin.UpdateCredentialRequest {
 	return admin.UpdateCredentialRequest{Description: s.Description, Hold: s.Hold, AllowedSenders: s.AllowedSenders,
-		MaxMessageSize: s.MaxSize, RateLimit: s.RateLimit, Upstream: s.Upstream, UpstreamFallback: s.UpstreamFallback,
-		Reason: reason}
+		MaxMessageSize: s.MaxSize, RateLimit: s.RateLimit, BrakeDuplicates: s.BrakeDuplicates, BrakeRate: s.BrakeRate,
+		Upstream: s.Upstream, UpstreamFallback: s.UpstreamFallback, Reason: reason}
 }
 
 // textFlag is an optional string flag: nil unless given, so "not given"

@@ -64,6 +64,7 @@ func statusTable(w io.Writer, st admin.Status) {
 	fmt.Fprintf(w, "hold:\t%s\n", short(st.Hold))
 	fmt.Fprintf(w, "credentials:\t%d\n", st.Credentials)
 	fmt.Fprintf(w, "delivery:\t%s\n", delivery(st.Pauses))
+	fmt.Fprintf(w, "brake:\t%s\n", brakeStatus(st))
 	if len(st.Unreadable) > 0 {
 		fmt.Fprintf(w, "UNREADABLE:\t%s (held until set again)\n", strings.Join(st.Unreadable, ", "))
 	}
@@ -81,6 +82,12 @@ func statusTable(w io.Writer, st admin.Status) {
 		fmt.Fprintf(w, "\nBATCH\tSTATUS\tMESSAGES\tREASON\n")
 		for _, b := range st.Batches {
 			fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", b.ID, b.Status, b.Messages, dash(clean(b.Reason)))
+		}
+	}
+	if len(st.Braked) > 0 {
+		fmt.Fprintf(w, "\nBRAKED\tTRIGGER\tSINCE\tCOUNT\tHELD\n")
+		for _, b := range st.Braked {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", clean(b.Credential), b.Trigger, when(b.Since), brakeCount(b), b.Held)
 		}
 	}
 	if len(st.Routes) > 0 {
@@ -130,6 +137,22 @@ func stateOrder(counts map[string]int) []string {
 	}
 	slices.Sort(extra)
 	return append(order, extra...)
+}
+
+// brakeStatus sums up the brake: its global thresholds and how many
+// credentials it holds.
+func brakeStatus(st admin.Status) string {
+	limit := func(n int, unit string) string {
+		if n == 0 {
+			return unit + " off"
+		}
+		return fmt.Sprintf("%s > %d", unit, n)
+	}
+	s := limit(st.BrakeDuplicates, "copies/10m") + ", " + limit(st.BrakeRate, "messages/60s")
+	if n := len(st.Braked); n > 0 {
+		s += fmt.Sprintf("; %d %s BRAKED (relayctl brake ls)", n, plural(n, "credential"))
+	}
+	return s
 }
 
 // routeOrGlobal names a credential's own upstream, or says the global

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/holdrelay/relay/admin/server"
+	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/internal/size"
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
@@ -58,6 +59,8 @@ type config struct {
 	LogLevel         string
 	LogFormat        string
 	MetricsListen    string
+	BrakeDuplicates  int
+	BrakeRate        int
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -90,6 +93,8 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.WebhookMaxAge, "webhook-max-age", 72*time.Hour, "retry a webhook's events this long, then give them up; undelivered events are kept as long")
 	fs.StringVar(&c.Bounces, "bounces", "on", "on: a message that fails for good sends its sender a delivery status notification (RFC 3464) through the upstream; off: none")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let sessions and deliveries finish")
+	fs.IntVar(&c.BrakeDuplicates, "brake-duplicates", relay.DefaultBrake.Duplicates, "runaway brake, loop trigger: hold a credential's mail when one recipient gets the same Subject and body more than N times within 10 minutes (0: off; a credential's own setting overrides it)")
+	fs.IntVar(&c.BrakeRate, "brake-rate", relay.DefaultBrake.Rate, "runaway brake, rate trigger: hold a credential's mail when it sends more than N messages within 60 seconds, announced batches aside (0: off; a credential's own setting overrides it)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9125 (off unless given; no authentication)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -225,6 +230,12 @@ func (c *config) resolve() error {
 	}
 	if c.Hold < 0 {
 		return fmt.Errorf("--hold must not be negative")
+	}
+	if c.BrakeDuplicates < 0 || c.BrakeDuplicates > auth.MaxBrakeDuplicates {
+		return fmt.Errorf("--brake-duplicates %d: want 0 (off) to %d", c.BrakeDuplicates, auth.MaxBrakeDuplicates)
+	}
+	if c.BrakeRate < 0 || c.BrakeRate > auth.MaxBrakeRate {
+		return fmt.Errorf("--brake-rate %d: want 0 (off) to %d", c.BrakeRate, auth.MaxBrakeRate)
 	}
 	if c.Concurrency < 1 {
 		return fmt.Errorf("--delivery-concurrency must be at least 1")

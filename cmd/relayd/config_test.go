@@ -68,7 +68,8 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 	}
 	size, _ := parseSize(c.MaxMessageSize)
 	if c.SMTPListen != "127.0.0.1:2525" || c.Hold != 30*time.Second || c.SMTPSListen != "" ||
-		len(c.TrustedNetworks) != 0 || size != 25<<20 || c.Bounces != "on" {
+		len(c.TrustedNetworks) != 0 || size != 25<<20 || c.Bounces != "on" ||
+		c.BrakeDuplicates != 5 || c.BrakeRate != 600 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -88,6 +89,9 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 		{args: []string{"--tls-cert", "a.pem"}, want: "go together"},
 		{args: []string{"--smtps-listen", ":465"}, want: "needs --tls-cert"},
 		{args: []string{"--hold", "-1s"}, want: "negative"},
+		{args: []string{"--brake-duplicates", "-1"}, want: "--brake-duplicates -1: want 0 (off) to 10000"},
+		{args: []string{"--brake-rate", "5000000"}, want: "--brake-rate 5000000: want 0 (off) to 1000000"},
+		{env: map[string]string{"RELAY_BRAKE_RATE": "many"}, want: "RELAY_BRAKE_RATE"},
 		{args: []string{"--bounces", "maybe"}, want: `--bounces: want on or off, got "maybe"`},
 		{env: map[string]string{"RELAY_BOUNCES": "yes"}, want: `--bounces: want on or off, got "yes"`},
 	} {
@@ -117,7 +121,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	for _, flag := range []string{"--data", "--smtp-listen", "--smtps-listen", "--http-listen", "--tls-cert", "--tls-key", "--admin-listen",
-		"--hold", "--upstream", "--trusted-networks", "--max-message-size", "--config", "RELAY_HOLD"} {
+		"--hold", "--upstream", "--trusted-networks", "--max-message-size", "--config", "RELAY_HOLD", "--brake-duplicates", "--brake-rate"} {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("--help does not mention %s", flag)
 		}

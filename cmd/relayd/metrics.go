@@ -22,6 +22,7 @@ type spoolCollector struct {
 	pauses   *prometheus.Desc
 	events   *prometheus.Desc
 	backlog  *prometheus.Desc
+	braked   *prometheus.Desc
 	nextDue  *prometheus.Desc
 }
 
@@ -32,6 +33,7 @@ func newSpoolCollector(sp *spool.Spool) *spoolCollector {
 			[]string{"state"}, nil),
 		pauses: prometheus.NewDesc("relay_pauses", "Pauses in force (global or per credential).", nil, nil),
 		events: prometheus.NewDesc("relay_events_written_total", "Events written to the outbox since the spool was created.", nil, nil),
+		braked: prometheus.NewDesc("relay_brake_braked_credentials", "Credentials the runaway brake holds, until an operator releases them.", nil, nil),
 		backlog: prometheus.NewDesc("relay_webhook_backlog", "Outbox events past a webhook's cursor, whether or not it subscribes to them.",
 			[]string{"endpoint"}, nil),
 		nextDue: prometheus.NewDesc("relay_queue_next_due_timestamp_seconds",
@@ -45,6 +47,7 @@ func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pauses
 	ch <- c.events
 	ch <- c.backlog
+	ch <- c.braked
 	ch <- c.nextDue
 }
 
@@ -59,6 +62,9 @@ func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if ps, err := c.sp.Pauses(); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.pauses, prometheus.GaugeValue, float64(len(ps)))
+	}
+	if bs, err := c.sp.Brakes(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.braked, prometheus.GaugeValue, float64(len(bs)))
 	}
 	last, err := c.sp.LastEventSeq()
 	if err != nil {

@@ -30,6 +30,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		`relay_auth_failures_total{reason="credentials"} 1`,
 		"relay_pauses 0",
 		"relay_events_written_total 1", // the message.accepted
+		`relay_brake_trips_total{trigger="loop"} 0`,
+		`relay_brake_trips_total{trigger="rate"} 0`,
+		"relay_brake_braked_credentials 0",
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {

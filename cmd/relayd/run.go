@@ -192,11 +192,13 @@ func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Servic
 		MaxConnections: cfg.MaxConns, MaxConnectionsPerIP: cfg.MaxConnsPerIP,
 		ReadTimeout: cfg.SMTPTimeout, MaxSessionDuration: cfg.MaxSession,
 		Hold: cfg.Hold, TrustedNetworks: nets, InsecureAuth: cfg.InsecureAuth, TLS: certs.tlsConfig(), Metrics: metrics,
+		Brake: &relay.BrakeConfig{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, Abort: disp.Abort,
 	}, sp, creds, clk, log, disp.Notify)
 	adm := server.New(server.Options{
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: cfg.Hold, Upstream: tr.String(), Version: version,
 		UpstreamFallback: fallbackText, CheckUpstream: upstream.Check,
 		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready, DKIM: keys,
+		Brake: server.BrakeDefaults{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, BrakeReset: in.ResetBrake,
 	})
 	api := mailapi.New(mailapi.Options{Intake: in, Clock: clk, Log: log, TLS: certs.tlsConfig()})
 	sd := newSystemd(log)

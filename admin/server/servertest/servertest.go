@@ -116,6 +116,7 @@ func Start(t testing.TB, o Options) *Relay {
 		Spool: sp, Creds: creds, Dispatcher: disp, Hold: o.Hold, Upstream: "file:///var/spool/outbox",
 		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
 		Ready: o.Ready, CheckUpstream: upstream.Check, DKIM: o.DKIM,
+		Brake: server.BrakeDefaults{Duplicates: 5, Rate: 600}, // relayd's defaults
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

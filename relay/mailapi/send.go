@@ -2,6 +2,7 @@ package mailapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,6 +59,12 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c *caller) error {
 // submit spools the messages of a request in one transaction, under the
 // credential's rate limit.
 func (s *Server) submit(w http.ResponseWriter, c *caller, subs []relay.Submission) error {
+	if lim := c.cred.RateLimit; lim > 0 && len(subs) > lim {
+		// More than a whole minute's allowance: a 429 would have the
+		// client retry for ever.
+		return fail(http.StatusBadRequest, "personalizations", fmt.Sprintf(
+			"This request makes %d messages; the credential may send at most %d a minute: split it into smaller requests.", len(subs), lim))
+	}
 	if !s.in.TakeRate(&c.cred, len(subs)) {
 		e := fail(http.StatusTooManyRequests, "", "too many requests")
 		e.header = map[string]string{"Retry-After": "60", "X-RateLimit-Limit": strconv.Itoa(c.cred.RateLimit)}

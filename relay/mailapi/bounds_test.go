@@ -45,3 +45,31 @@ func TestCopiesBounded(t *testing.T) {
 		t.Errorf("%d messages spooled, want 3", n)
 	}
 }
+
+// TestHeaderOverrideIgnoresCase: a personalization's header replaces the
+// request's header of the same name in any case, as the personalization's
+// value; the message gets one field, not two (nor a Message-ID picked at
+// random between two).
+func TestHeaderOverrideIgnoresCase(t *testing.T) {
+	body := `{"personalizations": [{"to": [{"email": "a@example.com"}],
+	    "headers": {"x-shop": "p", "message-id": "<p@example.com>"}}],
+	  "headers": {"X-Shop": "req", "Message-ID": "<req@example.com>"},
+	  "subject": "s", "content": [{"type": "text/plain", "value": "x"}], "from": {"email": "a@example.com"}}`
+	for range 20 { // map order varies from run to run
+		p, errs := parse([]byte(body), t0, 100)
+		if errs != nil {
+			t.Fatalf("parse: %+v", errs)
+		}
+		msg, err := build(&p.drafts[0], nil, t0, "relay.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := parseMail(t, msg)
+		if v := m.Header["X-Shop"]; len(v) != 1 || v[0] != "p" {
+			t.Fatalf("X-Shop fields %q, want the personalization's alone", v)
+		}
+		if v := m.Header["Message-Id"]; len(v) != 1 || v[0] != "<p@example.com>" {
+			t.Fatalf("Message-ID fields %q, want the personalization's alone", v)
+		}
+	}
+}

@@ -90,7 +90,7 @@ func (d *Dispatcher) send(ctx context.Context, c spool.Claimed, env upstream.Env
 		d.log.Error("no route for a message", "id", c.ID, "err", err)
 		return failAll(env.To, "no usable upstream for credential "+c.Credential), ""
 	}
-	defer r.done(d.clock.Now())
+	defer func() { r.done(d.clock.Now()) }() // when the attempt ends, not when it began
 	var outs []upstream.Outcome
 	via := r.primary.String()
 	if r.fallback != nil && d.breaker(via).open(d.clock.Now()) {

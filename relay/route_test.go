@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -10,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/internal/smtptest"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
@@ -261,4 +264,37 @@ func TestCredentialFallbackAndAChangedURL(t *testing.T) {
 	if n := h.disp.upstreams.Len(); n != 0 {
 		t.Errorf("%d credential transports kept while idle, want none", n)
 	}
+}
+
+// TestRouteReleaseTimeIsTheEnd: a credential's transport counts as used
+// until its delivery ends, not since it began, so that the janitor's
+// Forget (idle for a minute) does not close the sessions of a transport
+// that has just finished a long transfer.
+func TestRouteReleaseTimeIsTheEnd(t *testing.T) {
+	t.Parallel()
+	up := &smtptest.Server{}
+	gate := up.StallDATA()
+	url := "smtp://" + up.Start(t) + "?tls=none"
+	clk := clock.NewFake(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	d := NewDispatcher(DispatcherConfig{Upstream: upstream.Options{Hostname: "relay.test"},
+		Routes: func(string) Route { return Route{Primary: url} }},
+		nil, transportTo(t, closedPort(t)), clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := spool.Claimed{Message: spool.Message{Credential: "app", From: "a@example.com"},
+		Body: []byte("Subject: long\r\n\r\nbody\r\n")}
+	done := make(chan []upstream.Outcome, 1)
+	go func() {
+		outs, _ := d.send(t.Context(), c, upstream.Envelope{ID: "x", From: c.From, To: []string{"b@example.org"}})
+		done <- outs
+	}()
+	<-gate.Reached()
+	clk.Advance(5 * time.Minute) // a long transfer
+	gate.Release()
+	if outs := <-done; !outs[0].Delivered() {
+		t.Fatalf("outcome %+v", outs[0])
+	}
+	d.upstreams.Forget(clk.Now().Add(-time.Minute))
+	if n := d.upstreams.Len(); n != 1 {
+		t.Errorf("the transport that just ended a delivery was forgotten as idle for a minute (%d kept)", n)
+	}
+	d.upstreams.Forget(time.Time{})
 }

@@ -10,11 +10,12 @@ import (
 // file (spool.Backup), taken while relayd runs on: messages,
 // credentials' hashes, webhooks' secrets. Hence the operator's alone.
 // Content-Length is the copy's size, so a client tells a cut copy from a
-// whole one. The copy may take long: no write deadline cuts it.
+// whole one. The copy may take long, but each write gets its own
+// deadline: a client that stops reading would otherwise hold the copy's
+// read transaction, and the spool pages it pins, for as long as it likes.
 func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) error {
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	started := false
-	n, err := s.o.Spool.Backup(w, func(size int64) {
+	n, err := s.o.Spool.Backup(progressWriter{w, http.NewResponseController(w)}, func(size int64) {
 		started = true
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")
@@ -34,4 +35,16 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("backup sent", "actor", callerOf(r).actor, "bytes", n)
 	return nil
+}
+
+// progressWriter gives each write writeTimeout of its own, so that a
+// long copy goes on while its client reads and stops when it does not.
+type progressWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	_ = p.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return p.w.Write(b)
 }

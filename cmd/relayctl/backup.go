@@ -30,12 +30,13 @@ func newBackupCommand(g *globals, runF func(*backupOptions) error) *cobra.Comman
 		Long: `Copy relayd's spool file, as it is at one moment, into FILE (mode 0600;
 - for standard output), while relayd goes on accepting and delivering mail.
 The copy is a spool file: to restore it, stop relayd and put it in place of
-<data>/spool.db. It holds every message and the credentials' password
-hashes and webhooks' secrets, so it needs the operator role; keep it as
-private as the spool. FILE appears only once the whole copy is written, so
+<data>/spool.db. It holds every message, the credentials' password
+hashes and upstream URLs (with their passwords), webhooks' secrets and
+DKIM private keys, so it needs the operator role; keep it as private as
+the spool (with -, set umask 077 first). FILE appears only once the whole copy is written, so
 a copy cut short leaves no FILE behind.`,
 		Example: `  relayctl backup /var/backups/relay/spool-$(date +%F).db
-  relayctl --admin unix:/var/lib/relay/admin.sock backup - | gzip > spool.db.gz`,
+  (umask 077; relayctl --admin unix:/var/lib/relay/admin.sock backup - | gzip > spool.db.gz)`,
 		Args: argNames("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.common = g.common(cmd)

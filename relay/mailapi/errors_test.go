@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/relay"
@@ -100,6 +101,14 @@ func TestCredentialRules(t *testing.T) {
 	}
 	if n := len(h.spooled()); n != 2 {
 		t.Errorf("%d spooled, want the first request's 2", n)
+	}
+	// A request of more messages than a minute allows can never pass:
+	// 400, not a 429 that clients retry for ever.
+	four := strings.Replace(two, `]}],`, `]}, {"to": [{"email": "c@example.com"}]}, {"to": [{"email": "d@example.com"}]}],`, 1)
+	h.clock.Advance(time.Minute)
+	r = h.do("POST", "/v3/mail/send", key, four)
+	if r.status != http.StatusBadRequest || !strings.Contains(r.errors(t)[0].Message, "at most 3 a minute") {
+		t.Errorf("4 messages at 3 a minute: %d %s", r.status, r.body)
 	}
 	if _, err := h.creds.Rotate("shop", 0); err != nil {
 		t.Fatal(err)

@@ -430,7 +430,7 @@ func (c *checker) personalization(req *request, i int) (draft, int) {
 		c.fail(field+".to", "The to array is required for all personalization objects, and must have at least one email object with a valid email address.")
 	}
 	c.headers(field+".headers", p.Headers)
-	d.headers = merged(req.Headers, p.Headers)
+	d.headers = mergedHeaders(req.Headers, p.Headers)
 	if len(p.Categories) > 0 {
 		d.opts.Categories = dedupe(append(slices.Clone(d.opts.Categories), p.Categories...))
 		for j, cat := range p.Categories {
@@ -495,6 +495,25 @@ func merged(base, over map[string]string) map[string]string {
 		out = map[string]string{}
 	}
 	maps.Copy(out, over)
+	return out
+}
+
+// mergedHeaders is merged for header fields, whose names are
+// case-insensitive: a personalization's X-Tag replaces the request's
+// x-tag rather than adding a second field beside it.
+func mergedHeaders(base, over map[string]string) map[string]string {
+	out := merged(base, nil)
+	for name, v := range over {
+		for k := range out {
+			if strings.EqualFold(k, name) {
+				delete(out, k)
+			}
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[name] = v
+	}
 	return out
 }
 

@@ -2,6 +2,7 @@ package mailapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,9 +21,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if m := c.cred.MaxMessageSize; m > 0 && m < msgMax {
 		msgMax = m
 	}
-	// base64 makes attachments a third larger; a request may carry a
-	// message of the largest size and its JSON around it.
-	limit := 2*msgMax + slack
+	limit := requestLimit(msgMax)
 	expect := limit
 	if r.ContentLength > 0 && r.ContentLength < limit {
 		expect = r.ContentLength
@@ -46,7 +45,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if errs != nil {
 		return &apiError{status: http.StatusBadRequest, errs: errs}
 	}
-	subs, err := s.prepare(p, c, now, msgMax)
+	subs, err := s.prepare(p, c, now, msgMax, limit)
 	if err != nil {
 		return err
 	}
@@ -60,6 +59,12 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c *caller) error {
 // submit spools the messages of a request in one transaction, under the
 // credential's rate limit.
 func (s *Server) submit(w http.ResponseWriter, c *caller, subs []relay.Submission) error {
+	if lim := c.cred.RateLimit; lim > 0 && len(subs) > lim {
+		// More than a whole minute's allowance: a 429 would have the
+		// client retry for ever.
+		return fail(http.StatusBadRequest, "personalizations", fmt.Sprintf(
+			"This request makes %d messages; the credential may send at most %d a minute: split it into smaller requests.", len(subs), lim))
+	}
 	if !s.in.TakeRate(&c.cred, len(subs)) {
 		e := fail(http.StatusTooManyRequests, "", "too many requests")
 		e.header = map[string]string{"Retry-After": "60", "X-RateLimit-Limit": strconv.Itoa(c.cred.RateLimit)}
@@ -87,12 +92,22 @@ func (s *Server) submit(w http.ResponseWriter, c *caller, subs []relay.Submissio
 	return nil
 }
 
+// requestLimit is the largest request body for messages of at most
+// msgMax bytes: base64 makes attachments a third larger, and a request may
+// carry a message of the largest size and its JSON around it.
+func requestLimit(msgMax int64) int64 { return 2*msgMax + slack }
+
 // prepare builds every message of the request and checks it against the
 // credential's rules, as SMTP checks its messages: nothing is spooled
-// unless every one passes.
-func (s *Server) prepare(p *parsed, c *caller, now time.Time, msgMax int64) ([]relay.Submission, error) {
+// unless every one passes. The messages together may not exceed limit,
+// the bound of the request itself: each personalization is a whole copy
+// of the content and attachments, so without it a request within its own
+// bound could build a thousand messages of the largest size in memory
+// and in one spool transaction.
+func (s *Server) prepare(p *parsed, c *caller, now time.Time, msgMax, limit int64) ([]relay.Submission, error) {
 	trace := s.received(c, now)
 	subs := make([]relay.Submission, len(p.drafts))
+	var total int64
 	for i := range p.drafts {
 		d := &p.drafts[i]
 		if err := relay.CheckSender(&c.cred, d.from.Email); err != nil {
@@ -104,6 +119,11 @@ func (s *Server) prepare(p *parsed, c *caller, now time.Time, msgMax int64) ([]r
 		}
 		if int64(len(msg)-len(trace)) > msgMax {
 			return nil, tooLarge(msgMax)
+		}
+		if total += int64(len(msg)); total > limit {
+			return nil, fail(http.StatusRequestEntityTooLarge, "personalizations",
+				"The messages of this request would total more than "+strconv.FormatInt(limit, 10)+
+					" bytes (each personalization is a copy of the content and attachments): split it into several requests.")
 		}
 		switch err := relay.CheckMessage(&c.cred, msg[len(trace):]); {
 		case errors.Is(err, relay.ErrTooLarge):

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -228,6 +229,11 @@ func (c *config) resolve() error {
 	if c.SMTPSListen != "" && c.TLSCert == "" {
 		return fmt.Errorf("--smtps-listen needs --tls-cert and --tls-key")
 	}
+	if c.HTTPListen != "" && c.TLSCert == "" && !c.InsecureAuth && !loopbackListen(c.HTTPListen) {
+		// Refused at the door, a non-loopback client's API key would
+		// already have crossed the network in clear.
+		return fmt.Errorf("--http-listen %s is not a loopback address: API keys would travel in clear; give --tls-cert and --tls-key (or --insecure-auth to accept that)", c.HTTPListen)
+	}
 	if c.Hold < 0 {
 		return fmt.Errorf("--hold must not be negative")
 	}
@@ -314,4 +320,18 @@ func parseSize(s string) (int64, error) {
 		err = fmt.Errorf("%q: the size must be positive", s)
 	}
 	return n, err
+}
+
+// loopbackListen reports whether a listen address binds only loopback
+// (127.0.0.0/8, ::1, localhost); an empty host binds every interface.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

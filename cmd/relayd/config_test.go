@@ -89,6 +89,8 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 		{args: []string{"--tls-cert", "a.pem"}, want: "go together"},
 		{args: []string{"--smtps-listen", ":465"}, want: "needs --tls-cert"},
 		{args: []string{"--hold", "-1s"}, want: "negative"},
+		{args: []string{"--http-listen", ":8026"}, want: "API keys would travel in clear"},
+		{args: []string{"--http-listen", "192.0.2.1:8026"}, want: "API keys would travel in clear"},
 		{args: []string{"--brake-duplicates", "-1"}, want: "--brake-duplicates -1: want 0 (off) to 10000"},
 		{args: []string{"--brake-rate", "5000000"}, want: "--brake-rate 5000000: want 0 (off) to 1000000"},
 		{env: map[string]string{"RELAY_BRAKE_RATE": "many"}, want: "RELAY_BRAKE_RATE"},
@@ -98,6 +100,21 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 		_, err := parseConfig(t, tc.args, tc.env, tc.file)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %v %q: error %v, want it to mention %q", tc.args, tc.env, tc.file, err, tc.want)
+		}
+	}
+}
+
+// A loopback or TLS-protected Mail Send API, or one the operator opened on
+// purpose, starts.
+func TestHTTPListenAllowed(t *testing.T) {
+	for _, args := range [][]string{
+		{"--http-listen", "127.0.0.1:8026"},
+		{"--http-listen", "[::1]:8026"},
+		{"--http-listen", "localhost:8026"},
+		{"--http-listen", ":8026", "--insecure-auth"},
+	} {
+		if _, err := parseConfig(t, args, nil, ""); err != nil {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/holdrelay/relay/spool"
 )
 
 // getBackup answers GET /v1/backup with a consistent copy of the spool
@@ -13,7 +16,20 @@ import (
 // whole one. The copy may take long, but each write gets its own
 // deadline: a client that stops reading would otherwise hold the copy's
 // read transaction, and the spool pages it pins, for as long as it likes.
+//
+// The copy holds every secret relayd keeps, so it is audited like a
+// change: no copy leaves without its entry, which ends up saying how
+// many bytes went out.
 func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) error {
+	rec, err := s.o.Spool.AddAudit(spool.AuditEntry{Time: s.now(), Actor: callerOf(r).actor, Action: "backup", Detail: "started"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.o.Spool.PutAudit(&rec); err != nil {
+			s.log.Error("backup's audit entry not updated", "err", err)
+		}
+	}()
 	started := false
 	n, err := s.o.Spool.Backup(progressWriter{w, http.NewResponseController(w)}, func(size int64) {
 		started = true
@@ -24,6 +40,10 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 	})
+	rec.Detail = fmt.Sprintf("%d bytes", n)
+	if err != nil {
+		rec.Detail += " of a copy cut short"
+	}
 	if err != nil && !started {
 		return err // nothing sent yet: an ordinary error answer
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/admin/server/servertest"
@@ -23,11 +25,24 @@ func TestBackup(t *testing.T) {
 	m := r.Accept(t, "shop")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "spool-copy.db")
+	var err error
 
 	out := mustRun(t, "--admin", r.TCP, "--token", opSecret, "backup", path, "-o", "json")
 	var res backupResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Path != path || res.Bytes <= 0 {
 		t.Fatalf("backup -o json: %q (%v)", out, err)
+	}
+	// A copy of every secret leaves an audit entry that says how much went
+	// out; the handler completes it just after the last byte, so wait.
+	want := fmt.Sprintf("%d bytes", res.Bytes)
+	var audit []spool.AuditEntry
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if audit, err = r.Spool.Audit(0, 1); err == nil && len(audit) == 1 && audit[0].Detail == want {
+			break
+		}
+	}
+	if len(audit) != 1 || audit[0].Action != "backup" || audit[0].Detail != want || !strings.Contains(audit[0].Actor, "ops") {
+		t.Errorf("newest audit entry after a backup: %+v, %v; want action backup by ops, detail %s", audit, err, want)
 	}
 	fi, err := os.Stat(path)
 	if err != nil || fi.Size() != res.Bytes || fi.Mode().Perm() != 0o600 {

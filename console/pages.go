@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,14 +21,13 @@ type queueData struct {
 	Hidden   []field // the filter again, for the bulk action form
 	Command  string
 	Messages []admin.Message
-	Next     string // query of the next page; "" on the last
+	Next     template.URL // the next page; "" on the last
 	Filtered bool
 }
 
 type stateCount struct {
 	State string
 	N     int
-	Query string
 }
 
 // queue shows counts per state and one page of the filtered list, newest
@@ -50,14 +50,14 @@ func (c *Console) queue(w http.ResponseWriter, r *http.Request) {
 	d.Hidden = d.Fields
 	for _, s := range []string{"waiting", "held", "queued", "sending", "deferred", "delivered", "failed", "dropped", "maybe_delivered"} {
 		if n, ok := st.Counts[s]; ok {
-			d.Counts = append(d.Counts, stateCount{State: s, N: n, Query: "state=" + s})
+			d.Counts = append(d.Counts, stateCount{State: s, N: n})
 			d.Total += n
 		}
 	}
 	if list.NextCursor != "" {
 		q := sel.Query()
 		q.Set("cursor", list.NextCursor)
-		d.Next = q.Encode()
+		d.Next = template.URL("/?" + q.Encode()) // an encoded query: nothing to escape
 	}
 	c.render(w, r, http.StatusOK, "queue", d)
 }

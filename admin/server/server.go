@@ -106,9 +106,6 @@ type Options struct {
 	Ready func() error
 	// Brake is relayd's global brake thresholds, for status.
 	Brake BrakeDefaults
-	// ConsoleURL is the web console's base URL, for sign-in links; "":
-	// the console is off.
-	ConsoleURL string
 	// BrakeReset, if set, forgets a credential's brake counters in the
 	// intake once its brake is released, so the brake re-arms afresh.
 	BrakeReset func(cred string)
@@ -169,6 +166,7 @@ type Server struct {
 	runtime atomic.Pointer[tokenSet] // relayctl token add's, from the spool; see loadRuntimeTokens
 	// routesHandler is the API's routes without authentication, for As.
 	routesHandler http.Handler
+	consoleURL    atomic.Pointer[string] // see SetConsoleURL
 	handler       http.Handler
 	health        http.Handler
 

@@ -91,7 +91,7 @@ func (s *Server) removeToken(w http.ResponseWriter, r *http.Request) error {
 	name, now, c := r.PathValue("name"), s.now().UTC(), callerOf(r)
 	rec := &spool.AuditEntry{Time: now, Actor: c.actor, Action: "token.remove", Detail: "name=" + name}
 	if err := s.o.Spool.RemoveToken(name, rec); err != nil {
-		return describe(err, "token %q: %v", name, err)
+		return describe(err, "%v", err)
 	}
 	if err := s.loadRuntimeTokens(); err != nil {
 		return fmt.Errorf("remove token: reload: %w", err)
@@ -124,6 +124,11 @@ func (s *Server) addConsoleLink(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// SetConsoleURL tells the server where the web console listens, for the
+// links it makes; until then it refuses to make any (the console is off).
+// relayd calls it once the console's listener is open.
+func (s *Server) SetConsoleURL(u string) { s.consoleURL.Store(&u) }
+
 // NewConsoleLink makes a one-time sign-in link for role ("" = operator),
 // audited as made by actor. relayd's first start calls it too.
 func (s *Server) NewConsoleLink(actor, role string) (admin.ConsoleLink, error) {
@@ -133,7 +138,8 @@ func (s *Server) NewConsoleLink(actor, role string) (admin.ConsoleLink, error) {
 	if role != RoleOperator && role != RoleSupport {
 		return admin.ConsoleLink{}, invalid("role must be %s or %s", RoleOperator, RoleSupport)
 	}
-	if s.o.ConsoleURL == "" {
+	base := s.consoleURL.Load()
+	if base == nil {
 		return admin.ConsoleLink{}, &apiError{status: http.StatusConflict, code: admin.CodeInvalid,
 			msg: "the web console is off (--console-listen off)"}
 	}
@@ -145,7 +151,7 @@ func (s *Server) NewConsoleLink(actor, role string) (admin.ConsoleLink, error) {
 	if err := s.o.Spool.AddSignInLink(sum, l, rec); err != nil {
 		return admin.ConsoleLink{}, fmt.Errorf("console link: %w", err)
 	}
-	return admin.ConsoleLink{URL: strings.TrimSuffix(s.o.ConsoleURL, "/") + "/signin/" + code,
+	return admin.ConsoleLink{URL: strings.TrimSuffix(*base, "/") + "/signin/" + code,
 		Name: name, Role: role, Expires: l.Expires}, nil
 }
 

@@ -105,7 +105,7 @@ func withNonce(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b := make([]byte, 18)
 		rand.Read(b)
-		nonce := base64.StdEncoding.EncodeToString(b)
+		nonce := base64.RawURLEncoding.EncodeToString(b)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nonceKey{}, nonce)))
 	})
 }

@@ -97,8 +97,10 @@ func (c *Console) authed(h func(w http.ResponseWriter, r *http.Request)) http.Ha
 }
 
 func (c *Console) setSession(w http.ResponseWriter, r *http.Request, name, role string) {
-	id, s := c.sessions.create(name, role)
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", Expires: s.expires,
+	// A browser-session cookie: the server alone decides expiry, by its
+	// own clock, and forgets the session then.
+	id, _ := c.sessions.create(name, role)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/",
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	c.log.Info("console sign-in", "actor", "console:"+name, "role", role)
 }

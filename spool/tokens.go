@@ -136,11 +136,12 @@ func forgetOldLinks(t *txn, now time.Time) error {
 // UseSignInLink marks the link whose code hashes to sum used, with the
 // audit entry rec if set, and returns it. A link used before is
 // ErrLinkUsed, one past Expires ErrLinkExpired, an unknown one
-// ErrNotFound: none of them changes anything.
+// ErrNotFound: none of them changes anything. rec's actor becomes the
+// session's, console:NAME, as in its later entries.
 func (s *Spool) UseSignInLink(sum []byte, now time.Time, rec *AuditEntry) (SignInLink, error) {
 	var l SignInLink
 	key := []byte(hex.EncodeToString(sum))
-	err := s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
+	err := s.updateAudited(rec, func(t *txn, e *AuditEntry) error {
 		b := t.tx.Bucket(bucketSignIn)
 		v := b.Get(key)
 		if v == nil {
@@ -156,6 +157,9 @@ func (s *Spool) UseSignInLink(sum []byte, now time.Time, rec *AuditEntry) (SignI
 			return ErrLinkExpired
 		}
 		l.Used = true
+		if e != nil { // the session it opens is the actor, as in its later entries
+			e.Actor, e.Detail = "console:"+l.Name, "role="+l.Role
+		}
 		nv, err := json.Marshal(l)
 		if err != nil {
 			return err

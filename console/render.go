@@ -34,7 +34,9 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05")
 	},
-	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// secs is a time left as relayd counted it, in seconds, for the
+	// countdown: the browser's clock may not agree with relayd's.
+	"secs": func(d string) int64 { v, _ := time.ParseDuration(d); return int64(v.Seconds()) },
 	"join":    strings.Join,
 }
 

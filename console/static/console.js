@@ -4,6 +4,13 @@
   "use strict";
   var rows = function () { return Array.prototype.slice.call(document.querySelectorAll("tr[data-href]")); };
   var current = -1;
+  // Chromium driven over DevTools sends the "/" character apart from its
+  // keydown, after the focus has moved: swallow it until the key is up.
+  var swallowSlash = false;
+  document.addEventListener("keypress", function (e) {
+    if (swallowSlash && e.key === "/") e.preventDefault();
+  }, true);
+  document.addEventListener("keyup", function () { swallowSlash = false; }, true);
   function select(i) {
     var rs = rows();
     if (rs.length === 0) return;
@@ -22,7 +29,7 @@
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "/") {
       var f = document.querySelector(".filters input");
-      if (f) { e.preventDefault(); f.focus(); }
+      if (f) { e.preventDefault(); swallowSlash = true; f.focus(); }
     } else if (e.key === "j") {
       select(current + 1);
     } else if (e.key === "k") {
@@ -32,10 +39,13 @@
       if (r) window.location.href = r.getAttribute("data-href");
     }
   });
+  // Countdowns count from what relayd said when the page was made, so a
+  // browser clock that disagrees with relayd's does not matter.
+  var loaded = Date.now();
   function tick() {
-    var now = Date.now();
-    document.querySelectorAll(".countdown[data-release]").forEach(function (el) {
-      var s = Math.round((Date.parse(el.getAttribute("data-release")) - now) / 1000);
+    var gone = Math.round((Date.now() - loaded) / 1000);
+    document.querySelectorAll(".countdown[data-in]").forEach(function (el) {
+      var s = parseInt(el.getAttribute("data-in"), 10) - gone;
       if (isNaN(s)) return;
       if (s <= 0) { el.textContent = "due"; return; }
       var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"hash/maphash"
@@ -22,7 +21,8 @@ import (
 //
 //   - loop: one recipient gets the same content (Subject and body; so no
 //     other header, not Date, Message-ID or a trace header, makes a copy
-//     look new) more than Duplicates times within loopWindow;
+//     look new, nor the random MIME boundaries a mail library draws for
+//     each copy: see digest) more than Duplicates times within loopWindow;
 //   - rate: more than Rate messages within any rateWindow, not counting
 //     those of a batch announced before its first message.
 //
@@ -112,27 +112,6 @@ func (d *detector) thresholds(c *auth.Credential) (dup, rate int) {
 		rate = *c.BrakeRate
 	}
 	return dup, rate
-}
-
-// digest is the content's: Subject and body, nothing else of the header.
-func (d *detector) digest(subject string, msg []byte) uint64 {
-	var h maphash.Hash
-	h.SetSeed(d.seed)
-	h.WriteString(subject)
-	h.WriteByte(0)
-	h.Write(contentOf(msg))
-	return h.Sum64()
-}
-
-// contentOf is what follows the header block (all of msg if it has none).
-func contentOf(msg []byte) []byte {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return msg[i+4:]
-	}
-	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
-		return msg[i+2:]
-	}
-	return msg
 }
 
 // observation is one message as the detector sees it.

@@ -67,3 +67,27 @@ func TestBrakeKeepsItsMailFromSelectors(t *testing.T) {
 	}
 	mustCheck(t, s)
 }
+
+// TestBrakeReleasedDuringAnAttempt: a message in flight when the brake
+// tripped carries the brake's intent; if the brake is released before
+// the attempt ends, a deferral puts it back on schedule like the rest of
+// the brake's mail, rather than holding it for a brake that is gone.
+func TestBrakeReleasedDuringAnAttempt(t *testing.T) {
+	s, _ := openTest(t)
+	sending := accept(t, s, 0)
+	if got, _ := s.Claim(t0, 1); len(got) != 1 {
+		t.Fatalf("claim: %v", got)
+	}
+	acc, err := s.AcceptAll([]Incoming{tripIncoming("v@example.net")}, [][]byte{[]byte("Subject: loop\r\n\r\nx\r\n")})
+	if err != nil || len(acc.InFlight) != 1 {
+		t.Fatalf("trip: %+v %v", acc, err)
+	}
+	if _, _, err := s.ReleaseBrake("app", Event{Time: t0.Add(time.Minute), Actor: "uid:0"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Finish(sending.ID, Attempt{Rcpts: sending.Rcpts, State: Deferred, Retry: t0.Add(time.Hour), Now: t0.Add(2 * time.Minute)})
+	if err != nil || m.State != Deferred {
+		t.Fatalf("deferred after the brake's release: %s by %q, %v", m.State, m.HeldBy, err)
+	}
+	mustCheck(t, s)
+}

@@ -121,12 +121,16 @@ const (
 	OutcomeUnchanged      = "unchanged" // already as asked, or nothing to do
 	OutcomePaused         = "paused"    // held by a pause: resume it instead
 	OutcomeDisabled       = "disabled"  // its credential is disabled: enable it instead
-	OutcomeNotFound       = "not_found" // no message has that ID
+	// OutcomeBraked: a flush or release by selector met a message whose
+	// credential the runaway brake holds: brake release it, or name the
+	// message by ID.
+	OutcomeBraked   = "braked"
+	OutcomeNotFound = "not_found" // no message has that ID
 )
 
 // Outcomes lists every outcome in print order.
 var Outcomes = []string{OutcomeChanged, OutcomeMaybeDelivered, OutcomeInFlight, OutcomeDelivered, OutcomeFinished,
-	OutcomeUnchanged, OutcomePaused, OutcomeDisabled, OutcomeNotFound}
+	OutcomeUnchanged, OutcomePaused, OutcomeDisabled, OutcomeBraked, OutcomeNotFound}
 
 // PauseRequest is the body of POST /v1/pause.
 type PauseRequest struct {

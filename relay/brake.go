@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"hash/maphash"
@@ -22,7 +21,8 @@ import (
 //
 //   - loop: one recipient gets the same content (Subject and body; so no
 //     other header, not Date, Message-ID or a trace header, makes a copy
-//     look new) more than Duplicates times within loopWindow;
+//     look new, nor the random MIME boundaries a mail library draws for
+//     each copy: see digest) more than Duplicates times within loopWindow;
 //   - rate: more than Rate messages within any rateWindow, not counting
 //     those of a batch announced before its first message.
 //
@@ -41,13 +41,18 @@ import (
 // (per recipient) of the last loopWindow: the bounds above cap that
 // further, never the other way round.
 //
-// Eviction cannot hide a loop at the defaults: to push a looping pair out
-// before it repeats, a credential must send maxPairs (8,192) other pairs
-// in between, and within loopWindow that is more than 6,000, which the
-// rate trigger (600 a minute) stops first. With the rate trigger off or
-// very high, or inside an announced batch, a loop that sends more than
-// maxPairs distinct messages between its repeats is caught late or not
-// at all: the rate trigger is the one for that shape.
+// Eviction cannot hide a loop of single-recipient messages at the
+// defaults: to push a looping pair out before it repeats, a credential
+// must send maxPairs (8,192) other pairs in between, and within
+// loopWindow that is more than 6,000 messages, which the rate trigger
+// (600 a minute) stops first. It can hide a loop of multi-recipient
+// messages: each recipient is a pair, so a job that mails the same
+// message to a list of more than maxPairs addresses (83 messages of 100
+// recipients) every minute or two cycles the least-recently-seen table
+// without one pair ever repeating in it, at a rate the rate trigger
+// (which counts messages) lets through. Likewise with the rate trigger
+// off or very high, or inside an announced batch. The bound is the
+// price of bounded memory; the eviction policy is open (see docs/brake.md).
 //
 // Counters live in memory only: a restart starts them afresh (a braked
 // credential stays braked; that is the spool's record). Mail from a
@@ -112,27 +117,6 @@ func (d *detector) thresholds(c *auth.Credential) (dup, rate int) {
 		rate = *c.BrakeRate
 	}
 	return dup, rate
-}
-
-// digest is the content's: Subject and body, nothing else of the header.
-func (d *detector) digest(subject string, msg []byte) uint64 {
-	var h maphash.Hash
-	h.SetSeed(d.seed)
-	h.WriteString(subject)
-	h.WriteByte(0)
-	h.Write(contentOf(msg))
-	return h.Sum64()
-}
-
-// contentOf is what follows the header block (all of msg if it has none).
-func contentOf(msg []byte) []byte {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return msg[i+4:]
-	}
-	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
-		return msg[i+2:]
-	}
-	return msg
 }
 
 // observation is one message as the detector sees it.

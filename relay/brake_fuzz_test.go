@@ -17,9 +17,13 @@ func FuzzBrakeContent(f *testing.F) {
 	f.Add([]byte("no header at all"), []byte("Received: from a\r\n"))
 	f.Add([]byte("Subject: x\n\nunix line ends\n"), []byte("X-Trace: 1\n"))
 	f.Add([]byte("\r\n\r\n"), []byte(""))
+	f.Add([]byte("Subject: x\r\nContent-Type: multipart/alternative; boundary=\"==b1==\"\r\n\r\n--==b1==\r\n\r\nhi\r\n--==b1==--\r\n"), []byte("Date: 1\r\n"))
+	f.Add([]byte("Subject: no body\r\nDate: 1\r\n"), []byte("Message-ID: <2@x>\r\n"))
 	f.Fuzz(func(t *testing.T, msg, extra []byte) {
 		d := newDetector(BrakeConfig{Duplicates: 2, Rate: 3})
-		if bytes.Contains(extra, []byte("\n\n")) || bytes.Contains(extra, []byte("\r\n\r\n")) ||
+		// A boundary declared in the header is taken out of the body
+		// (see digest): a line declaring one may change the digest.
+		if bytes.Contains(bytes.ToLower(extra), []byte("boundary=")) || bytes.Contains(extra, []byte("\n\n")) || bytes.Contains(extra, []byte("\r\n\r\n")) ||
 			!bytes.HasSuffix(extra, []byte("\n")) || !bytes.Contains(msg, []byte("\r\n\r\n")) || bytes.Contains(msg[:bytes.Index(msg, []byte("\r\n\r\n"))], []byte("\n\n")) {
 			d.digest("s", msg) // any input: no panic
 			return

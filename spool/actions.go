@@ -16,6 +16,7 @@ const (
 	Unchanged       Outcome = "unchanged" // already as asked, or not applicable
 	Paused          Outcome = "paused"    // held by a pause: resume it instead
 	Disabled        Outcome = "disabled"  // its credential is disabled: enable it instead
+	Braked          Outcome = "braked"    // its credential is braked: brake release, or name the message
 	NotFound        Outcome = "not_found" // no such ID
 )
 
@@ -106,7 +107,12 @@ func (a holdAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 	})
 }
 
-type flushAction struct{ ev Event }
+// flushAction makes messages due now. byID: the operator named them,
+// which lets a braked credential's messages go (see brakeKeeps).
+type flushAction struct {
+	ev   Event
+	byID bool
+}
 
 func (flushAction) states() []State { return []State{Waiting, Held, Deferred} }
 
@@ -122,6 +128,9 @@ func (a flushAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		return Unchanged, nil
 	case m.State == Held && m.HeldBy == HeldByPause:
 		return Paused, nil
+	}
+	if b := t.brakeOf(m.Credential); b != nil && !a.byID {
+		return Braked, t.brakeKeeps(m, b, a.ev, dry)
 	}
 	if p := t.pausedFor(m); p != nil {
 		return Paused, t.pauseHolds(m, p, a.ev, dry)
@@ -152,10 +161,12 @@ func (t *txn) pauseHolds(m *Message, p *Pause, ev Event, dry bool) error {
 }
 
 // releaseAction lets go of operator-held messages; with only set, of
-// those with that holder alone.
+// those with that holder alone. byID: the operator named them, which
+// lets a braked credential's messages go (see brakeKeeps).
 type releaseAction struct {
 	ev   Event
 	only string
+	byID bool
 }
 
 func (releaseAction) states() []State { return []State{Held} }
@@ -172,6 +183,9 @@ func (a releaseAction) do(t *txn, m *Message, dry bool) (Outcome, error) {
 		return Unchanged, nil
 	case m.HeldBy == HeldByPause:
 		return Paused, nil
+	}
+	if b := t.brakeOf(m.Credential); b != nil && !a.byID {
+		return Braked, t.brakeKeeps(m, b, a.ev, dry)
 	}
 	if p := t.pausedFor(m); p != nil {
 		return Paused, t.pauseHolds(m, p, a.ev, dry)

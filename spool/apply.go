@@ -116,12 +116,12 @@ func (s *Spool) Hold(sel Selector, ev Event, dry bool) (Result, error) {
 // Flush makes the selected waiting, deferred and operator-held messages
 // due at ev.Time, so the dispatcher sends them at once.
 func (s *Spool) Flush(sel Selector, ev Event, dry bool) (Result, error) {
-	return s.action(sel, flushAction{ev}, dry, ev.Audit)
+	return s.action(sel, flushAction{ev: ev, byID: len(sel.IDs) > 0}, dry, ev.Audit)
 }
 
 // Release puts operator-held messages back on their schedule.
 func (s *Spool) Release(sel Selector, ev Event, dry bool) (Result, error) {
-	return s.action(sel, releaseAction{ev: ev}, dry, ev.Audit)
+	return s.action(sel, releaseAction{ev: ev, byID: len(sel.IDs) > 0}, dry, ev.Audit)
 }
 
 func (s *Spool) action(sel Selector, a action, dry bool, rec *AuditEntry) (Result, error) {

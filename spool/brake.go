@@ -154,6 +154,23 @@ func (t *txn) holdForBrake(cred string, ev Event, inflight *[]ID) (int, error) {
 	return n, nil
 }
 
+// brakeKeeps answers a release or a flush by selector (--credential,
+// --all, an enable's release, a brake release that meets a new trip) of
+// a message whose credential is braked: nothing of it goes but what an
+// operator names by ID, or ReleaseBrake once the record is gone (guarantee
+// 8). A message held by an operator or a disable passes to the brake, as
+// pauseHolds hands one to a pause, so that it does not go later without
+// the brake's release; any other is left as it is.
+func (t *txn) brakeKeeps(m *Message, b *Brake, ev Event, dry bool) error {
+	if dry || m.State != Held || m.HeldBy == HeldByBrake {
+		return nil
+	}
+	ev.Reason, ev.emit, ev.cause = b.reason(), EvMessageHeld, causeBrake
+	return t.transition(m, ev, func(m *Message) {
+		m.State, m.HeldBy, m.Reason = Held, HeldByBrake, ev.Reason
+	})
+}
+
 // Brakes lists the braked credentials, by name.
 func (s *Spool) Brakes() ([]Brake, error) {
 	var out []Brake

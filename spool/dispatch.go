@@ -245,6 +245,11 @@ func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
 func (t *txn) settle(m *Message, now time.Time) *Event {
 	in := m.Intent
 	m.Intent = nil
+	if in != nil && in.Holder == HeldByBrake && !in.Drop && t.brakeOf(m.Credential) == nil {
+		// The brake that asked was released during the attempt: its
+		// mail is back on schedule, and this message with it.
+		in = nil
+	}
 	batch, cancelled := t.cancelled(m)
 	switch {
 	case m.State == Delivered:

@@ -27,7 +27,7 @@ var (
 	holdOutcomes = []spool.Outcome{spool.Changed, spool.InFlight, spool.AlreadyDelivered, spool.AlreadyFinished,
 		spool.Unchanged, spool.NotFound}
 	goOutcomes = []spool.Outcome{spool.Changed, spool.AlreadyDelivered, spool.AlreadyFinished, spool.Unchanged, spool.Disabled,
-		spool.Paused, spool.NotFound}
+		spool.Paused, spool.Braked, spool.NotFound}
 )
 
 var (

@@ -184,6 +184,8 @@ func outcomeLabel(action, outcome string) string {
 		return "already finished"
 	case admin.OutcomeDisabled:
 		return "credential disabled (enable it)"
+	case admin.OutcomeBraked:
+		return "braked (relayctl brake release, or name it by ID)"
 	case admin.OutcomePaused:
 		return "paused (resume it)"
 	case admin.OutcomeNotFound:

@@ -37,7 +37,7 @@ var funcs = template.FuncMap{
 	// secs is a time left as relayd counted it, in seconds, for the
 	// countdown: the browser's clock may not agree with relayd's.
 	"secs": func(d string) int64 { v, _ := time.ParseDuration(d); return int64(v.Seconds()) },
-	"join":    strings.Join,
+	"join": strings.Join,
 }
 
 // parsePages parses each page with the layout, once.

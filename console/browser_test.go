@@ -228,9 +228,10 @@ func quietPreview(t *testing.T, e *env, browser context.Context) {
 	if n := hits.Load(); n != 0 {
 		t.Errorf("viewing the message sent %d request(s) to the tracker", n)
 	}
-	// The control: the same browser does reach the tracker when asked.
+	// The control: the same browser does reach the tracker when asked
+	// (and asks it for a favicon too).
 	do(t, ctx, chromedp.Navigate(tracker.URL+"/control"))
-	if hits.Load() != 1 {
+	if hits.Load() < 1 {
 		t.Errorf("control request not counted: %d", hits.Load())
 	}
 }

@@ -88,6 +88,8 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("POST /resume", c.authed(c.resume))
 	mux.Handle("GET /audit", c.authed(c.audit))
 	mux.Handle("GET /credentials", c.authed(c.credentials))
+	mux.Handle("GET /ops", c.authed(c.ops))
+	mux.Handle("GET /events", c.authed(c.events))
 	mux.Handle("POST /credentials/{name}/rotate", c.authed(c.rotate))
 
 	cop := http.NewCrossOriginProtection()

@@ -17,7 +17,7 @@ func TestEveryPageCarriesAStrictNonceCSP(t *testing.T) {
 	b := e.signedIn(t, opsSecret)
 	csp := regexp.MustCompile(`^default-src 'none'; script-src 'nonce-([A-Za-z0-9_-]{24})'; style-src 'nonce-([A-Za-z0-9_-]{24})'; img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'$`)
 	seen := map[string]bool{}
-	for _, path := range []string{"/signin", "/", "/?credential=shop", "/messages/" + m.ID.String(), "/audit", "/credentials"} {
+	for _, path := range []string{"/signin", "/", "/?credential=shop", "/messages/" + m.ID.String(), "/audit", "/credentials", "/ops", "/events"} {
 		resp, body := b.get(path)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, body)
@@ -310,6 +310,18 @@ func TestQueueFiltersByCredentialAndShowsTheCommand(t *testing.T) {
 	}
 	if !strings.Contains(body, `<b data-count="waiting">2</b>`) {
 		t.Errorf("counts per state missing")
+	}
+}
+
+func TestEventsFeedShowsTheNewestEvents(t *testing.T) {
+	e := start(t)
+	m := e.accept(t, "shop", "Subject: hi\r\n\r\nhello\r\n")
+	e.accept(t, "news", "Subject: hi\r\n\r\nhello\r\n")
+	b := e.signedIn(t, supportSecret)
+	_, body := b.get("/events?credential=shop")
+	if !strings.Contains(body, `<a href="/messages/`+m.ID.String()+`">`) || strings.Count(body, "<td>news</td>") != 0 ||
+		!strings.Contains(body, `<meta http-equiv="refresh" content="5">`) {
+		t.Errorf("events page:\n%s", body)
 	}
 }
 

@@ -164,6 +164,9 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// maxThrottled is how many addresses the throttle keeps before it sweeps.
+const maxThrottled = 10000
+
 // throttle counts failed sign-ins per address in a fixed window.
 type throttle struct {
 	mu     sync.Mutex
@@ -206,4 +209,11 @@ func (t *throttle) fail(ip string) {
 	}
 	a.n++
 	t.m[ip] = a
+	if len(t.m) > maxThrottled { // many addresses: forget those whose window ended
+		for k, v := range t.m {
+			if now.Sub(v.start) >= t.window {
+				delete(t.m, k)
+			}
+		}
+	}
 }

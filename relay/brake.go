@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,8 @@ import (
 // first, each with at most Duplicates+1 times. A credential idle for
 // loopWindow is forgotten. So the detector holds at most, per active
 // credential, (Rate+1) + maxPairs*(Duplicates+1) times of 8 bytes plus
-// about 100 bytes of overhead per pair: under 1.3 MiB at the defaults
+// about 100 bytes of overhead per pair, and as much again for the
+// table of recipient lists: under 2.6 MiB at the defaults
 // with every table full, and the rate table alone never more than the
 // messages a credential really sent in the last minute. Whatever the
 // thresholds, no table holds more times than the credential's messages
@@ -45,14 +47,19 @@ import (
 // defaults: to push a looping pair out before it repeats, a credential
 // must send maxPairs (8,192) other pairs in between, and within
 // loopWindow that is more than 6,000 messages, which the rate trigger
-// (600 a minute) stops first. It can hide a loop of multi-recipient
-// messages: each recipient is a pair, so a job that mails the same
-// message to a list of more than maxPairs addresses (83 messages of 100
-// recipients) every minute or two cycles the least-recently-seen table
-// without one pair ever repeating in it, at a rate the rate trigger
-// (which counts messages) lets through. Likewise with the rate trigger
-// off or very high, or inside an announced batch. The bound is the
-// price of bounded memory; the eviction policy is open (see docs/brake.md).
+// (600 a minute) stops first. Multi-recipient messages could hide
+// one: each recipient is a pair, so a job that mails the same message
+// to a list of more than maxPairs addresses (83 messages of 100
+// recipients) every minute or two would cycle the pair table without one
+// pair ever repeating in it, at a rate the rate trigger (which counts
+// messages) lets through. So a message of several recipients is also
+// counted as one (recipient list, content) entry in a second table of
+// the same bound: when a list gets the same content more than N times,
+// each of its recipients did. To evict from that table a credential
+// must send maxPairs distinct messages, which the rate trigger stops
+// first. What remains open: a list reshuffled into other messages on
+// each run, with the rate trigger off or very high or inside an
+// announced batch. That is the price of bounded memory.
 //
 // Counters live in memory only: a restart starts them afresh (a braked
 // credential stays braked; that is the spool's record). Mail from a
@@ -89,11 +96,22 @@ type detector struct {
 
 // credWatch is one credential's tables.
 type credWatch struct {
-	rate    []int64 // unix nanoseconds of the counted messages of the last rateWindow, oldest first
-	pairs   map[uint64]*list.Element
-	lru     *list.List // of *pairTimes, most recently seen at the back
-	tripped bool       // stop counting until Reset
+	rate    []int64   // unix nanoseconds of the counted messages of the last rateWindow, oldest first
+	pairs   pairTable // (recipient, content)
+	lists   pairTable // (recipient list, content), for messages of several recipients
+	tripped bool      // stop counting until Reset
 	last    time.Time
+}
+
+// pairTable holds at most maxPairs keys' recent times, least recently
+// seen evicted first.
+type pairTable struct {
+	keys map[uint64]*list.Element
+	lru  *list.List // of *pairTimes, most recently seen at the back
+}
+
+func newPairTable() pairTable {
+	return pairTable{keys: map[uint64]*list.Element{}, lru: list.New()}
 }
 
 // Times in the tables are unix nanoseconds: a third of a time.Time.
@@ -141,7 +159,7 @@ func (d *detector) observe(o observation, now time.Time) *spool.Brake {
 	d.sweep(now)
 	w := d.creds[o.cred.Name]
 	if w == nil {
-		w = &credWatch{pairs: map[uint64]*list.Element{}, lru: list.New()}
+		w = &credWatch{pairs: newPairTable(), lists: newPairTable()}
 		d.creds[o.cred.Name] = w
 	}
 	if w.tripped {
@@ -151,8 +169,13 @@ func (d *detector) observe(o observation, now time.Time) *spool.Brake {
 	var trip *spool.Brake
 	if dup > 0 {
 		for _, rcpt := range o.to {
-			if n := w.loop(d.pairKey(rcpt, o.digest), dup, now); n > dup && trip == nil {
+			if n := w.pairs.loop(d.pairKey(rcpt, o.digest), dup, now); n > dup && trip == nil {
 				trip = &spool.Brake{Trigger: spool.TriggerLoop, Count: n, Threshold: dup, Window: loopWindow, Recipient: rcpt}
+			}
+		}
+		if len(o.to) > 1 {
+			if n := w.lists.loop(d.listKey(o.to, o.digest), dup, now); n > dup && trip == nil {
+				trip = &spool.Brake{Trigger: spool.TriggerLoop, Count: n, Threshold: dup, Window: loopWindow, Recipient: o.to[0]}
 			}
 		}
 	}
@@ -180,20 +203,30 @@ func (d *detector) pairKey(rcpt string, digest uint64) uint64 {
 	return h.Sum64()
 }
 
-// loop records one copy of a pair and returns how many it had within
+// listKey is a recipient list's key: the list in any order and case.
+func (d *detector) listKey(to []string, digest uint64) uint64 {
+	lower := make([]string, len(to))
+	for i, a := range to {
+		lower[i] = strings.ToLower(a)
+	}
+	slices.Sort(lower)
+	return d.pairKey(strings.Join(lower, "\x00"), digest)
+}
+
+// loop records one copy of a key and returns how many it had within
 // loopWindow (at most max+1 are kept: enough to trip).
-func (w *credWatch) loop(key uint64, max int, now time.Time) int {
+func (t *pairTable) loop(key uint64, max int, now time.Time) int {
 	var p *pairTimes
-	if e, ok := w.pairs[key]; ok {
-		w.lru.MoveToBack(e)
+	if e, ok := t.keys[key]; ok {
+		t.lru.MoveToBack(e)
 		p = e.Value.(*pairTimes)
 	} else {
-		if w.lru.Len() >= maxPairs {
-			old := w.lru.Remove(w.lru.Front()).(*pairTimes)
-			delete(w.pairs, old.key)
+		if t.lru.Len() >= maxPairs {
+			old := t.lru.Remove(t.lru.Front()).(*pairTimes)
+			delete(t.keys, old.key)
 		}
 		p = &pairTimes{key: key}
-		w.pairs[key] = w.lru.PushBack(p)
+		t.keys[key] = t.lru.PushBack(p)
 	}
 	p.times = keepSince(append(p.times, now.UnixNano()), now.Add(-loopWindow).UnixNano(), max+1)
 	return len(p.times)

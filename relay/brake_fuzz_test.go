@@ -42,8 +42,8 @@ func FuzzBrakeContent(f *testing.F) {
 		if trips != 1 {
 			t.Fatalf("%d trips of one loop, want exactly 1", trips)
 		}
-		if w := d.creds["app"]; len(w.rate) > 4 || w.lru.Len() > maxPairs {
-			t.Fatalf("tables grew past their bounds: rate %d, pairs %d", len(w.rate), w.lru.Len())
+		if w := d.creds["app"]; len(w.rate) > 4 || w.pairs.lru.Len() > maxPairs || w.lists.lru.Len() > maxPairs {
+			t.Fatalf("tables grew past their bounds: rate %d, pairs %d, lists %d", len(w.rate), w.pairs.lru.Len(), w.lists.lru.Len())
 		}
 	})
 }

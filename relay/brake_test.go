@@ -279,3 +279,34 @@ func TestBrakeCredentialThresholds(t *testing.T) {
 		t.Fatalf("with its own threshold 2: %+v (braked %v)", b, ok)
 	}
 }
+
+// A job that mails the same message to a list longer than the pair table
+// every 100 seconds, 100 recipients a message, stays under the rate
+// trigger and cycles the pair table without a pair ever repeating in it;
+// the table of recipient lists still sees each message come back, and
+// the sixth run trips the loop trigger.
+func TestBrakeCatchesALoopToALongList(t *testing.T) {
+	d := newDetector(DefaultBrake)
+	cred := &auth.Credential{Name: "news"}
+	digest := d.digest("Weekly news", []byte("Subject: Weekly news\r\n\r\nSame again.\r\n"))
+	const perMessage, messages = 100, maxPairs/100 + 10 // 9,200 addresses
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	for run := 1; run <= 6; run++ {
+		for m := range messages {
+			to := make([]string, perMessage)
+			for r := range to {
+				to[r] = fmt.Sprintf("reader%d@example.net", m*perMessage+r)
+			}
+			trip := d.observe(observation{cred: cred, to: to, subject: "Weekly news", digest: digest, counted: true}, now)
+			if trip != nil && (run < 6 || trip.Trigger != spool.TriggerLoop || trip.Count != 6) {
+				t.Fatalf("run %d, message %d: trip %+v; want the loop trigger at 6 copies, in run 6 only", run, m+1, trip)
+			}
+			if trip != nil {
+				return
+			}
+			now = now.Add(time.Second)
+		}
+		now = now.Add(100*time.Second - messages*time.Second)
+	}
+	t.Fatal("six runs of the same message to the same 9,200 addresses did not trip the brake")
+}

@@ -72,7 +72,7 @@ func TestConsoleLinks(t *testing.T) {
 	r := servertest.Start(t, servertest.Options{Tokens: tokens})
 	ops := client(t, r.TCP, operatorSecret)
 	_, err := ops.ConsoleLink(t.Context(), admin.ConsoleLinkRequest{})
-	apiError(t, err, http.StatusConflict, admin.CodeInvalid)
+	apiError(t, err, http.StatusNotFound, admin.CodeNotFound)
 	r.Server.SetConsoleURL("http://127.0.0.1:8025")
 	_, err = client(t, r.TCP, supportSecret).ConsoleLink(t.Context(), admin.ConsoleLinkRequest{Role: "operator"})
 	apiError(t, err, http.StatusForbidden, admin.CodeForbidden)

@@ -144,8 +144,8 @@ func (s *Server) NewConsoleLink(actor, role string) (admin.ConsoleLink, error) {
 	}
 	base := s.consoleURL.Load()
 	if base == nil {
-		return admin.ConsoleLink{}, &apiError{status: http.StatusConflict, code: admin.CodeInvalid,
-			msg: "the web console is off (--console-listen off)"}
+		// Not found: there is no console to link to.
+		return admin.ConsoleLink{}, notFound("the web console is off (--console-listen off)")
 	}
 	code, now := newSecret(), s.now().UTC()
 	sum := spool.HashSecret(code)

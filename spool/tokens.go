@@ -51,8 +51,8 @@ func HashSecret(secret string) []byte {
 	return sum[:]
 }
 
-// AddToken stores a runtime admin token, with the audit entry rec if set.
-// A taken name is ErrExists.
+// AddToken stores a runtime admin token, with the audit entry rec if set
+// and its token.added event. A taken name is ErrExists.
 func (s *Spool) AddToken(tok AdminToken, rec *AuditEntry) error {
 	if tok.Name == "" || len(tok.Sum) != sha256.Size {
 		return errors.New("add token: a name and a secret's hash are required")
@@ -61,23 +61,36 @@ func (s *Spool) AddToken(tok AdminToken, rec *AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	return s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
+	return s.updateAudited(rec, func(t *txn, e *AuditEntry) error {
 		b := t.tx.Bucket(bucketTokens)
 		if b.Get([]byte(tok.Name)) != nil {
 			return fmt.Errorf("token %q: %w", tok.Name, ErrExists)
 		}
-		return b.Put([]byte(tok.Name), v)
+		if err := b.Put([]byte(tok.Name), v); err != nil {
+			return err
+		}
+		_, err := t.emitJSON(EvTokenAdded, tok.Created, adminData{Token: tok.Name, Role: tok.Role, Actor: eventActor(tok.CreatedBy)}, "")
+		return err
 	})
 }
 
-// RemoveToken deletes a runtime admin token, with the audit entry rec if set.
+// RemoveToken deletes a runtime admin token, with the audit entry rec if
+// set and its token.removed event.
 func (s *Spool) RemoveToken(name string, rec *AuditEntry) error {
-	return s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
+	return s.updateAudited(rec, func(t *txn, e *AuditEntry) error {
 		b := t.tx.Bucket(bucketTokens)
 		if b.Get([]byte(name)) == nil {
 			return notFound(fmt.Sprintf("no such token %q (tokens of --admin-tokens are removed from the settings)", name))
 		}
-		return b.Delete([]byte(name))
+		if err := b.Delete([]byte(name)); err != nil {
+			return err
+		}
+		at, actor := time.Now(), ""
+		if e != nil {
+			at, actor = e.Time, e.Actor
+		}
+		_, err := t.emitJSON(EvTokenRemoved, at, adminData{Token: name, Actor: eventActor(actor)}, "")
+		return err
 	})
 }
 

@@ -64,6 +64,15 @@ func TestRuntimeTokens(t *testing.T) {
 			t.Error("the audit holds the secret")
 		}
 	}
+	var events []string
+	err = ops.Events(t.Context(), admin.EventsRequest{Types: []string{"token.*"}}, func(e admin.OutboxEvent) error {
+		events = append(events, e.Type+" "+string(e.Data))
+		return nil
+	})
+	want := []string{`token.added {"token":"alice","role":"support","actor":"token:ops"}`, `token.removed {"token":"alice","actor":"token:ops"}`}
+	if err != nil || strings.Join(events, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events %q %v, want %q", events, err, want)
+	}
 }
 
 // A console link needs the console on, is the operator's to make, and

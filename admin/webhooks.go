@@ -20,6 +20,7 @@ var EventTypes = []string{
 	"credential.added", "credential.rotated", "credential.disabled", "credential.enabled", "credential.removed",
 	"pause.started", "pause.ended", "batch.paused", "batch.resumed", "batch.cancelled",
 	"brake.tripped", "brake.released", "webhook.test", "dkim.added", "dkim.removed",
+	"token.added", "token.removed",
 }
 
 // Webhook formats.

@@ -183,7 +183,7 @@ relayd_start() {
 	# the detector still does all its work on every message.
 	local brake=(${BRAKE:---brake-rate 1000000})
 	[ -n "${5:-}" ] && read -r -a brake <<<"$5"
-	"$W/bin/relayd" --data "$RD_DATA" --smtp-listen "127.0.0.1:$P_RELAYD" --http-listen "127.0.0.1:$P_HTTP" --hold "$2" \
+	"$W/bin/relayd" --data "$RD_DATA" --smtp-listen "127.0.0.1:$P_RELAYD" --http-listen "127.0.0.1:$P_HTTP" --console-listen off --hold "$2" \
 		--upstream "smtp://127.0.0.1:$3?tls=none" --trusted-networks 127.0.0.1/32 "${extra[@]}" "${brake[@]}" \
 		>>"$RD_DATA.stdout" 2>>"$RD_DATA.log" &
 	RD_PID=$!

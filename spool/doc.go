@@ -42,6 +42,10 @@
 //	                          private half opaque (package dkim reads it)
 //	brakes  name           -> JSON Brake: a credential the runaway brake
 //	                          stopped, its trigger, counts and sample
+//	tokens  name           -> JSON AdminToken: a runtime admin token, its
+//	                          secret as a SHA-256 only
+//	signin  hex(sha256(code)) -> JSON SignInLink: a one-time console link,
+//	                          kept a day past its expiry so reuse is named
 //
 // # Invariants
 //

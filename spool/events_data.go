@@ -47,6 +47,8 @@ type adminData struct {
 	Webhook    string    `json:"webhook,omitempty"`
 	Domain     string    `json:"domain,omitempty"`   // dkim.*
 	Selector   string    `json:"selector,omitempty"` // dkim.*
+	Token      string    `json:"token,omitempty"`    // token.*: its name
+	Role       string    `json:"role,omitempty"`     // token.added
 	Global     bool      `json:"global,omitempty"`   // pause.*: every credential
 	Until      time.Time `json:"until,omitzero"`     // pause.started with an end
 	Actor      string    `json:"actor"`

@@ -34,6 +34,8 @@ const (
 	EvDKIMRemoved        = "dkim.removed"
 	EvBrakeTripped       = "brake.tripped"
 	EvBrakeReleased      = "brake.released"
+	EvTokenAdded         = "token.added"
+	EvTokenRemoved       = "token.removed"
 )
 
 // OutboxEvent is one event as the outbox keeps it.

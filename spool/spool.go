@@ -41,10 +41,12 @@ var (
 	bucketHooks   = []byte("webhooks")
 	bucketDKIM    = []byte("dkim")
 	bucketBrakes  = []byte("brakes")
+	bucketTokens  = []byte("tokens") // runtime admin tokens: name -> AdminToken
+	bucketSignIn  = []byte("signin") // console sign-in links: hex(sha256(code)) -> SignInLink
 
 	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
 		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen,
-		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks, bucketDKIM, bucketBrakes}
+		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks, bucketDKIM, bucketBrakes, bucketTokens, bucketSignIn}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")

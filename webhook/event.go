@@ -30,6 +30,8 @@ const (
 	WebhookTest        = "webhook.test"
 	DKIMAdded          = "dkim.added"
 	DKIMRemoved        = "dkim.removed"
+	TokenAdded         = "token.added"
+	TokenRemoved       = "token.removed"
 )
 
 // Types lists every event type, the ones an Endpoint may subscribe to.
@@ -39,6 +41,7 @@ var Types = []string{
 	CredentialAdded, CredentialRotated, CredentialDisabled, CredentialEnabled, CredentialRemoved,
 	PauseStarted, PauseEnded, BatchPaused, BatchResumed, BatchCancelled,
 	BrakeTripped, BrakeReleased, WebhookTest, DKIMAdded, DKIMRemoved,
+	TokenAdded, TokenRemoved,
 }
 
 // Event is one entry of the spool's outbox. Its JSON form is the wire form

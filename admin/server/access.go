@@ -93,12 +93,14 @@ func (s *Server) match(secret string) (token, bool) {
 	sum := sha256.Sum256([]byte(secret))
 	var found token
 	ok := 0
-	for _, t := range s.tokens.Load().hashed {
-		eq := subtle.ConstantTimeCompare(sum[:], t.sum[:])
-		if eq == 1 && ok == 0 {
-			found = t
+	for _, set := range []*tokenSet{s.tokens.Load(), s.runtime.Load()} {
+		for _, t := range set.hashed {
+			eq := subtle.ConstantTimeCompare(sum[:], t.sum[:])
+			if eq == 1 && ok == 0 {
+				found = t
+			}
+			ok |= eq
 		}
-		ok |= eq
 	}
 	return found, ok == 1
 }

@@ -83,6 +83,11 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/v1/dkim", operatorOnly, s.addDKIM)
 	handle(http.MethodDelete, "/v1/dkim/{domain}", operatorOnly, s.removeDKIM)
 	handle(http.MethodGet, "/v1/events", anyRole, s.events)
+	// Tokens and console sign-in links let people in: the operator's.
+	handle(http.MethodGet, "/v1/tokens", operatorOnly, s.listTokens)
+	handle(http.MethodPost, "/v1/tokens", operatorOnly, s.addToken)
+	handle(http.MethodDelete, "/v1/tokens/{name}", operatorOnly, s.removeToken)
+	handle(http.MethodPost, "/v1/console-links", operatorOnly, s.addConsoleLink)
 	// SendGrid's scheduled-send endpoints (see sendgrid.go).
 	handle(http.MethodPost, "/v3/mail/batch", anyRole, s.sgCreateBatch)
 	handle(http.MethodGet, "/v3/mail/batch/{batch_id}", anyRole, s.sgValidateBatch)

@@ -163,8 +163,12 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 	tokens  atomic.Pointer[tokenSet] // see SetTokens
-	handler http.Handler
-	health  http.Handler
+	runtime atomic.Pointer[tokenSet] // relayctl token add's, from the spool; see loadRuntimeTokens
+	// routesHandler is the API's routes without authentication, for As.
+	routesHandler http.Handler
+	consoleURL    atomic.Pointer[string] // see SetConsoleURL
+	handler       http.Handler
+	health        http.Handler
 
 	draining atomic.Bool // see Drain
 
@@ -202,7 +206,11 @@ func New(o Options) *Server {
 	s.started = s.now().Round(0).UTC()
 	s.tokens.Store(newTokenSet(o.Tokens))
 	s.health = s.healthHandler()
-	s.handler = s.withHealth(s.authenticate(s.routes()))
+	if err := s.loadRuntimeTokens(); err != nil {
+		s.log.Error("runtime admin tokens unreadable: only --admin-tokens work", "err", err)
+	}
+	s.routesHandler = s.routes()
+	s.handler = s.withHealth(s.authenticate(s.routesHandler))
 	return s
 }
 

@@ -50,7 +50,7 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	addr := fmt.Sprintf("127.0.0.1:%d", *port)
-	args := append([]string{"--data", filepath.Join(dir, "data"), "--smtp-listen", addr,
+	args := append([]string{"--data", filepath.Join(dir, "data"), "--smtp-listen", addr, "--console-listen", "off",
 		"--trusted-networks", "127.0.0.1/32", "--hold", "1h", "--upstream", "smtp://127.0.0.1:9?tls=none",
 		"--max-connections-per-ip", "1000", "--log-level", "error"}, flag.Args()...)
 	cmd := exec.Command(*relayd, args...)

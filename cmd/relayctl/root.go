@@ -140,6 +140,8 @@ Exit status: 0 on success, 1 on failure, 2 on a usage error.`,
 		newManCommand(),
 		newHealthCommand(g, nil),
 		newBackupCommand(g, nil),
+		newTokenCommand(g),
+		newConsoleLinkCommand(g),
 	)
 	return root
 }

@@ -60,6 +60,7 @@ type config struct {
 	LogLevel         string
 	LogFormat        string
 	MetricsListen    string
+	ConsoleListen    string
 	BrakeDuplicates  int
 	BrakeRate        int
 }
@@ -96,6 +97,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to let sessions and deliveries finish")
 	fs.IntVar(&c.BrakeDuplicates, "brake-duplicates", relay.DefaultBrake.Duplicates, "runaway brake, loop trigger: hold a credential's mail when one recipient gets the same Subject and body more than N times within 10 minutes (0: off; a credential's own setting overrides it)")
 	fs.IntVar(&c.BrakeRate, "brake-rate", relay.DefaultBrake.Rate, "runaway brake, rate trigger: hold a credential's mail when it sends more than N messages within 60 seconds, announced batches aside (0: off; a credential's own setting overrides it)")
+	fs.StringVar(&c.ConsoleListen, "console-listen", "127.0.0.1:8025", "web console for support staff and operators (off disables it; HTTPS when --tls-cert is set)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9125 (off unless given; no authentication)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -233,6 +235,9 @@ func (c *config) resolve() error {
 		// Refused at the door, a non-loopback client's API key would
 		// already have crossed the network in clear.
 		return fmt.Errorf("--http-listen %s is not a loopback address: API keys would travel in clear; give --tls-cert and --tls-key (or --insecure-auth to accept that)", c.HTTPListen)
+	}
+	if c.ConsoleListen != "off" && c.TLSCert == "" && !c.InsecureAuth && !loopbackListen(c.ConsoleListen) {
+		return fmt.Errorf("--console-listen %s is not a loopback address: tokens and session cookies would travel in clear; give --tls-cert and --tls-key (or --insecure-auth to accept that)", c.ConsoleListen)
 	}
 	if c.Hold < 0 {
 		return fmt.Errorf("--hold must not be negative")

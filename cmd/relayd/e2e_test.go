@@ -137,7 +137,9 @@ func cleanEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return env
+	// The console's default port, 8025, would collide between relayds
+	// started side by side: each test's gets a free one.
+	return append(env, "RELAY_CONSOLE_LISTEN=127.0.0.1:0")
 }
 
 func (d *proc) kill() {

@@ -68,7 +68,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := bootstrap(creds, stdout); err != nil {
+	first, err := bootstrap(creds, stdout)
+	if err == nil && first && ls.console != nil {
+		err = printFirstLink(d.admin, stdout)
+	}
+	if err != nil {
 		ls.close()
 		return err
 	}
@@ -123,16 +127,16 @@ func isDataDir(path string) (bool, error) {
 
 // bootstrap creates the first credential so that a fresh relayd works with
 // any SMTP client at once. The password is printed here and never again.
-func bootstrap(creds *auth.Service, stdout io.Writer) error {
+func bootstrap(creds *auth.Service, stdout io.Writer) (first bool, err error) {
 	if creds.Len() > 0 {
-		return nil
+		return false, nil
 	}
 	_, pw, err := creds.Add("default", "created on first start", nil)
 	if err != nil {
-		return fmt.Errorf("create the first credential: %w", err)
+		return false, fmt.Errorf("create the first credential: %w", err)
 	}
 	fmt.Fprintf(stdout, "relayd: created the first credential; its password is shown only this once:\n  username: default\n  password: %s\n  api key:  %s\n", pw, auth.APIKey("default", pw))
-	return nil
+	return true, nil
 }
 
 type daemon struct {
@@ -150,6 +154,7 @@ type daemon struct {
 	ready      *readiness
 	systemd    systemd
 	reloader   *reloader
+	certs      *certStore
 }
 
 func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Service, log *slog.Logger) (*daemon, error) {
@@ -205,13 +210,13 @@ func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Servic
 	rl := &reloader{cfg: cfg, env: os.LookupEnv, certs: certs, admin: adm, clk: clk, log: log, systemd: sd,
 		metrics: newReloadMetrics(reg, certs, clk.Now())}
 	return &daemon{cfg: cfg, log: log, intake: in, mailAPI: api, dispatcher: disp, admin: adm, transport: tr, fallback: fallbackText, metrics: metricsHandler, spool: sp,
-		hooks: hooks, ready: ready, systemd: sd, reloader: rl}, nil
+		hooks: hooks, ready: ready, systemd: sd, reloader: rl, certs: certs}, nil
 }
 
 // listeners are the daemon's, open before it serves.
 type listeners struct {
-	smtp, smtps, admin, metrics net.Listener // smtps, http and metrics may be nil
-	http                        net.Listener
+	smtp, smtps, admin, metrics net.Listener // smtps, http, metrics and console may be nil
+	http, console               net.Listener
 	adminTCP                    bool
 }
 
@@ -238,6 +243,13 @@ func (d *daemon) listen() (*listeners, error) {
 	if ls.admin, ls.adminTCP, err = server.Listen(d.cfg.AdminListen); err != nil {
 		return fail("--admin-listen", err)
 	}
+	var consoleURL string
+	if ls.console, consoleURL, err = listenConsole(d.cfg.ConsoleListen, d.certs.tlsConfig()); err != nil {
+		return fail("--console-listen", err)
+	}
+	if ls.console != nil {
+		d.admin.SetConsoleURL(consoleURL)
+	}
 	if d.cfg.MetricsListen != "" {
 		if ls.metrics, err = net.Listen("tcp", d.cfg.MetricsListen); err != nil {
 			return fail("--metrics-listen", err)
@@ -247,7 +259,7 @@ func (d *daemon) listen() (*listeners, error) {
 }
 
 func (ls *listeners) close() {
-	for _, l := range []net.Listener{ls.smtp, ls.smtps, ls.http, ls.admin, ls.metrics} {
+	for _, l := range []net.Listener{ls.smtp, ls.smtps, ls.http, ls.admin, ls.metrics, ls.console} {
 		if l != nil {
 			l.Close()
 		}
@@ -261,7 +273,7 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 	}
 
 	// Each server reports here when it stops; an early stop ends the daemon.
-	errc := make(chan error, 5)
+	errc := make(chan error, 6)
 	serving := 0
 	start := func(name string, serve func() error) {
 		serving++
@@ -294,8 +306,13 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 		start("http", func() error { return d.mailAPI.Serve(ls.http) })
 	}
 	start("admin", func() error { return d.admin.Serve(ls.admin, ls.adminTCP) })
+	var consoleSrv *http.Server
+	if ls.console != nil {
+		consoleSrv = consoleServer(d.admin, d.log)
+		start("console", func() error { return serveConsole(consoleSrv, ls.console) })
+	}
 	d.ready.serving.Store(true)
-	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps), "http", addrOf(ls.http),
+	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps), "http", addrOf(ls.http), "console", addrOf(ls.console),
 		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "upstream_fallback", d.fallback, "hold", d.cfg.Hold, "data", d.cfg.Data)
 	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
 	stopReloads := d.reloader.watch(hup)
@@ -328,6 +345,9 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 	}
 	d.intake.Shutdown(sctx)
 	<-dispDone
+	if consoleSrv != nil {
+		consoleSrv.Shutdown(sctx)
+	}
 	d.admin.Shutdown(sctx)
 	stopHooks()
 	<-hooksDone

@@ -1,0 +1,219 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+const cookieName = "relay_console"
+
+// session is one signed-in person: the token or link's name and role.
+type session struct {
+	name, role string
+	expires    time.Time
+}
+
+func (s session) operator() bool { return s.role == "operator" }
+
+// Name and Role are for the templates.
+func (s session) Name() string { return s.name }
+func (s session) Role() string { return s.role }
+
+// sessions are kept in memory: a restart of relayd signs everyone out,
+// which is the safe direction.
+type sessions struct {
+	mu  sync.Mutex
+	now func() time.Time
+	ttl time.Duration
+	m   map[string]session
+}
+
+func newSessions(now func() time.Time, ttl time.Duration) *sessions {
+	return &sessions{now: now, ttl: ttl, m: map[string]session{}}
+}
+
+func (ss *sessions) create(name, role string) (string, session) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	id := base64.RawURLEncoding.EncodeToString(b)
+	s := session{name: name, role: role, expires: ss.now().Add(ss.ttl)}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for k, old := range ss.m { // forget expired ones as new ones come
+		if !ss.now().Before(old.expires) {
+			delete(ss.m, k)
+		}
+	}
+	ss.m[id] = s
+	return id, s
+}
+
+func (ss *sessions) get(id string) (session, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.m[id]
+	if ok && !ss.now().Before(s.expires) {
+		delete(ss.m, id)
+		return session{}, false
+	}
+	return s, ok
+}
+
+func (ss *sessions) remove(id string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(ss.m, id)
+}
+
+type sessionKey struct{}
+
+func sessionOf(r *http.Request) session { s, _ := r.Context().Value(sessionKey{}).(session); return s }
+
+// authed runs h for a signed-in request and sends the others to sign in.
+func (c *Console) authed(h func(w http.ResponseWriter, r *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ck, err := r.Cookie(cookieName)
+		var s session
+		ok := err == nil
+		if ok {
+			s, ok = c.sessions.get(ck.Value)
+		}
+		if !ok {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/signin", http.StatusSeeOther)
+				return
+			}
+			c.render(w, r, http.StatusUnauthorized, "error", errorPage{Title: "Signed out",
+				Message: "Your session has ended, so nothing was changed. Sign in again."})
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+	})
+}
+
+func (c *Console) setSession(w http.ResponseWriter, r *http.Request, name, role string) {
+	// A browser-session cookie: the server alone decides expiry, by its
+	// own clock, and forgets the session then.
+	id, _ := c.sessions.create(name, role)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/",
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	c.log.Info("console sign-in", "actor", "console:"+name, "role", role)
+}
+
+// signInPage shows the sign-in form.
+func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "signin", nil)
+}
+
+// signIn takes a token from the form.
+func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	if wait := c.throttle.wait(ip); wait > 0 {
+		w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
+		c.render(w, r, http.StatusTooManyRequests, "signin", map[string]string{
+			"Error": "Too many failed sign-ins from your address. Wait a minute and try again."})
+		return
+	}
+	name, role, ok := c.o.Admin.SignIn(r.PostFormValue("token"))
+	if !ok {
+		c.throttle.fail(ip)
+		c.render(w, r, http.StatusUnauthorized, "signin", map[string]string{"Error": "That token is not valid."})
+		return
+	}
+	c.setSession(w, r, name, role)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signInLink spends a one-time link.
+func (c *Console) signInLink(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	if wait := c.throttle.wait(ip); wait > 0 {
+		c.render(w, r, http.StatusTooManyRequests, "error", errorPage{Title: "Too many attempts",
+			Message: "Too many failed sign-ins from your address. Wait a minute and try again."})
+		return
+	}
+	name, role, err := c.o.Admin.UseConsoleLink(r.PathValue("code"))
+	if err != nil {
+		c.throttle.fail(ip)
+		c.render(w, r, http.StatusGone, "error", errorPage{Title: "Sign-in link not valid", Message: linkMessage(err)})
+		return
+	}
+	c.setSession(w, r, name, role)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
+	if ck, err := r.Cookie(cookieName); err == nil {
+		c.sessions.remove(ck.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// maxThrottled is how many addresses the throttle keeps before it sweeps.
+const maxThrottled = 10000
+
+// throttle counts failed sign-ins per address in a fixed window.
+type throttle struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	max    int
+	window time.Duration
+	m      map[string]attempts
+}
+
+type attempts struct {
+	n     int
+	start time.Time
+}
+
+func newThrottle(now func() time.Time, max int, window time.Duration) *throttle {
+	return &throttle{now: now, max: max, window: window, m: map[string]attempts{}}
+}
+
+// wait is how long ip must wait before trying again; 0: it may try now.
+func (t *throttle) wait(ip string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, now := t.m[ip], t.now()
+	if now.Sub(a.start) >= t.window {
+		delete(t.m, ip)
+		return 0
+	}
+	if a.n < t.max {
+		return 0
+	}
+	return a.start.Add(t.window).Sub(now)
+}
+
+func (t *throttle) fail(ip string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, now := t.m[ip], t.now()
+	if now.Sub(a.start) >= t.window {
+		a = attempts{start: now}
+	}
+	a.n++
+	t.m[ip] = a
+	if len(t.m) > maxThrottled { // many addresses: forget those whose window ended
+		for k, v := range t.m {
+			if now.Sub(v.start) >= t.window {
+				delete(t.m, k)
+			}
+		}
+	}
+}

@@ -91,6 +91,8 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /ops", c.authed(c.ops))
 	mux.Handle("GET /events", c.authed(c.events))
 	mux.Handle("POST /credentials/{name}/rotate", c.authed(c.rotate))
+	mux.Handle("POST /brakes/{name}/release", c.authed(c.releaseBrake))
+	mux.Handle("POST /batches/{id}/{verb}", c.authed(c.batchChange))
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -335,3 +335,63 @@ func assertState(t *testing.T, e *env, id spool.ID, want spool.State) {
 		t.Errorf("%s is %s, want %s", id, m.State, want)
 	}
 }
+
+// The brake and batch controls act through the admin API with the
+// session's role: support may stop a batch but not resume one, nor
+// release a brake; an operator may.
+func TestBrakeAndBatchControls(t *testing.T) {
+	e := start(t)
+	now := e.Clock.Now()
+	tripping := spool.Incoming{Credential: "shop", From: "app@example.com", To: []string{"someone@example.org"},
+		Subject: "loop", Received: now, Release: now.Add(time.Hour),
+		Brake: &spool.Brake{Trigger: spool.TriggerLoop, Count: 6, Threshold: 5, Window: 10 * time.Minute, Recipient: "someone@example.org", Subject: "loop"}}
+	if _, err := e.Spool.AcceptAll([]spool.Incoming{tripping}, [][]byte{[]byte("Subject: loop\r\n\r\nagain\r\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Spool.CreateBatch("b1", now, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	sup := e.signedIn(t, supportSecret)
+	_, body := sup.get("/ops")
+	if strings.Contains(body, "Release brake") || strings.Contains(body, "/batches/b1/resume") || !strings.Contains(body, "/batches/b1/pause") {
+		t.Errorf("support's ops page: brake release or batch resume shown, or batch pause missing\n%s", body)
+	}
+	if resp, body := sup.post("/brakes/shop/release", url.Values{"reason": {"x"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("support's forged brake release: %d\n%s", resp.StatusCode, body)
+	}
+	if bs, _ := e.Spool.Brakes(); len(bs) != 1 {
+		t.Fatalf("after support's forged release: brakes %+v", bs)
+	}
+	if resp, body := sup.post("/batches/b1/pause", url.Values{"reason": {"hold it"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("support's batch pause: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := sup.post("/batches/b1/resume", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("support's forged batch resume: %d", resp.StatusCode)
+	}
+	if resp, _ := sup.post("/batches/b1/explode", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown batch verb: %d", resp.StatusCode)
+	}
+
+	ops := e.signedIn(t, opsSecret)
+	if _, body := ops.get("/ops"); !strings.Contains(body, "Release brake") || !strings.Contains(body, "/batches/b1/resume") {
+		t.Errorf("operator's ops page lacks the brake release or batch resume\n%s", body)
+	}
+	if resp, body := ops.post("/brakes/shop/release", url.Values{"reason": {"fixed"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("operator's brake release: %d\n%s", resp.StatusCode, body)
+	}
+	if bs, _ := e.Spool.Brakes(); len(bs) != 0 {
+		t.Errorf("after the operator's release: brakes %+v", bs)
+	}
+	if resp, _ := ops.post("/batches/b1/resume", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("operator's batch resume: %d", resp.StatusCode)
+	}
+	list, _ := e.Spool.Audit(0, 10)
+	actors := map[string]string{}
+	for _, a := range list {
+		actors[a.Action] = a.Actor
+	}
+	if actors["brake release"] != "console:ops" || actors["batch pause"] != "console:alice" {
+		t.Errorf("audit actors: %v; want brake release by console:ops, batch pause by console:alice", actors)
+	}
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -63,4 +64,33 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		Events     []eventRow
 		Credential string
 	}{rows, sel.Credential})
+}
+
+// releaseBrake is relayctl brake release NAME: the operator's call, which
+// the admin API enforces whatever the page showed.
+func (c *Console) releaseBrake(w http.ResponseWriter, r *http.Request) {
+	req := admin.BrakeReleaseRequest{Reason: r.PostFormValue("reason")}
+	if _, err := c.client(sessionOf(r)).ReleaseBrake(r.Context(), r.PathValue("name"), req); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/ops", http.StatusSeeOther)
+}
+
+// batchChange is relayctl batch pause|resume|cancel ID. Stopping a batch
+// (pause, cancel) is for support too; resuming is the operator's.
+func (c *Console) batchChange(w http.ResponseWriter, r *http.Request) {
+	cl := c.client(sessionOf(r))
+	change := map[string]func(context.Context, string, admin.BatchChangeRequest) (admin.BatchChanged, error){
+		"pause": cl.PauseBatch, "resume": cl.ResumeBatch, "cancel": cl.CancelBatch,
+	}[r.PathValue("verb")]
+	if change == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if _, err := change(r.Context(), r.PathValue("id"), admin.BatchChangeRequest{Reason: r.PostFormValue("reason")}); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/ops", http.StatusSeeOther)
 }

@@ -20,6 +20,10 @@ type Admin interface {
 	SignIn(secret string) (name, role string, ok bool)
 	// UseConsoleLink spends a one-time sign-in link.
 	UseConsoleLink(code string) (name, role string, err error)
+	// TokenActive says whether a token named name with role is still in
+	// force (--admin-tokens or a runtime token): a session signed in
+	// with a token ends when the token is removed or its role changes.
+	TokenActive(name, role string) bool
 	// As is the admin API as called by console:NAME with role.
 	As(name, role string) http.Handler
 }

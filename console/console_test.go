@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -333,5 +334,32 @@ func assertState(t *testing.T, e *env, id spool.ID, want spool.State) {
 	}
 	if m.State != want {
 		t.Errorf("%s is %s, want %s", id, m.State, want)
+	}
+}
+
+func TestRemovingATokenEndsItsSessions(t *testing.T) {
+	e := start(t)
+	b := e.signedIn(t, supportSecret)
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed in: %d", resp.StatusCode)
+	}
+	// --admin-tokens reloaded without alice: her console session ends too.
+	if err := e.Server.SetTokens([]server.Token{{Name: "ops", Secret: opsSecret, Role: server.RoleOperator}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after alice's token was removed: %d, want 303 to /signin", resp.StatusCode)
+	}
+	resp, _ := b.post("/act", url.Values{"action": {"hold"}, "confirm": {"yes"}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("hold after alice's token was removed: %d, want 401", resp.StatusCode)
+	}
+	// A role taken back ends the session too: ops comes back as support.
+	op := e.signedIn(t, opsSecret)
+	if err := e.Server.SetTokens([]server.Token{{Name: "ops", Secret: opsSecret, Role: server.RoleSupport}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := op.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after ops became support: %d, want 303 to /signin", resp.StatusCode)
 	}
 }

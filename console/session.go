@@ -16,6 +16,7 @@ const cookieName = "relay_console"
 type session struct {
 	name, role string
 	expires    time.Time
+	link       bool // signed in with a one-time link, not a token
 }
 
 func (s session) operator() bool { return s.role == "operator" }
@@ -37,11 +38,11 @@ func newSessions(now func() time.Time, ttl time.Duration) *sessions {
 	return &sessions{now: now, ttl: ttl, m: map[string]session{}}
 }
 
-func (ss *sessions) create(name, role string) (string, session) {
+func (ss *sessions) create(name, role string, link bool) (string, session) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)
-	s := session{name: name, role: role, expires: ss.now().Add(ss.ttl)}
+	s := session{name: name, role: role, expires: ss.now().Add(ss.ttl), link: link}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for k, old := range ss.m { // forget expired ones as new ones come
@@ -83,6 +84,12 @@ func (c *Console) authed(h func(w http.ResponseWriter, r *http.Request)) http.Ha
 		if ok {
 			s, ok = c.sessions.get(ck.Value)
 		}
+		if ok && !s.link && !c.o.Admin.TokenActive(s.name, s.role) {
+			// The token was removed (token rm, --admin-tokens reloaded)
+			// or its role changed: its sessions end with it.
+			c.sessions.remove(ck.Value)
+			ok = false
+		}
 		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
@@ -96,10 +103,10 @@ func (c *Console) authed(h func(w http.ResponseWriter, r *http.Request)) http.Ha
 	})
 }
 
-func (c *Console) setSession(w http.ResponseWriter, r *http.Request, name, role string) {
+func (c *Console) setSession(w http.ResponseWriter, r *http.Request, name, role string, link bool) {
 	// A browser-session cookie: the server alone decides expiry, by its
 	// own clock, and forgets the session then.
-	id, _ := c.sessions.create(name, role)
+	id, _ := c.sessions.create(name, role, link)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/",
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	c.log.Info("console sign-in", "actor", "console:"+name, "role", role)
@@ -125,7 +132,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusUnauthorized, "signin", map[string]string{"Error": "That token is not valid."})
 		return
 	}
-	c.setSession(w, r, name, role)
+	c.setSession(w, r, name, role, false)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -143,7 +150,7 @@ func (c *Console) signInLink(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusGone, "error", errorPage{Title: "Sign-in link not valid", Message: linkMessage(err)})
 		return
 	}
-	c.setSession(w, r, name, role)
+	c.setSession(w, r, name, role, true)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -114,22 +114,38 @@ func TestSignInLinkWorksOnceAndExpires(t *testing.T) {
 	}
 	path := strings.TrimPrefix(l.URL, e.URL)
 	b := e.browser(t)
-	if resp, _ := b.get(path); resp.StatusCode != http.StatusSeeOther {
+	// Following the link (a GET, or a scanner's HEAD) spends nothing.
+	if resp, body := b.get(path); resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="`+path+`"`) {
+		t.Fatalf("link page: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, err := http.Head(e.URL + path); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD of the link: %v %v", resp, err)
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("following the link signed in without its button: %d", resp.StatusCode)
+	}
+	// Another site cannot spend it to sign this browser in.
+	cross, _ := http.NewRequest(http.MethodPost, e.URL+path, nil)
+	cross.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := http.DefaultClient.Do(cross); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site POST of the link: %v %v", resp, err)
+	}
+	if resp, _ := b.post(path, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first use: %d", resp.StatusCode)
 	}
 	if _, body := b.get("/"); !strings.Contains(body, "console:"+l.Name+" (support)") {
 		t.Errorf("signed in as someone else:\n%s", body)
 	}
 	other := e.browser(t)
-	if resp, body := other.get(path); resp.StatusCode != http.StatusGone || !strings.Contains(body, "already used") {
+	if resp, body := other.post(path, nil); resp.StatusCode != http.StatusGone || !strings.Contains(body, "already used") {
 		t.Errorf("second use: %d\n%s", resp.StatusCode, body)
 	}
 	l2, _ := e.Server.NewConsoleLink("uid:0", "operator")
 	e.Clock.Advance(15 * time.Minute)
-	if resp, body := other.get(strings.TrimPrefix(l2.URL, e.URL)); resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") {
+	if resp, body := other.post(strings.TrimPrefix(l2.URL, e.URL), nil); resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") {
 		t.Errorf("after 15 minutes: %d\n%s", resp.StatusCode, body)
 	}
-	if resp, body := other.get("/signin/not-a-real-code"); resp.StatusCode != http.StatusGone || !strings.Contains(body, "not known") {
+	if resp, body := other.post("/signin/not-a-real-code", nil); resp.StatusCode != http.StatusGone || !strings.Contains(body, "not known") {
 		t.Errorf("unknown link: %d\n%s", resp.StatusCode, body)
 	}
 	if resp, _ := other.get("/"); resp.StatusCode != http.StatusSeeOther {

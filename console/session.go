@@ -136,7 +136,15 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// signInLink spends a one-time link.
+// signInLinkPage shows a followed link's button and spends nothing: a
+// GET (or HEAD) from a mail scanner or a chat's link preview must not
+// burn the link, and another site must not sign a browser in with its
+// own link (the POST passes the cross-origin protection).
+func (c *Console) signInLinkPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "link", r.PathValue("code"))
+}
+
+// signInLink spends a one-time link: the POST of its page's button.
 func (c *Console) signInLink(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	if wait := c.throttle.wait(ip); wait > 0 {

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/holdrelay/relay/admin/server"
+	"github.com/holdrelay/relay/console"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -377,5 +379,55 @@ func TestRemovingATokenEndsItsSessions(t *testing.T) {
 	}
 	if resp, _ := op.get("/"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("after ops became support: %d, want 303 to /signin", resp.StatusCode)
+	}
+}
+
+// gatedAdmin is the real admin server whose SignIn waits at a gate, so
+// that a test can hold sign-ins in flight at once.
+type gatedAdmin struct {
+	*server.Server
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g gatedAdmin) SignIn(secret string) (string, string, bool) {
+	g.entered <- struct{}{}
+	<-g.gate
+	return g.Server.SignIn(secret)
+}
+
+func TestSignInsSentAtOnceAreThrottledToo(t *testing.T) {
+	e := start(t)
+	g := gatedAdmin{Server: e.Server, entered: make(chan struct{}), gate: make(chan struct{})}
+	ts := httptest.NewServer(console.New(console.Options{Admin: g, Now: e.Clock.Now}))
+	defer ts.Close()
+	const n = 10
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			b := (&env{Relay: e.Relay, URL: ts.URL}).browser(t)
+			resp, _ := b.post("/signin", url.Values{"token": {"wrong-token-0123456789"}})
+			codes <- resp.StatusCode
+		}()
+	}
+	// Each attempt either reaches SignIn or is answered without it.
+	entered, answered := 0, 0
+	for entered+answered < n {
+		select {
+		case <-g.entered:
+			entered++
+		case c := <-codes:
+			if c != http.StatusTooManyRequests {
+				t.Errorf("answered before any sign-in finished: %d, want 429", c)
+			}
+			answered++
+		}
+	}
+	close(g.gate)
+	for range entered {
+		<-codes
+	}
+	if entered != 5 {
+		t.Errorf("%d of %d sign-ins sent at once were checked; want 5 (the throttle's limit)", entered, n)
 	}
 }

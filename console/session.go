@@ -120,7 +120,7 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 // signIn takes a token from the form.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if wait := c.throttle.wait(ip); wait > 0 {
+	if wait := c.throttle.take(ip); wait > 0 {
 		w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
 		c.render(w, r, http.StatusTooManyRequests, "signin", map[string]string{
 			"Error": "Too many failed sign-ins from your address. Wait a minute and try again."})
@@ -128,10 +128,10 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	name, role, ok := c.o.Admin.SignIn(r.PostFormValue("token"))
 	if !ok {
-		c.throttle.fail(ip)
 		c.render(w, r, http.StatusUnauthorized, "signin", map[string]string{"Error": "That token is not valid."})
 		return
 	}
+	c.throttle.refund(ip)
 	c.setSession(w, r, name, role, false)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -147,17 +147,17 @@ func (c *Console) signInLinkPage(w http.ResponseWriter, r *http.Request) {
 // signInLink spends a one-time link: the POST of its page's button.
 func (c *Console) signInLink(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if wait := c.throttle.wait(ip); wait > 0 {
+	if wait := c.throttle.take(ip); wait > 0 {
 		c.render(w, r, http.StatusTooManyRequests, "error", errorPage{Title: "Too many attempts",
 			Message: "Too many failed sign-ins from your address. Wait a minute and try again."})
 		return
 	}
 	name, role, err := c.o.Admin.UseConsoleLink(r.PathValue("code"))
 	if err != nil {
-		c.throttle.fail(ip)
 		c.render(w, r, http.StatusGone, "error", errorPage{Title: "Sign-in link not valid", Message: linkMessage(err)})
 		return
 	}
+	c.throttle.refund(ip)
 	c.setSession(w, r, name, role, true)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -182,7 +182,8 @@ func clientIP(r *http.Request) string {
 // maxThrottled is how many addresses the throttle keeps before it sweeps.
 const maxThrottled = 10000
 
-// throttle counts failed sign-ins per address in a fixed window.
+// throttle counts sign-in attempts per address in a fixed window (a
+// success is given back, so it counts the failed and the unfinished).
 type throttle struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -200,27 +201,19 @@ func newThrottle(now func() time.Time, max int, window time.Duration) *throttle 
 	return &throttle{now: now, max: max, window: window, m: map[string]attempts{}}
 }
 
-// wait is how long ip must wait before trying again; 0: it may try now.
-func (t *throttle) wait(ip string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	a, now := t.m[ip], t.now()
-	if now.Sub(a.start) >= t.window {
-		delete(t.m, ip)
-		return 0
-	}
-	if a.n < t.max {
-		return 0
-	}
-	return a.start.Add(t.window).Sub(now)
-}
-
-func (t *throttle) fail(ip string) {
+// take counts an attempt from ip before it is checked and says how long
+// ip must wait first (0: go on). Counting before checking is what bounds
+// attempts sent at once: checking first let them all pass the check
+// before any failure was counted. A success gives its count back.
+func (t *throttle) take(ip string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, now := t.m[ip], t.now()
 	if now.Sub(a.start) >= t.window {
 		a = attempts{start: now}
+	}
+	if a.n >= t.max {
+		return a.start.Add(t.window).Sub(now)
 	}
 	a.n++
 	t.m[ip] = a
@@ -230,5 +223,16 @@ func (t *throttle) fail(ip string) {
 				delete(t.m, k)
 			}
 		}
+	}
+	return 0
+}
+
+// refund gives back the count of ip's attempt that succeeded.
+func (t *throttle) refund(ip string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a, ok := t.m[ip]; ok && a.n > 0 {
+		a.n--
+		t.m[ip] = a
 	}
 }

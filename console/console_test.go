@@ -431,3 +431,44 @@ func TestSignInsSentAtOnceAreThrottledToo(t *testing.T) {
 		t.Errorf("%d of %d sign-ins sent at once were checked; want 5 (the throttle's limit)", entered, n)
 	}
 }
+
+// TestOldSessionIDsAreDeadServerSide replays a session cookie the browser
+// was told to drop: signing out, or signing in again over it, must end
+// the session in relayd, not only in the browser's jar.
+func TestOldSessionIDsAreDeadServerSide(t *testing.T) {
+	e := start(t)
+	replay := func(id string) int {
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/", nil)
+		req.AddCookie(&http.Cookie{Name: "relay_console", Value: id})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cookieOf := func(resp *http.Response) string {
+		for _, c := range resp.Cookies() {
+			if c.Name == "relay_console" && c.Value != "" {
+				return c.Value
+			}
+		}
+		t.Fatal("no session cookie")
+		return ""
+	}
+	b := e.browser(t)
+	resp, _ := b.post("/signin", url.Values{"token": {opsSecret}})
+	first := cookieOf(resp)
+	if code := replay(first); code != http.StatusOK {
+		t.Fatalf("the live session: %d", code)
+	}
+	resp, _ = b.post("/signin", url.Values{"token": {supportSecret}})
+	second := cookieOf(resp)
+	if code := replay(first); code != http.StatusSeeOther {
+		t.Errorf("ops's session after alice signed in over it: %d, want 303", code)
+	}
+	b.post("/signout", nil)
+	if code := replay(second); code != http.StatusSeeOther {
+		t.Errorf("alice's session after sign-out: %d, want 303", code)
+	}
+}

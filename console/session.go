@@ -106,6 +106,11 @@ func (c *Console) authed(h func(w http.ResponseWriter, r *http.Request)) http.Ha
 func (c *Console) setSession(w http.ResponseWriter, r *http.Request, name, role string, link bool) {
 	// A browser-session cookie: the server alone decides expiry, by its
 	// own clock, and forgets the session then.
+	if ck, err := r.Cookie(cookieName); err == nil {
+		// The session this browser had ends: signing in again (as
+		// someone else, say) leaves no older ID alive behind it.
+		c.sessions.remove(ck.Value)
+	}
 	id, _ := c.sessions.create(name, role, link)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/",
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})

@@ -472,3 +472,33 @@ func TestOldSessionIDsAreDeadServerSide(t *testing.T) {
 		t.Errorf("alice's session after sign-out: %d, want 303", code)
 	}
 }
+
+func TestALinkUsedTwiceAtOnceSignsInOnce(t *testing.T) {
+	e := start(t)
+	l, err := e.Server.NewConsoleLink("uid:0", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimPrefix(l.URL, e.URL)
+	const n = 5 // the throttle's limit per address: no use is refused as too many
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			resp, _ := e.browser(t).post(path, nil)
+			codes <- resp.StatusCode
+		}()
+	}
+	won := 0
+	for range n {
+		switch c := <-codes; c {
+		case http.StatusSeeOther:
+			won++
+		case http.StatusGone:
+		default:
+			t.Errorf("a use of the link: %d", c)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d simultaneous uses of one link signed in; want 1", won, n)
+	}
+}

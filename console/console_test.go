@@ -502,3 +502,30 @@ func TestALinkUsedTwiceAtOnceSignsInOnce(t *testing.T) {
 		t.Errorf("%d of %d simultaneous uses of one link signed in; want 1", won, n)
 	}
 }
+
+// TestEveryPostIsCrossOriginProtected sends each state-changing route a
+// cross-site POST: sign-in and sign-out included (a forged sign-out ends
+// no session; a forged sign-in opens none).
+func TestEveryPostIsCrossOriginProtected(t *testing.T) {
+	e := start(t)
+	b := e.signedIn(t, opsSecret)
+	l, err := e.Server.NewConsoleLink("uid:0", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/signin", strings.TrimPrefix(l.URL, e.URL), "/signout", "/act", "/pause", "/resume", "/credentials/shop/rotate"} {
+		req, _ := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader("token="+opsSecret+"&action=hold&confirm=yes"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, _ := b.read(b.c.Do(req))
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("cross-site POST %s: %d, cookies %v; want 403 and none", path, resp.StatusCode, resp.Cookies())
+		}
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("after a forged sign-out: %d, want the session still there", resp.StatusCode)
+	}
+	if resp, _ := b.post(strings.TrimPrefix(l.URL, e.URL), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the link after its forged use: %d, want it still good", resp.StatusCode)
+	}
+}

@@ -529,3 +529,31 @@ func TestEveryPostIsCrossOriginProtected(t *testing.T) {
 		t.Errorf("the link after its forged use: %d, want it still good", resp.StatusCode)
 	}
 }
+
+// TestOutsideTextIsEscapedOnEveryPage spools a message whose envelope,
+// headers and text body are markup, and looks for it raw on each page
+// that shows them.
+func TestOutsideTextIsEscapedOnEveryPage(t *testing.T) {
+	e := start(t)
+	const evil = `"><script>alert(1)</script><img src=x onerror=alert(2)>`
+	now := e.Clock.Now()
+	m, err := e.Spool.Accept(spool.Incoming{Credential: "shop", From: "app@example.com", To: []string{"someone@example.org"},
+		Subject: evil, Received: now, Release: now.Add(time.Hour)},
+		[]byte("Subject: "+evil+"\r\nX-Evil: "+evil+"\r\n\r\n"+evil+"\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.signedIn(t, opsSecret)
+	for _, path := range []string{"/", "/messages/" + m.ID.String(), "/events"} {
+		resp, body := b.get(path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") {
+			t.Errorf("GET %s: the message's markup is on the page unescaped", path)
+		}
+		if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("GET %s: the subject is not shown (escaped)", path)
+		}
+	}
+}

@@ -116,7 +116,7 @@ func signInLink(t *testing.T, e *env, ctx context.Context, role string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do(t, ctx, chromedp.Navigate(l.URL), chromedp.WaitVisible(chromedp.CSS("table.messages")))
+	do(t, ctx, chromedp.Navigate(l.URL), chromedp.Click(chromedp.CSS("form.signin-link button")), chromedp.WaitVisible(chromedp.CSS("table.messages")))
 	return l.Name
 }
 

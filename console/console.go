@@ -20,6 +20,10 @@ type Admin interface {
 	SignIn(secret string) (name, role string, ok bool)
 	// UseConsoleLink spends a one-time sign-in link.
 	UseConsoleLink(code string) (name, role string, err error)
+	// TokenActive says whether a token named name with role is still in
+	// force (--admin-tokens or a runtime token): a session signed in
+	// with a token ends when the token is removed or its role changes.
+	TokenActive(name, role string) bool
 	// As is the admin API as called by console:NAME with role.
 	As(name, role string) http.Handler
 }
@@ -77,7 +81,8 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /signin", c.signInPage)
 	mux.HandleFunc("POST /signin", c.signIn)
-	mux.HandleFunc("GET /signin/{code}", c.signInLink)
+	mux.HandleFunc("GET /signin/{code}", c.signInLinkPage)
+	mux.HandleFunc("POST /signin/{code}", c.signInLink)
 	mux.HandleFunc("POST /signout", c.signOut)
 	mux.Handle("GET /{$}", c.authed(c.queue))
 	mux.Handle("GET /messages/{id}", c.authed(c.message))

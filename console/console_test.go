@@ -2,12 +2,15 @@ package console_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/holdrelay/relay/admin/server"
+	"github.com/holdrelay/relay/console"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -113,22 +116,38 @@ func TestSignInLinkWorksOnceAndExpires(t *testing.T) {
 	}
 	path := strings.TrimPrefix(l.URL, e.URL)
 	b := e.browser(t)
-	if resp, _ := b.get(path); resp.StatusCode != http.StatusSeeOther {
+	// Following the link (a GET, or a scanner's HEAD) spends nothing.
+	if resp, body := b.get(path); resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="`+path+`"`) {
+		t.Fatalf("link page: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, err := http.Head(e.URL + path); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD of the link: %v %v", resp, err)
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("following the link signed in without its button: %d", resp.StatusCode)
+	}
+	// Another site cannot spend it to sign this browser in.
+	cross, _ := http.NewRequest(http.MethodPost, e.URL+path, nil)
+	cross.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := http.DefaultClient.Do(cross); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site POST of the link: %v %v", resp, err)
+	}
+	if resp, _ := b.post(path, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first use: %d", resp.StatusCode)
 	}
 	if _, body := b.get("/"); !strings.Contains(body, "console:"+l.Name+" (support)") {
 		t.Errorf("signed in as someone else:\n%s", body)
 	}
 	other := e.browser(t)
-	if resp, body := other.get(path); resp.StatusCode != http.StatusGone || !strings.Contains(body, "already used") {
+	if resp, body := other.post(path, nil); resp.StatusCode != http.StatusGone || !strings.Contains(body, "already used") {
 		t.Errorf("second use: %d\n%s", resp.StatusCode, body)
 	}
 	l2, _ := e.Server.NewConsoleLink("uid:0", "operator")
 	e.Clock.Advance(15 * time.Minute)
-	if resp, body := other.get(strings.TrimPrefix(l2.URL, e.URL)); resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") {
+	if resp, body := other.post(strings.TrimPrefix(l2.URL, e.URL), nil); resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") {
 		t.Errorf("after 15 minutes: %d\n%s", resp.StatusCode, body)
 	}
-	if resp, body := other.get("/signin/not-a-real-code"); resp.StatusCode != http.StatusGone || !strings.Contains(body, "not known") {
+	if resp, body := other.post("/signin/not-a-real-code", nil); resp.StatusCode != http.StatusGone || !strings.Contains(body, "not known") {
 		t.Errorf("unknown link: %d\n%s", resp.StatusCode, body)
 	}
 	if resp, _ := other.get("/"); resp.StatusCode != http.StatusSeeOther {
@@ -393,5 +412,208 @@ func TestBrakeAndBatchControls(t *testing.T) {
 	}
 	if actors["brake release"] != "console:ops" || actors["batch pause"] != "console:alice" {
 		t.Errorf("audit actors: %v; want brake release by console:ops, batch pause by console:alice", actors)
+	}
+}
+
+func TestRemovingATokenEndsItsSessions(t *testing.T) {
+	e := start(t)
+	b := e.signedIn(t, supportSecret)
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed in: %d", resp.StatusCode)
+	}
+	// --admin-tokens reloaded without alice: her console session ends too.
+	if err := e.Server.SetTokens([]server.Token{{Name: "ops", Secret: opsSecret, Role: server.RoleOperator}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after alice's token was removed: %d, want 303 to /signin", resp.StatusCode)
+	}
+	resp, _ := b.post("/act", url.Values{"action": {"hold"}, "confirm": {"yes"}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("hold after alice's token was removed: %d, want 401", resp.StatusCode)
+	}
+	// A role taken back ends the session too: ops comes back as support.
+	op := e.signedIn(t, opsSecret)
+	if err := e.Server.SetTokens([]server.Token{{Name: "ops", Secret: opsSecret, Role: server.RoleSupport}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := op.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after ops became support: %d, want 303 to /signin", resp.StatusCode)
+	}
+}
+
+// gatedAdmin is the real admin server whose SignIn waits at a gate, so
+// that a test can hold sign-ins in flight at once.
+type gatedAdmin struct {
+	*server.Server
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g gatedAdmin) SignIn(secret string) (string, string, bool) {
+	g.entered <- struct{}{}
+	<-g.gate
+	return g.Server.SignIn(secret)
+}
+
+func TestSignInsSentAtOnceAreThrottledToo(t *testing.T) {
+	e := start(t)
+	g := gatedAdmin{Server: e.Server, entered: make(chan struct{}), gate: make(chan struct{})}
+	ts := httptest.NewServer(console.New(console.Options{Admin: g, Now: e.Clock.Now}))
+	defer ts.Close()
+	const n = 10
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			b := (&env{Relay: e.Relay, URL: ts.URL}).browser(t)
+			resp, _ := b.post("/signin", url.Values{"token": {"wrong-token-0123456789"}})
+			codes <- resp.StatusCode
+		}()
+	}
+	// Each attempt either reaches SignIn or is answered without it.
+	entered, answered := 0, 0
+	for entered+answered < n {
+		select {
+		case <-g.entered:
+			entered++
+		case c := <-codes:
+			if c != http.StatusTooManyRequests {
+				t.Errorf("answered before any sign-in finished: %d, want 429", c)
+			}
+			answered++
+		}
+	}
+	close(g.gate)
+	for range entered {
+		<-codes
+	}
+	if entered != 5 {
+		t.Errorf("%d of %d sign-ins sent at once were checked; want 5 (the throttle's limit)", entered, n)
+	}
+}
+
+// TestOldSessionIDsAreDeadServerSide replays a session cookie the browser
+// was told to drop: signing out, or signing in again over it, must end
+// the session in relayd, not only in the browser's jar.
+func TestOldSessionIDsAreDeadServerSide(t *testing.T) {
+	e := start(t)
+	replay := func(id string) int {
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/", nil)
+		req.AddCookie(&http.Cookie{Name: "relay_console", Value: id})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cookieOf := func(resp *http.Response) string {
+		for _, c := range resp.Cookies() {
+			if c.Name == "relay_console" && c.Value != "" {
+				return c.Value
+			}
+		}
+		t.Fatal("no session cookie")
+		return ""
+	}
+	b := e.browser(t)
+	resp, _ := b.post("/signin", url.Values{"token": {opsSecret}})
+	first := cookieOf(resp)
+	if code := replay(first); code != http.StatusOK {
+		t.Fatalf("the live session: %d", code)
+	}
+	resp, _ = b.post("/signin", url.Values{"token": {supportSecret}})
+	second := cookieOf(resp)
+	if code := replay(first); code != http.StatusSeeOther {
+		t.Errorf("ops's session after alice signed in over it: %d, want 303", code)
+	}
+	b.post("/signout", nil)
+	if code := replay(second); code != http.StatusSeeOther {
+		t.Errorf("alice's session after sign-out: %d, want 303", code)
+	}
+}
+
+func TestALinkUsedTwiceAtOnceSignsInOnce(t *testing.T) {
+	e := start(t)
+	l, err := e.Server.NewConsoleLink("uid:0", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimPrefix(l.URL, e.URL)
+	const n = 5 // the throttle's limit per address: no use is refused as too many
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			resp, _ := e.browser(t).post(path, nil)
+			codes <- resp.StatusCode
+		}()
+	}
+	won := 0
+	for range n {
+		switch c := <-codes; c {
+		case http.StatusSeeOther:
+			won++
+		case http.StatusGone:
+		default:
+			t.Errorf("a use of the link: %d", c)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d simultaneous uses of one link signed in; want 1", won, n)
+	}
+}
+
+// TestEveryPostIsCrossOriginProtected sends each state-changing route a
+// cross-site POST: sign-in and sign-out included (a forged sign-out ends
+// no session; a forged sign-in opens none).
+func TestEveryPostIsCrossOriginProtected(t *testing.T) {
+	e := start(t)
+	b := e.signedIn(t, opsSecret)
+	l, err := e.Server.NewConsoleLink("uid:0", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/signin", strings.TrimPrefix(l.URL, e.URL), "/signout", "/act", "/pause", "/resume", "/credentials/shop/rotate"} {
+		req, _ := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader("token="+opsSecret+"&action=hold&confirm=yes"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, _ := b.read(b.c.Do(req))
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("cross-site POST %s: %d, cookies %v; want 403 and none", path, resp.StatusCode, resp.Cookies())
+		}
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("after a forged sign-out: %d, want the session still there", resp.StatusCode)
+	}
+	if resp, _ := b.post(strings.TrimPrefix(l.URL, e.URL), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the link after its forged use: %d, want it still good", resp.StatusCode)
+	}
+}
+
+// TestOutsideTextIsEscapedOnEveryPage spools a message whose envelope,
+// headers and text body are markup, and looks for it raw on each page
+// that shows them.
+func TestOutsideTextIsEscapedOnEveryPage(t *testing.T) {
+	e := start(t)
+	const evil = `"><script>alert(1)</script><img src=x onerror=alert(2)>`
+	now := e.Clock.Now()
+	m, err := e.Spool.Accept(spool.Incoming{Credential: "shop", From: "app@example.com", To: []string{"someone@example.org"},
+		Subject: evil, Received: now, Release: now.Add(time.Hour)},
+		[]byte("Subject: "+evil+"\r\nX-Evil: "+evil+"\r\n\r\n"+evil+"\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.signedIn(t, opsSecret)
+	for _, path := range []string{"/", "/messages/" + m.ID.String(), "/events"} {
+		resp, body := b.get(path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") {
+			t.Errorf("GET %s: the message's markup is on the page unescaped", path)
+		}
+		if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("GET %s: the subject is not shown (escaped)", path)
+		}
 	}
 }

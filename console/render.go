@@ -44,7 +44,7 @@ var funcs = template.FuncMap{
 func parsePages() map[string]*template.Template {
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "queue", "message", "confirm", "result", "audit", "credentials", "rotated", "ops", "events"} {
+	for _, name := range []string{"signin", "link", "error", "queue", "message", "confirm", "result", "audit", "credentials", "rotated", "ops", "events"} {
 		pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
 	return pages

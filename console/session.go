@@ -16,6 +16,7 @@ const cookieName = "relay_console"
 type session struct {
 	name, role string
 	expires    time.Time
+	link       bool // signed in with a one-time link, not a token
 }
 
 func (s session) operator() bool { return s.role == "operator" }
@@ -37,11 +38,11 @@ func newSessions(now func() time.Time, ttl time.Duration) *sessions {
 	return &sessions{now: now, ttl: ttl, m: map[string]session{}}
 }
 
-func (ss *sessions) create(name, role string) (string, session) {
+func (ss *sessions) create(name, role string, link bool) (string, session) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	id := base64.RawURLEncoding.EncodeToString(b)
-	s := session{name: name, role: role, expires: ss.now().Add(ss.ttl)}
+	s := session{name: name, role: role, expires: ss.now().Add(ss.ttl), link: link}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for k, old := range ss.m { // forget expired ones as new ones come
@@ -83,6 +84,12 @@ func (c *Console) authed(h func(w http.ResponseWriter, r *http.Request)) http.Ha
 		if ok {
 			s, ok = c.sessions.get(ck.Value)
 		}
+		if ok && !s.link && !c.o.Admin.TokenActive(s.name, s.role) {
+			// The token was removed (token rm, --admin-tokens reloaded)
+			// or its role changed: its sessions end with it.
+			c.sessions.remove(ck.Value)
+			ok = false
+		}
 		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/signin", http.StatusSeeOther)
@@ -96,10 +103,15 @@ func (c *Console) authed(h func(w http.ResponseWriter, r *http.Request)) http.Ha
 	})
 }
 
-func (c *Console) setSession(w http.ResponseWriter, r *http.Request, name, role string) {
+func (c *Console) setSession(w http.ResponseWriter, r *http.Request, name, role string, link bool) {
 	// A browser-session cookie: the server alone decides expiry, by its
 	// own clock, and forgets the session then.
-	id, _ := c.sessions.create(name, role)
+	if ck, err := r.Cookie(cookieName); err == nil {
+		// The session this browser had ends: signing in again (as
+		// someone else, say) leaves no older ID alive behind it.
+		c.sessions.remove(ck.Value)
+	}
+	id, _ := c.sessions.create(name, role, link)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/",
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	c.log.Info("console sign-in", "actor", "console:"+name, "role", role)
@@ -113,7 +125,7 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 // signIn takes a token from the form.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if wait := c.throttle.wait(ip); wait > 0 {
+	if wait := c.throttle.take(ip); wait > 0 {
 		w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
 		c.render(w, r, http.StatusTooManyRequests, "signin", map[string]string{
 			"Error": "Too many failed sign-ins from your address. Wait a minute and try again."})
@@ -121,29 +133,37 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	name, role, ok := c.o.Admin.SignIn(r.PostFormValue("token"))
 	if !ok {
-		c.throttle.fail(ip)
 		c.render(w, r, http.StatusUnauthorized, "signin", map[string]string{"Error": "That token is not valid."})
 		return
 	}
-	c.setSession(w, r, name, role)
+	c.throttle.refund(ip)
+	c.setSession(w, r, name, role, false)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// signInLink spends a one-time link.
+// signInLinkPage shows a followed link's button and spends nothing: a
+// GET (or HEAD) from a mail scanner or a chat's link preview must not
+// burn the link, and another site must not sign a browser in with its
+// own link (the POST passes the cross-origin protection).
+func (c *Console) signInLinkPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "link", r.PathValue("code"))
+}
+
+// signInLink spends a one-time link: the POST of its page's button.
 func (c *Console) signInLink(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if wait := c.throttle.wait(ip); wait > 0 {
+	if wait := c.throttle.take(ip); wait > 0 {
 		c.render(w, r, http.StatusTooManyRequests, "error", errorPage{Title: "Too many attempts",
 			Message: "Too many failed sign-ins from your address. Wait a minute and try again."})
 		return
 	}
 	name, role, err := c.o.Admin.UseConsoleLink(r.PathValue("code"))
 	if err != nil {
-		c.throttle.fail(ip)
 		c.render(w, r, http.StatusGone, "error", errorPage{Title: "Sign-in link not valid", Message: linkMessage(err)})
 		return
 	}
-	c.setSession(w, r, name, role)
+	c.throttle.refund(ip)
+	c.setSession(w, r, name, role, true)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -167,7 +187,8 @@ func clientIP(r *http.Request) string {
 // maxThrottled is how many addresses the throttle keeps before it sweeps.
 const maxThrottled = 10000
 
-// throttle counts failed sign-ins per address in a fixed window.
+// throttle counts sign-in attempts per address in a fixed window (a
+// success is given back, so it counts the failed and the unfinished).
 type throttle struct {
 	mu     sync.Mutex
 	now    func() time.Time
@@ -185,27 +206,19 @@ func newThrottle(now func() time.Time, max int, window time.Duration) *throttle 
 	return &throttle{now: now, max: max, window: window, m: map[string]attempts{}}
 }
 
-// wait is how long ip must wait before trying again; 0: it may try now.
-func (t *throttle) wait(ip string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	a, now := t.m[ip], t.now()
-	if now.Sub(a.start) >= t.window {
-		delete(t.m, ip)
-		return 0
-	}
-	if a.n < t.max {
-		return 0
-	}
-	return a.start.Add(t.window).Sub(now)
-}
-
-func (t *throttle) fail(ip string) {
+// take counts an attempt from ip before it is checked and says how long
+// ip must wait first (0: go on). Counting before checking is what bounds
+// attempts sent at once: checking first let them all pass the check
+// before any failure was counted. A success gives its count back.
+func (t *throttle) take(ip string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, now := t.m[ip], t.now()
 	if now.Sub(a.start) >= t.window {
 		a = attempts{start: now}
+	}
+	if a.n >= t.max {
+		return a.start.Add(t.window).Sub(now)
 	}
 	a.n++
 	t.m[ip] = a
@@ -215,5 +228,16 @@ func (t *throttle) fail(ip string) {
 				delete(t.m, k)
 			}
 		}
+	}
+	return 0
+}
+
+// refund gives back the count of ip's attempt that succeeded.
+func (t *throttle) refund(ip string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a, ok := t.m[ip]; ok && a.n > 0 {
+		a.n--
+		t.m[ip] = a
 	}
 }

@@ -166,6 +166,21 @@ func (s *Server) SignIn(secret string) (name, role string, ok bool) {
 	return t.name, t.role, ok
 }
 
+// TokenActive says whether a token named name with role is in force:
+// one of --admin-tokens or a runtime token. The console asks on every
+// request, so that removing a token (or changing its role) ends the
+// console sessions signed in with it.
+func (s *Server) TokenActive(name, role string) bool {
+	for _, set := range []*tokenSet{s.tokens.Load(), s.runtime.Load()} {
+		for _, t := range set.hashed {
+			if t.name == name && t.role == role {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // UseConsoleLink spends the sign-in link whose code is code and returns
 // the session's name and role. A used, expired or unknown link is an
 // error that says which, and changes nothing.

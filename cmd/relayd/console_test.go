@@ -24,15 +24,23 @@ func TestFirstStartPrintsAConsoleLinkThatWorksOnce(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Opening the link shows its button; the button's POST spends it.
 	resp, err := c.Get(url)
 	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the link's page: %d", resp.StatusCode)
+	}
+	if resp, err = c.Post(url, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
 		t.Fatalf("first use: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
-	if resp, err = c.Get(url); err != nil {
+	if resp, err = c.Post(url, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()

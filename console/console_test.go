@@ -306,6 +306,9 @@ func TestMessagePageAndSandboxedPreview(t *testing.T) {
 	if got := resp.Header.Get("Content-Security-Policy"); got != "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox" {
 		t.Errorf("preview CSP %q", got)
 	}
+	if got := resp.Header.Get("X-DNS-Prefetch-Control"); got != "off" {
+		t.Errorf("preview X-DNS-Prefetch-Control %q, want off", got)
+	}
 	if !strings.Contains(body, `<img src="http://tracker.example/pixel.gif">`) {
 		t.Errorf("preview body (decoded from quoted-printable): %q", body)
 	}

@@ -115,6 +115,9 @@ func (c *Console) preview(w http.ResponseWriter, r *http.Request) {
 	b := parseBody(raw.Bytes())
 	h := w.Header()
 	h.Set("Content-Security-Policy", previewCSP)
+	// A <link rel=dns-prefetch> in the message would still leak a DNS
+	// lookup past the CSP in browsers that prefetch.
+	h.Set("X-DNS-Prefetch-Control", "off")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.Write([]byte(b.html))
 }

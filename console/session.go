@@ -27,15 +27,19 @@ func (s session) Role() string { return s.role }
 
 // sessions are kept in memory: a restart of relayd signs everyone out,
 // which is the safe direction.
+// maxSessions bounds the sessions kept at once.
+const maxSessions = 10000
+
 type sessions struct {
 	mu  sync.Mutex
 	now func() time.Time
 	ttl time.Duration
+	max int // maxSessions; tests lower it
 	m   map[string]session
 }
 
 func newSessions(now func() time.Time, ttl time.Duration) *sessions {
-	return &sessions{now: now, ttl: ttl, m: map[string]session{}}
+	return &sessions{now: now, ttl: ttl, max: maxSessions, m: map[string]session{}}
 }
 
 func (ss *sessions) create(name, role string, link bool) (string, session) {
@@ -45,10 +49,18 @@ func (ss *sessions) create(name, role string, link bool) (string, session) {
 	s := session{name: name, role: role, expires: ss.now().Add(ss.ttl), link: link}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	soonest := ""
 	for k, old := range ss.m { // forget expired ones as new ones come
 		if !ss.now().Before(old.expires) {
 			delete(ss.m, k)
+		} else if soonest == "" || old.expires.Before(ss.m[soonest].expires) {
+			soonest = k
 		}
+	}
+	if len(ss.m) >= ss.max {
+		// A token that signs in again and again would grow the map for
+		// a whole ttl: the session nearest its end makes room.
+		delete(ss.m, soonest)
 	}
 	ss.m[id] = s
 	return id, s

@@ -254,9 +254,9 @@ func TestDropAllMatchingShowsTheDryRunAndNeedsAReason(t *testing.T) {
 		assertState(t, e, id, spool.Dropped)
 	}
 	assertState(t, e, other.ID, spool.Waiting)
-	list, _ := e.Spool.Audit(0, 10)
-	if len(list) != 1 || list[0].Actor != "console:alice" || list[0].Action != "drop" || list[0].Reason != "wrong template" ||
-		list[0].Selector != "credential=shop" {
+	list, _ := e.Spool.Audit(0, 10) // the drop, then alice's sign-in
+	if len(list) != 2 || list[0].Actor != "console:alice" || list[0].Action != "drop" || list[0].Reason != "wrong template" ||
+		list[0].Selector != "credential=shop" || list[1].Action != "console.signin" {
 		t.Errorf("audit: %+v", list)
 	}
 }

@@ -108,3 +108,24 @@ func TestConsoleLinks(t *testing.T) {
 		t.Errorf("audit %+v", audit)
 	}
 }
+
+// A console sign-in with a token is audited as a link's is; a wrong
+// token signs in nobody and writes nothing.
+func TestTokenSignInIsAudited(t *testing.T) {
+	r := servertest.Start(t, servertest.Options{Tokens: tokens})
+	if _, _, ok := r.Server.SignIn("not-a-token-at-all-0123456789"); ok {
+		t.Fatal("a wrong token signed in")
+	}
+	if audit, _ := r.Spool.Audit(0, 10); len(audit) != 0 {
+		t.Fatalf("a refused sign-in was audited: %+v", audit)
+	}
+	name, role, ok := r.Server.SignIn(operatorSecret)
+	if !ok || role != "operator" {
+		t.Fatalf("sign-in with the operator's token: %q %q %v", name, role, ok)
+	}
+	audit, err := r.Spool.Audit(0, 1)
+	if err != nil || len(audit) != 1 || audit[0].Action != "console.signin" || audit[0].Actor != "console:"+name ||
+		strings.Contains(audit[0].Detail, operatorSecret) {
+		t.Fatalf("audit after a token sign-in: %+v %v", audit, err)
+	}
+}

@@ -163,6 +163,16 @@ func (s *Server) NewConsoleLink(actor, role string) (admin.ConsoleLink, error) {
 // one of --admin-tokens or a runtime token. The console signs in with it.
 func (s *Server) SignIn(secret string) (name, role string, ok bool) {
 	t, ok := s.match(secret)
+	if ok {
+		// Audited as a link's sign-in is, so the log says who opened a
+		// console session, not only what it then did. An entry that
+		// cannot be written (a full disk) does not lock operators out of
+		// the console in the middle of that incident.
+		rec := spool.AuditEntry{Time: s.now().UTC(), Actor: "console:" + t.name, Action: "console.signin", Detail: "token, role " + t.role}
+		if _, err := s.o.Spool.AddAudit(rec); err != nil {
+			s.log.Warn("console sign-in not audited", "actor", rec.Actor, "err", err)
+		}
+	}
 	return t.name, t.role, ok
 }
 

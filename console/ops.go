@@ -81,10 +81,15 @@ func (c *Console) releaseBrake(w http.ResponseWriter, r *http.Request) {
 // (pause, cancel) is for support too; resuming is the operator's.
 func (c *Console) batchChange(w http.ResponseWriter, r *http.Request) {
 	cl := c.client(sessionOf(r))
-	change := map[string]func(context.Context, string, admin.BatchChangeRequest) (admin.BatchChanged, error){
-		"pause": cl.PauseBatch, "resume": cl.ResumeBatch, "cancel": cl.CancelBatch,
-	}[r.PathValue("verb")]
-	if change == nil {
+	var change func(context.Context, string, admin.BatchChangeRequest) (admin.BatchChanged, error)
+	switch r.PathValue("verb") {
+	case "pause":
+		change = cl.PauseBatch
+	case "resume":
+		change = cl.ResumeBatch
+	case "cancel":
+		change = cl.CancelBatch
+	default:
 		http.NotFound(w, r)
 		return
 	}

@@ -125,15 +125,22 @@ func indexName(t *txn, b *bolt.Bucket) string {
 // checkOutbox checks that every outbox event is below the outbox's
 // sequence and readable, and that no webhook's cursor is ahead of it.
 func checkOutbox(t *txn, bad func(string, ...any)) {
-	last := t.outbox.Sequence()
+	last, prev := t.outbox.Sequence(), uint64(0)
 	t.outbox.ForEach(func(k, v []byte) error {
 		if len(k) != 8 || binary.BigEndian.Uint64(k) > last {
 			bad("outbox event %x beyond the sequence %d", k, last)
 			return nil
 		}
-		if _, err := decodeOutboxEvent(k, v); err != nil {
+		r, err := decodeOutboxRecord(k, v, true)
+		switch {
+		case err != nil:
 			bad("%v", err)
+		case r.first.Seq <= prev:
+			bad("outbox event %d inside the run before it, which ends at %d", r.first.Seq, prev)
+		case r.last() > last:
+			bad("outbox run %d ends at %d, beyond the sequence %d", r.first.Seq, r.last(), last)
 		}
+		prev = max(prev, r.last())
 		return nil
 	})
 	t.hooks.ForEach(func(k, _ []byte) error {

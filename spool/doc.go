@@ -34,7 +34,11 @@
 //	outbox  seq            -> event: id, type, endpoint, time (and a message
 //	                          event's message ID) in the binary form of
 //	                          codec.go, then the data's JSON; seq is the
-//	                          bucket's sequence, never reused
+//	                          bucket's sequence, never reused. A run of
+//	                          message events that differ in their message
+//	                          only (a bulk action's) is one record under
+//	                          its first seq, covering one seq per event
+//	                          (see outboxRun)
 //	webhooks name          -> JSON Webhook: where to deliver, its signing key
 //	                          and its cursor, the seq it is done with
 //	meta    "lastevent"    -> uint64, the number behind the newest event ID
@@ -69,8 +73,9 @@
 //   - Every brake record is under its credential's name and names its
 //     trigger (loop or rate), unless it is unreadable.
 //   - No ID is greater than lastid.
-//   - Every outbox key is at most the outbox's sequence and its record
-//     decodes; no webhook's cursor is beyond that sequence.
+//   - Every outbox key, and the last seq of a run, is at most the
+//     outbox's sequence, runs do not overlap, and every record decodes;
+//     no webhook's cursor is beyond that sequence.
 //
 // # IDs
 //

@@ -149,8 +149,7 @@ func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
 			}
 		}
 	}
-	_, err := t.emitEvent(OutboxEvent{Type: typ, Time: ev.Time, Data: d.appendChange(make([]byte, 0, 64)), msg: m.ID})
-	return err
+	return t.emitRun(typ, ev.Time, d.appendFields(nil), m.ID)
 }
 
 // lastReply is the upstream's last reply to a recipient in state st.

@@ -45,6 +45,8 @@ type txn struct {
 	// evNum is the newest event number once loaded; flush stores it.
 	evNum    uint64
 	evLoaded bool
+	// run is the open run of message events (see emitRun).
+	run *outboxRun
 }
 
 func wrap(tx *bolt.Tx) *txn {
@@ -285,6 +287,9 @@ func (t *txn) remove(m *Message) error {
 // flush writes the counter changes and the newest event number; update
 // calls it after each write.
 func (t *txn) flush() error {
+	if err := t.closeRun(); err != nil {
+		return err
+	}
 	if t.emitted > 0 {
 		if err := t.meta.Put(keyLastEvent, u64(t.evNum)); err != nil {
 			return err

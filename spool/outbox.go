@@ -321,4 +321,3 @@ func (t *txn) doneWith(last uint64) uint64 {
 	})
 	return low
 }
-

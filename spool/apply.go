@@ -154,7 +154,7 @@ func (s *Spool) apply(sel Selector, a action, dry bool, rec *AuditEntry) (Result
 		ids = ids[len(chunk):]
 		var part Result
 		run := func(t *txn, e *AuditEntry) error {
-			part = Result{}
+			part, t.inline = Result{}, !dry
 			for _, id := range chunk {
 				if err := applyOne(t, sel, a, id, explicit, dry, &part); err != nil {
 					return err

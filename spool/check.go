@@ -52,6 +52,11 @@ func check(t *txn) error {
 		if (m.State == Held) != (m.HeldBy != "") || !knownHolders[m.HeldBy] {
 			bad("%s: %s with holder %q", m.ID, m.State, m.HeldBy)
 		}
+		if evs, err := inlineEvents(&m); err != nil {
+			bad("%v", err)
+		} else if len(evs) > 0 && evs[len(evs)-1].seq > t.events.Sequence() {
+			bad("%s: history event %d beyond the sequence %d", m.ID, evs[len(evs)-1].seq, t.events.Sequence())
+		}
 		if m.Intent != nil && m.State != Sending {
 			bad("%s: %s with a pending intent", m.ID, m.State)
 		}

@@ -21,7 +21,11 @@
 //	ready   time ID        -> empty: queued messages, oldest release first
 //	done    time ID        -> empty: finished messages, by finish time
 //	bycred  name 0x00 ID   -> empty: every message by credential
-//	events  ID seq         -> JSON Event: a message's history, in order
+//	events  ID seq         -> JSON Event: a message's history, in order;
+//	                          a bulk action's events are in the message's
+//	                          record instead (its history section), each
+//	                          with a seq of this bucket's sequence, and
+//	                          the history merges both by seq
 //	pauses  name | "*"     -> JSON Pause, per credential or global ("*")
 //	audit   seq            -> JSON AuditEntry: every administrative change
 //	frozen  name           -> JSON: credentials disabled, whose mail is held

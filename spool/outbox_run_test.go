@@ -125,3 +125,45 @@ func TestBulkEventsExpireAsOneRecord(t *testing.T) {
 	}
 	mustCheck(t, s)
 }
+
+// A bulk action writes its history events into the records: the history
+// still has every event, in order, among those of the events bucket.
+func TestHistoryInRecordKeepsItsOrder(t *testing.T) {
+	s, path := openTest(t)
+	m := acceptFull(t, s, 0, "")
+	mustAct(t, s.Hold, m.ID, Event{Time: t0.Add(time.Second), Actor: "uid:0", Reason: "look"})
+	mustAct(t, s.Release, m.ID, Event{Time: t0.Add(2 * time.Second), Actor: "uid:1"})
+	claimOne(t, s, t0.Add(3*time.Second))
+	finishAs(t, s, m, Deferred, t0.Add(4*time.Second), "451 later")
+	s = reopen(t, s, path)
+	if _, err := s.Drop(Selector{Credential: "app"}, Event{Time: t0.Add(5 * time.Second), Actor: "uid:2", Reason: "spam"}, false); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Details(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range d.History {
+		got = append(got, e.State.String()+" "+e.Actor+" "+e.Reason)
+	}
+	want := []string{"queued smtp ", "held uid:0 look", "queued uid:1 ", "sending dispatcher ", "deferred dispatcher 451 4.7.1 try later", "dropped uid:2 spam"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("history\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var bucket int
+	s.view(func(t *txn) error {
+		c := t.events.Cursor()
+		for k, _ := c.Seek(m.ID.key()); k != nil && idFromKey(k[:8]) == m.ID; k, _ = c.Next() {
+			bucket++
+		}
+		return nil
+	})
+	if bucket != 3 {
+		t.Errorf("%d events in the events bucket, want the accept's and the dispatcher's 3", bucket)
+	}
+	if !d.History[5].Time.Equal(t0.Add(5 * time.Second)) {
+		t.Errorf("drop at %v", d.History[5].Time)
+	}
+	mustCheck(t, s)
+}

@@ -283,20 +283,27 @@ func (s *Spool) ExpireEvents(cutoff time.Time) (int, error) {
 			return nil
 		}
 		keepFrom, done := last-KeepEvents, t.doneWith(last)
+		// The keys are collected first and then deleted: First after
+		// each Delete walked again over every leaf the transaction had
+		// emptied, a third of a second for 10,000 events.
+		var gone [][]byte
 		c := t.outbox.Cursor()
-		for k, v := c.First(); k != nil && n < maxExpire; k, v = c.First() {
+		for k, v := c.First(); k != nil && n < maxExpire; k, v = c.Next() {
 			r, err := decodeOutboxRecord(k, v, false)
 			seq := binary.BigEndian.Uint64(k)
 			if err == nil {
 				seq = r.last() // a run goes when its last event may
 			}
 			if seq > keepFrom || (seq > done && err == nil && !r.first.Time.Before(cutoff)) {
-				return nil
+				break
 			}
-			if err := c.Delete(); err != nil {
+			gone = append(gone, k)
+			n += max(r.count, 1)
+		}
+		for _, k := range gone {
+			if err := t.del(t.outbox, k); err != nil {
 				return err
 			}
-			n += max(r.count, 1)
 		}
 		return nil
 	})

@@ -23,7 +23,7 @@ const maxField = 1 << 20
 var errCorrupt = errors.New("corrupt record")
 
 func encodeMessage(m *Message) ([]byte, error) {
-	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts))
+	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts)+len(m.history))
 	b = append(b, recordV1)
 	b = binary.AppendUvarint(b, uint64(m.ID))
 	b = appendString(b, m.Credential)

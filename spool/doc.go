@@ -161,9 +161,11 @@
 // A message event stores message_id and its change's fields (attempt,
 // response, actor, ...); Events adds the message's own fields (from,
 // recipients, subject, ...), which never change after the accept, from
-// its record. So a bulk action writes a short record per message, and an
-// event read after its message's record expired (--retention shorter
-// than --webhook-max-age) has message_id and its change's fields only.
+// its record. An event read after its message's record expired
+// (--retention shorter than --webhook-max-age) has message_id and its
+// change's fields only. A bulk action's events differ in message_id
+// only: a transaction's run of them is one record, its change's fields
+// once and the message IDs as varint deltas, a few bytes per event.
 //
 // Event IDs are issued like message IDs (evt_ and 13 characters), so a
 // spool restored from a backup does not reissue one a receiver has seen;

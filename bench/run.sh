@@ -19,7 +19,8 @@
 #
 # The storage ceiling (part "ceiling", first, before any server runs so
 # that the disk is quiet): bench/ceiling, in the scratch directory, times
-# an fdatasync of 4 KiB, one bbolt commit of SIZE bytes (two fdatasyncs:
+# an fdatasync of 4 KiB (overwritten, and into a new block as bbolt's
+# grown file takes them), one bbolt commit of SIZE bytes (two fdatasyncs:
 # data, then meta page), and a bare group-commit loop over bbolt opened as
 # the spool opens it: SESSIONS writers each putting N20 / SESSIONS values
 # of SIZE bytes one after the other, one goroutine committing whatever is

@@ -137,7 +137,7 @@ func (t *txn) accept(m *Message, actor string, headers []Header, body []byte) er
 	if !m.Release.After(m.Received) {
 		m.State = Queued
 	}
-	m.HeldBy, m.Reason, m.Finished = "", "", time.Time{}
+	m.HeldBy, m.Reason, m.Finished, m.history = "", "", time.Time{}, nil
 	id, err := t.nextID(m.Received)
 	if err != nil {
 		return err

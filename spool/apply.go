@@ -154,7 +154,7 @@ func (s *Spool) apply(sel Selector, a action, dry bool, rec *AuditEntry) (Result
 		ids = ids[len(chunk):]
 		var part Result
 		run := func(t *txn, e *AuditEntry) error {
-			part, t.inline = Result{}, !dry
+			part = Result{}
 			for _, id := range chunk {
 				if err := applyOne(t, sel, a, states, id, explicit, dry, &part); err != nil {
 					return err

@@ -52,11 +52,7 @@ func check(t *txn) error {
 		if (m.State == Held) != (m.HeldBy != "") || !knownHolders[m.HeldBy] {
 			bad("%s: %s with holder %q", m.ID, m.State, m.HeldBy)
 		}
-		if evs, err := inlineEvents(&m); err != nil {
-			bad("%v", err)
-		} else if len(evs) > 0 && evs[len(evs)-1].seq > t.events.Sequence() {
-			bad("%s: history event %d beyond the sequence %d", m.ID, evs[len(evs)-1].seq, t.events.Sequence())
-		}
+		checkRecordSections(t, &m, bad)
 		if m.Intent != nil && m.State != Sending {
 			bad("%s: %s with a pending intent", m.ID, m.State)
 		}
@@ -115,6 +111,32 @@ func check(t *txn) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkRecordSections checks the history and headers in m's record: the
+// history's seqs increase and none is beyond lastseq, and the headers
+// decode and are not in the headers bucket too.
+func checkRecordSections(t *txn, m *Message, bad func(string, ...any)) {
+	evs, err := inlineEvents(m)
+	if err != nil {
+		bad("%v", err)
+	}
+	last := t.lastSeq()
+	for i, e := range evs {
+		if e.seq > last || (i > 0 && e.seq <= evs[i-1].seq) {
+			bad("%s: history event %d out of order or beyond lastseq %d", m.ID, e.seq, last)
+			break
+		}
+	}
+	if len(m.headers) == 0 {
+		return
+	}
+	if _, err := decodeHeaders(m.headers); err != nil {
+		bad("%s: %v", m.ID, err)
+	}
+	if t.headers.Get(m.ID.key()) != nil {
+		bad("%s: headers both in the record and in the headers bucket", m.ID)
+	}
 }
 
 func indexName(t *txn, b *bolt.Bucket) string {

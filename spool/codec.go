@@ -23,7 +23,7 @@ const maxField = 1 << 20
 var errCorrupt = errors.New("corrupt record")
 
 func encodeMessage(m *Message) ([]byte, error) {
-	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts)+len(m.history))
+	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts)+len(m.history)+len(m.headers))
 	b = append(b, recordV1)
 	b = binary.AppendUvarint(b, uint64(m.ID))
 	b = appendString(b, m.Credential)
@@ -50,18 +50,54 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendScheduling(b, m)
 	b = appendRoute(b, m)
 	b = appendBounce(b, m)
-	return appendHistory(b, m), nil
+	b = appendSection(b, tagHistory, m.history)
+	return appendSection(b, tagHeaders, m.headers), nil
 }
 
-// appendHistory adds the history section: tagHistory, then the length
-// of the events that follow it.
-func appendHistory(b []byte, m *Message) []byte {
-	if len(m.history) == 0 {
+// appendSection adds a section whose content is encoded already: tag,
+// then the content's length and the content.
+func appendSection(b []byte, tag byte, content []byte) []byte {
+	if len(content) == 0 {
 		return b
 	}
-	b = append(b, tagHistory)
-	b = binary.AppendUvarint(b, uint64(len(m.history)))
-	return append(b, m.history...)
+	b = append(b, tag)
+	b = binary.AppendUvarint(b, uint64(len(content)))
+	return append(b, content...)
+}
+
+// encodeHeaders is the content of the headers section: the number of
+// headers, then each one's name and value.
+func encodeHeaders(hs []Header) []byte {
+	if len(hs) == 0 {
+		return nil
+	}
+	n := binary.MaxVarintLen64
+	for _, h := range hs {
+		n += len(h.Name) + len(h.Value) + 2*binary.MaxVarintLen32
+	}
+	b := binary.AppendUvarint(make([]byte, 0, n), uint64(len(hs)))
+	for _, h := range hs {
+		b = appendString(b, h.Name)
+		b = appendString(b, h.Value)
+	}
+	return b
+}
+
+// decodeHeaders reads what encodeHeaders wrote. Records keep the
+// section encoded: only support's view of a message reads it.
+func decodeHeaders(b []byte) ([]Header, error) {
+	d := decoder{b: b}
+	hs := make([]Header, d.count())
+	for i := range hs {
+		hs[i] = Header{Name: d.string(), Value: d.string()}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode headers: %w", d.err)
+	}
+	return hs, nil
 }
 
 // The optional tail of a record is a series of sections, each opened by
@@ -71,7 +107,8 @@ const (
 	tagScheduling = 1 // batch, categories, unique args, send time
 	tagRoute      = 2 // the upstream of the last attempt
 	tagBounce     = 3 // the DSN links: DSN, BounceOf
-	tagHistory    = 4 // events written into the record (see txn.inlineEvent)
+	tagHistory    = 4 // the message's history (see txn.record)
+	tagHeaders    = 5 // the main headers (see encodeHeaders)
 )
 
 // appendRoute adds the route section: tagRoute, then the upstream.
@@ -133,6 +170,8 @@ func (d *decoder) tail(m *Message) {
 			m.DSN, m.BounceOf = ID(d.uvarint()), ID(d.uvarint())
 		case tagHistory:
 			m.history = d.bytes()
+		case tagHeaders:
+			m.headers = d.bytes()
 		default:
 			d.err = errCorrupt
 		}

@@ -10,22 +10,28 @@
 //	meta    "version"      -> uint64 format version
 //	        "lastid"       -> uint64, the highest ID ever issued
 //	        "n/<state>"    -> uint64, number of messages in that state
+//	        "lastseq"      -> uint64, the seq of the newest history event
 //	msgs    ID             -> Message record (everything but the body), in
 //	                          the binary form of codec.go: a format byte,
 //	                          then uvarints, varints, bytes and
-//	                          length-prefixed strings; not JSON
+//	                          length-prefixed strings; not JSON. Its
+//	                          sections hold the message's history (each
+//	                          event with its seq) and its main headers
+//	                          (From, To, Subject, ...), kept for support
 //	bodies  ID             -> the raw message, as received
-//	headers ID             -> JSON main headers (From, To, Subject, ...), for support
+//	headers ID             -> JSON main headers, in a file written before
+//	                          format 3 (since, they are in the record)
 //	states  state(1) ID    -> empty: which messages are in which state
 //	due     time ID        -> empty: waiting and deferred messages, by release time
 //	ready   time ID        -> empty: queued messages, oldest release first
 //	done    time ID        -> empty: finished messages, by finish time
 //	bycred  name 0x00 ID   -> empty: every message by credential
-//	events  ID seq         -> JSON Event: a message's history, in order;
-//	                          a bulk action's events are in the message's
-//	                          record instead (its history section), each
-//	                          with a seq of this bucket's sequence, and
-//	                          the history merges both by seq
+//	events  ID seq         -> JSON Event: history events written before
+//	                          format 3 (format 2 put a bulk action's in
+//	                          the record already). Since, every event
+//	                          goes into the record, with a seq from
+//	                          lastseq, which starts above this bucket's
+//	                          sequence; the history merges both by seq
 //	pauses  name | "*"     -> JSON Pause, per credential or global ("*")
 //	audit   seq            -> JSON AuditEntry: every administrative change
 //	frozen  name           -> JSON: credentials disabled, whose mail is held
@@ -71,6 +77,10 @@
 //     it names a batch (which is registered), and one bycat entry per
 //     category; bodies, headers and events exist only for messages that
 //     have a record.
+//   - The seqs of a record's history increase and none is beyond
+//     lastseq (or the events bucket's sequence, in a file raised from an
+//     older format); a record that holds its main headers has no entry
+//     in the headers bucket.
 //   - A message is held exactly when it names its holder (operator,
 //     pause, freeze or brake), and only a sending message carries an
 //     Intent.

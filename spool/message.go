@@ -52,10 +52,13 @@ type Message struct {
 	DSN      ID `json:"dsn,omitempty"`
 	BounceOf ID `json:"bounce_of,omitempty"`
 
-	// history holds the events of the message's history that a bulk
-	// action wrote into its record, in the binary form of codec.go (see
-	// txn.inlineEvent); the rest are in the events bucket.
+	// history holds the message's history, in the binary form of
+	// codec.go (see txn.record); a file written before format 3 may
+	// have more of it in the events bucket.
 	history []byte
+	// headers holds the main headers, encoded (see encodeHeaders); a
+	// file written before format 3 has them in the headers bucket.
+	headers []byte
 }
 
 // Who holds a held message.
@@ -145,6 +148,7 @@ func (m *Message) clone() Message {
 	c.Categories = slices.Clone(m.Categories)
 	c.UniqueArgs = maps.Clone(m.UniqueArgs)
 	c.history = slices.Clip(m.history)
+	c.headers = slices.Clip(m.headers)
 	if m.Intent != nil {
 		in := *m.Intent
 		c.Intent = &in

@@ -35,15 +35,32 @@ func (s *Spool) Details(id ID) (Details, error) {
 			return err
 		}
 		d.Message = m
-		if v := t.headers.Get(id.key()); v != nil {
-			if err := json.Unmarshal(v, &d.Headers); err != nil {
-				return fmt.Errorf("decode headers of %s: %w", id, err)
-			}
+		if d.Headers, err = t.mainHeaders(&m); err != nil {
+			return err
 		}
 		d.History, err = t.history(&m)
 		return err
 	})
 	return d, err
+}
+
+// mainHeaders returns m's main headers: from its record or, in a file
+// written before format 3, from the headers bucket.
+func (t *txn) mainHeaders(m *Message) ([]Header, error) {
+	if len(m.headers) > 0 {
+		hs, err := decodeHeaders(m.headers)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.ID, err)
+		}
+		return hs, nil
+	}
+	var hs []Header
+	if v := t.headers.Get(m.ID.key()); v != nil {
+		if err := json.Unmarshal(v, &hs); err != nil {
+			return nil, fmt.Errorf("decode headers of %s: %w", m.ID, err)
+		}
+	}
+	return hs, nil
 }
 
 // Body returns a copy of a pending message's body.

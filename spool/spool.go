@@ -19,10 +19,15 @@ var ErrNotFound = errors.New("no such message")
 
 // formatVersion is the spool file's format. 2 added outbox runs (one
 // record for the events of a bulk change) and history kept in the
-// record (codec tagHistory), which a relayd reading format 1 would
-// misread: it refuses the file instead. A format-1 file is format 2
-// without those records, so opening one only raises its number.
-const formatVersion = 2
+// record (codec tagHistory) for bulk changes. 3 keeps every history
+// event and the main headers in the record (codec tagHeaders) and
+// numbers the events from meta's lastseq: a relayd reading format 2
+// would fail on those records and misorder its own events after them,
+// so it refuses the file instead. A file of an older format is a
+// format-3 file whose records lack those sections, which the reads
+// find in the events and headers buckets, so opening one only raises
+// its number.
+const formatVersion = 3
 
 var (
 	bucketMeta    = []byte("meta")
@@ -55,6 +60,7 @@ var (
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")
+	keyLastSeq = []byte("lastseq")
 )
 
 // maxGroup and maxGroupBytes bound how many writes, and how many bytes of
@@ -136,12 +142,12 @@ func (s *Spool) initialize(tx *bolt.Tx) error {
 		if err := meta.Put(keyVersion, u64(formatVersion)); err != nil {
 			return err
 		}
-	case binary.BigEndian.Uint64(v) == 1:
+	case binary.BigEndian.Uint64(v) < formatVersion:
 		if err := meta.Put(keyVersion, u64(formatVersion)); err != nil {
 			return err
 		}
 	case binary.BigEndian.Uint64(v) != formatVersion:
-		return fmt.Errorf("spool format %d, this relayd reads %d (and 1)", binary.BigEndian.Uint64(v), formatVersion)
+		return fmt.Errorf("spool format %d, this relayd reads %d (and older)", binary.BigEndian.Uint64(v), formatVersion)
 	}
 	t := wrap(tx)
 	if err := requeueSending(t); err != nil {

@@ -48,9 +48,10 @@ type txn struct {
 	evLoaded bool
 	// run is the open run of message events (see emitRun).
 	run *outboxRun
-	// inline makes transition write history events into the message's
-	// record (see inlineEvent): set for a bulk action's transactions.
-	inline bool
+	// seq is the newest history seq once loaded (see nextSeq); flush
+	// stores it.
+	seq       uint64
+	seqLoaded bool
 	// fields are the change's fields of the last operator's event, for
 	// fieldsKey (see changeFields).
 	fields    []byte
@@ -159,20 +160,14 @@ type Event struct {
 	cause string
 }
 
-// insert stores a new message, its body and main headers, and indexes it.
+// insert stores a new message and its body, and indexes it. Its main
+// headers and its first event go into its record: in buckets of their
+// own they cost each accept's commit two more runs of pages to write.
 func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 	if err := t.bodies.Put(m.ID.key(), body); err != nil {
 		return err
 	}
-	if len(hdrs) > 0 {
-		v, err := json.Marshal(hdrs)
-		if err != nil {
-			return err
-		}
-		if err := t.headers.Put(m.ID.key(), v); err != nil {
-			return err
-		}
-	}
+	m.headers = encodeHeaders(hdrs)
 	if err := t.bycred.Put(credKey(m.Credential, m.ID), nil); err != nil {
 		return err
 	}
@@ -182,7 +177,7 @@ func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 	if err := t.index(m); err != nil {
 		return err
 	}
-	if err := t.event(m.ID, ev); err != nil {
+	if err := t.record(m, ev); err != nil {
 		return err
 	}
 	if err := t.put(m); err != nil {
@@ -241,35 +236,44 @@ func (t *txn) transitionBy(m *Message, ev Event, change func(m *Message) *Event)
 	return t.emitMessage(typ, m, &ev)
 }
 
-// record adds ev to m's history: in m's record for a bulk action, else
-// in the events bucket.
+// record appends ev to the history in m's record, which the caller then
+// writes: every change of a message rewrites its record anyway, and an
+// event of its own in the events bucket (as files of format 2 and older
+// have) made each commit write that bucket's pages too (a lone accept:
+// 2 of its ~20 runs; a 100,000-message hold: every page of the bucket,
+// 40 MB). Its binary form: seq, time, state, actor, reason, upstream.
 func (t *txn) record(m *Message, ev Event) error {
-	if t.inline {
-		return t.inlineEvent(m, ev)
-	}
-	return t.event(m.ID, ev)
-}
-
-// inlineEvent appends ev to the history in m's record, which the caller
-// then writes. A bulk action rewrites each record anyway: an event of its
-// own in the events bucket, between every message's others, made a
-// 100,000-message hold rewrite every page of that bucket (40 MB). The
-// event takes its seq from the events bucket, so that history orders it
-// among the others. Its binary form: seq, time, state, actor, reason,
-// upstream.
-func (t *txn) inlineEvent(m *Message, ev Event) error {
-	seq, err := t.events.NextSequence()
-	if err != nil {
-		return err
-	}
 	b := slices.Clip(m.history) // a clone may share the array
-	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, t.nextSeq())
 	b = appendTime(b, ev.Time)
 	b = append(b, byte(ev.State))
 	b = appendString(b, ev.Actor)
 	b = appendString(b, ev.Reason)
 	m.history = appendString(b, ev.Upstream)
 	return nil
+}
+
+// nextSeq issues the seq of a history event, which orders it among the
+// message's others. The counter is in meta, which every write changes
+// anyway: the events bucket's NextSequence made bbolt rewrite that
+// bucket's root page in every commit. It starts above the events
+// bucket's sequence, so that a file written before format 3 orders its
+// old events first.
+func (t *txn) nextSeq() uint64 {
+	if !t.seqLoaded {
+		t.seq, t.seqLoaded = t.lastSeq(), true
+	}
+	t.seq++
+	return t.seq
+}
+
+// lastSeq is the newest history seq issued.
+func (t *txn) lastSeq() uint64 {
+	n := t.events.Sequence()
+	if v := t.meta.Get(keyLastSeq); v != nil {
+		n = max(n, binary.BigEndian.Uint64(v))
+	}
+	return n
 }
 
 // seqEvent is a history event with its place in the history.
@@ -293,20 +297,9 @@ func inlineEvents(m *Message) ([]seqEvent, error) {
 	return out, nil
 }
 
-func (t *txn) event(id ID, ev Event) error {
-	v, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	seq, err := t.events.NextSequence()
-	if err != nil {
-		return err
-	}
-	return t.events.Put(eventKey(id, seq), v)
-}
-
-// history returns a message's events, oldest first: those of the events
-// bucket and those in its record, in the order of their seqs.
+// history returns a message's events, oldest first: those in its record
+// and, in a file written before format 3, those of the events bucket, in
+// the order of their seqs.
 func (t *txn) history(m *Message) ([]Event, error) {
 	all, err := inlineEvents(m)
 	if err != nil {
@@ -396,6 +389,11 @@ func (t *txn) flush() error {
 	}
 	if t.emitted > 0 {
 		if err := t.meta.Put(keyLastEvent, u64(t.evNum)); err != nil {
+			return err
+		}
+	}
+	if t.seqLoaded {
+		if err := t.meta.Put(keyLastSeq, u64(t.seq)); err != nil {
 			return err
 		}
 	}

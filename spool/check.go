@@ -52,7 +52,7 @@ func check(t *txn) error {
 		if (m.State == Held) != (m.HeldBy != "") || !knownHolders[m.HeldBy] {
 			bad("%s: %s with holder %q", m.ID, m.State, m.HeldBy)
 		}
-		checkRecordSections(t, &m, bad)
+		checkHistory(t, &m, bad)
 		if m.Intent != nil && m.State != Sending {
 			bad("%s: %s with a pending intent", m.ID, m.State)
 		}
@@ -85,14 +85,13 @@ func check(t *txn) error {
 			bad("%s has %d entries, the records want %d", name, n, len(want[name]))
 		}
 	}
-	for name, b := range map[string]*bolt.Bucket{"body": t.bodies, "headers": t.headers} {
-		b.ForEach(func(k, _ []byte) error {
-			if t.msgs.Get(k) == nil {
-				bad("%s %s has no record", name, idFromKey(k))
-			}
-			return nil
-		})
-	}
+	checkBodies(t, bad)
+	t.headers.ForEach(func(k, _ []byte) error {
+		if t.msgs.Get(k) == nil {
+			bad("headers %s have no record", idFromKey(k))
+		}
+		return nil
+	})
 	t.events.ForEach(func(k, _ []byte) error {
 		if t.msgs.Get(k[:8]) == nil {
 			bad("event of %s has no record", idFromKey(k[:8]))
@@ -113,10 +112,9 @@ func check(t *txn) error {
 	return errors.Join(errs...)
 }
 
-// checkRecordSections checks the history and headers in m's record: the
-// history's seqs increase and none is beyond lastseq, and the headers
-// decode and are not in the headers bucket too.
-func checkRecordSections(t *txn, m *Message, bad func(string, ...any)) {
+// checkHistory checks the history in m's record: its seqs increase and
+// none is beyond lastseq.
+func checkHistory(t *txn, m *Message, bad func(string, ...any)) {
 	evs, err := inlineEvents(m)
 	if err != nil {
 		bad("%v", err)
@@ -128,15 +126,31 @@ func checkRecordSections(t *txn, m *Message, bad func(string, ...any)) {
 			break
 		}
 	}
-	if len(m.headers) == 0 {
-		return
-	}
-	if _, err := decodeHeaders(m.headers); err != nil {
-		bad("%s: %v", m.ID, err)
-	}
-	if t.headers.Get(m.ID.key()) != nil {
-		bad("%s: headers both in the record and in the headers bucket", m.ID)
-	}
+}
+
+// checkBodies checks that every entry of the bodies bucket is the body
+// or the main headers of a message that has a record, and that headers
+// decode and are not in the headers bucket too.
+func checkBodies(t *txn, bad func(string, ...any)) {
+	t.bodies.ForEach(func(k, v []byte) error {
+		switch {
+		case len(k) == 8:
+		case len(k) == 9 && k[8] == 'h':
+			if _, err := decodeHeaders(v); err != nil {
+				bad("%s: %v", idFromKey(k), err)
+			}
+			if t.headers.Get(k[:8]) != nil {
+				bad("%s: headers beside the body and in the headers bucket", idFromKey(k))
+			}
+		default:
+			bad("bodies holds a key %x of no message", k)
+			return nil
+		}
+		if t.msgs.Get(k[:8]) == nil {
+			bad("body or headers of %s have no record", idFromKey(k))
+		}
+		return nil
+	})
 }
 
 func indexName(t *txn, b *bolt.Bucket) string {

@@ -23,7 +23,7 @@ const maxField = 1 << 20
 var errCorrupt = errors.New("corrupt record")
 
 func encodeMessage(m *Message) ([]byte, error) {
-	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts)+len(m.history)+len(m.headers))
+	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts)+len(m.history))
 	b = append(b, recordV1)
 	b = binary.AppendUvarint(b, uint64(m.ID))
 	b = appendString(b, m.Credential)
@@ -50,8 +50,7 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = appendScheduling(b, m)
 	b = appendRoute(b, m)
 	b = appendBounce(b, m)
-	b = appendSection(b, tagHistory, m.history)
-	return appendSection(b, tagHeaders, m.headers), nil
+	return appendSection(b, tagHistory, m.history), nil
 }
 
 // appendSection adds a section whose content is encoded already: tag,
@@ -65,8 +64,8 @@ func appendSection(b []byte, tag byte, content []byte) []byte {
 	return append(b, content...)
 }
 
-// encodeHeaders is the content of the headers section: the number of
-// headers, then each one's name and value.
+// encodeHeaders is the main headers' value in the bodies bucket (see
+// headersKey): the number of headers, then each one's name and value.
 func encodeHeaders(hs []Header) []byte {
 	if len(hs) == 0 {
 		return nil
@@ -83,8 +82,7 @@ func encodeHeaders(hs []Header) []byte {
 	return b
 }
 
-// decodeHeaders reads what encodeHeaders wrote. Records keep the
-// section encoded: only support's view of a message reads it.
+// decodeHeaders reads what encodeHeaders wrote.
 func decodeHeaders(b []byte) ([]Header, error) {
 	d := decoder{b: b}
 	hs := make([]Header, d.count())
@@ -108,7 +106,6 @@ const (
 	tagRoute      = 2 // the upstream of the last attempt
 	tagBounce     = 3 // the DSN links: DSN, BounceOf
 	tagHistory    = 4 // the message's history (see txn.record)
-	tagHeaders    = 5 // the main headers (see encodeHeaders)
 )
 
 // appendRoute adds the route section: tagRoute, then the upstream.
@@ -170,8 +167,6 @@ func (d *decoder) tail(m *Message) {
 			m.DSN, m.BounceOf = ID(d.uvarint()), ID(d.uvarint())
 		case tagHistory:
 			m.history = d.bytes()
-		case tagHeaders:
-			m.headers = d.bytes()
 		default:
 			d.err = errCorrupt
 		}

@@ -3,6 +3,7 @@ package spool
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -110,13 +111,16 @@ func asFormat2(t *testing.T, path string, keep int) {
 }
 
 func moveToBuckets(t *txn, m *Message, keep int) error {
-	hs, err := decodeHeaders(m.headers)
-	if err != nil {
-		return err
-	}
-	if len(hs) > 0 {
+	if v := t.bodies.Get(headersKey(m.ID)); v != nil {
+		hs, err := decodeHeaders(v)
+		if err != nil {
+			return err
+		}
 		v, _ := json.Marshal(hs)
 		if err := t.headers.Put(m.ID.key(), v); err != nil {
+			return err
+		}
+		if err := t.bodies.Delete(headersKey(m.ID)); err != nil {
 			return err
 		}
 	}
@@ -124,7 +128,7 @@ func moveToBuckets(t *txn, m *Message, keep int) error {
 	if err != nil {
 		return err
 	}
-	m.headers, m.history = nil, nil
+	m.history = nil
 	for i, e := range evs {
 		if i >= keep {
 			m.history = slices.Concat(m.history, encodeEvent(e))
@@ -199,8 +203,9 @@ func TestFormat2HistoryAndHeaders(t *testing.T) {
 	})
 }
 
-// An accept writes its history event and main headers into the record,
-// and the events and headers buckets stay empty.
+// An accept writes its history event into the record and its main
+// headers beside its body, and the events and headers buckets stay
+// empty; the headers outlive the body.
 func TestAcceptWritesOnlyTheRecord(t *testing.T) {
 	s, _ := openTest(t)
 	hdrs := []Header{{Name: "Subject", Value: "hi"}, {Name: "To", Value: "ana@example.org"}}
@@ -216,6 +221,23 @@ func TestAcceptWritesOnlyTheRecord(t *testing.T) {
 	if !slices.Equal(d.Headers, hdrs) || len(d.History) != 1 || d.History[0].State != Queued {
 		t.Errorf("details: headers %v, history %+v", d.Headers, d.History)
 	}
+	claimOne(t, s, t0)
+	finishAs(t, s, m, Delivered, t0, "250 ok")
+	if d, err := s.Details(m.ID); err != nil || !slices.Equal(d.Headers, hdrs) {
+		t.Errorf("details once delivered: headers %v, %v", d.Headers, err)
+	}
+	if _, err := s.Body(m.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("body once delivered: %v", err)
+	}
+	if n, err := s.Expire(t0.Add(time.Second)); n != 1 || err != nil {
+		t.Fatalf("expire: %d, %v", n, err)
+	}
+	s.view(func(t2 *txn) error {
+		if k, _ := t2.bodies.Cursor().First(); k != nil {
+			t.Errorf("%x left in the bodies bucket after the message expired", k)
+		}
+		return nil
+	})
 	s.view(func(t2 *txn) error {
 		if t2.events.Stats().KeyN != 0 || t2.headers.Stats().KeyN != 0 {
 			t.Errorf("the accept wrote %d events and %d headers outside the record", t2.events.Stats().KeyN, t2.headers.Stats().KeyN)

@@ -56,9 +56,6 @@ type Message struct {
 	// codec.go (see txn.record); a file written before format 3 may
 	// have more of it in the events bucket.
 	history []byte
-	// headers holds the main headers, encoded (see encodeHeaders); a
-	// file written before format 3 has them in the headers bucket.
-	headers []byte
 }
 
 // Who holds a held message.
@@ -148,7 +145,6 @@ func (m *Message) clone() Message {
 	c.Categories = slices.Clone(m.Categories)
 	c.UniqueArgs = maps.Clone(m.UniqueArgs)
 	c.history = slices.Clip(m.history)
-	c.headers = slices.Clip(m.headers)
 	if m.Intent != nil {
 		in := *m.Intent
 		c.Intent = &in

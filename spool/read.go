@@ -44,11 +44,11 @@ func (s *Spool) Details(id ID) (Details, error) {
 	return d, err
 }
 
-// mainHeaders returns m's main headers: from its record or, in a file
-// written before format 3, from the headers bucket.
+// mainHeaders returns m's main headers: from beside its body or, in a
+// file written before format 3, from the headers bucket.
 func (t *txn) mainHeaders(m *Message) ([]Header, error) {
-	if len(m.headers) > 0 {
-		hs, err := decodeHeaders(m.headers)
+	if v := t.bodies.Get(headersKey(m.ID)); v != nil {
+		hs, err := decodeHeaders(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.ID, err)
 		}

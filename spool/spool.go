@@ -20,13 +20,13 @@ var ErrNotFound = errors.New("no such message")
 // formatVersion is the spool file's format. 2 added outbox runs (one
 // record for the events of a bulk change) and history kept in the
 // record (codec tagHistory) for bulk changes. 3 keeps every history
-// event and the main headers in the record (codec tagHeaders) and
-// numbers the events from meta's lastseq: a relayd reading format 2
-// would fail on those records and misorder its own events after them,
-// so it refuses the file instead. A file of an older format is a
-// format-3 file whose records lack those sections, which the reads
-// find in the events and headers buckets, so opening one only raises
-// its number.
+// event in the record, numbered from meta's lastseq, and the main
+// headers beside the body (headersKey): a relayd reading format 2 would
+// number its events below those, show no headers and find its Check
+// failing, so it refuses the file instead. A file of an older format
+// is a format-3 file with more of its history in the events bucket and
+// its headers in the headers bucket, where the reads still look, so
+// opening one only raises its number.
 const formatVersion = 3
 
 var (

@@ -160,14 +160,19 @@ type Event struct {
 	cause string
 }
 
-// insert stores a new message and its body, and indexes it. Its main
-// headers and its first event go into its record: in buckets of their
-// own they cost each accept's commit two more runs of pages to write.
+// insert stores a new message, its body and main headers, and indexes
+// it. Its first event goes into its record and its headers next to its
+// body (see headersKey): in buckets of their own they cost each accept's
+// commit two more runs of pages to write.
 func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 	if err := t.bodies.Put(m.ID.key(), body); err != nil {
 		return err
 	}
-	m.headers = encodeHeaders(hdrs)
+	if len(hdrs) > 0 {
+		if err := t.bodies.Put(headersKey(m.ID), encodeHeaders(hdrs)); err != nil {
+			return err
+		}
+	}
 	if err := t.bycred.Put(credKey(m.Credential, m.ID), nil); err != nil {
 		return err
 	}
@@ -365,6 +370,9 @@ func (t *txn) remove(m *Message) error {
 			return err
 		}
 	}
+	if err := t.bodies.Delete(headersKey(m.ID)); err != nil {
+		return err
+	}
 	if err := t.bycred.Delete(credKey(m.Credential, m.ID)); err != nil {
 		return err
 	}
@@ -422,6 +430,15 @@ func credKey(cred string, id ID) []byte {
 	k = append(k, cred...)
 	k = append(k, 0)
 	return append(k, id.key()...)
+}
+
+// headersKey is the key of a message's main headers in the bodies
+// bucket, right after its body's: the accept writes that bucket's pages
+// anyway, and bulk actions, which rewrite records, do not write them (in
+// the record, the headers made a 100,000-message hold write 2.5 times
+// the bytes). The body goes when the message finishes; they stay.
+func headersKey(id ID) []byte {
+	return append(id.key(), 'h')
 }
 
 // eventKey orders a message's events by the order they were written, which

@@ -133,21 +133,23 @@ func checkHistory(t *txn, m *Message, bad func(string, ...any)) {
 // decode and are not in the headers bucket too.
 func checkBodies(t *txn, bad func(string, ...any)) {
 	t.bodies.ForEach(func(k, v []byte) error {
+		id := k
 		switch {
 		case len(k) == 8:
-		case len(k) == 9 && k[8] == 'h':
+		case len(k) == 9 && k[0] == 0xff:
+			id = k[1:]
 			if _, err := decodeHeaders(v); err != nil {
-				bad("%s: %v", idFromKey(k), err)
+				bad("%s: %v", idFromKey(id), err)
 			}
-			if t.headers.Get(k[:8]) != nil {
-				bad("%s: headers beside the body and in the headers bucket", idFromKey(k))
+			if t.headers.Get(id) != nil {
+				bad("%s: headers in the bodies and the headers bucket", idFromKey(id))
 			}
 		default:
 			bad("bodies holds a key %x of no message", k)
 			return nil
 		}
-		if t.msgs.Get(k[:8]) == nil {
-			bad("body or headers of %s have no record", idFromKey(k))
+		if t.msgs.Get(id) == nil {
+			bad("body or headers of %s have no record", idFromKey(id))
 		}
 		return nil
 	})

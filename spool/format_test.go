@@ -204,7 +204,7 @@ func TestFormat2HistoryAndHeaders(t *testing.T) {
 }
 
 // An accept writes its history event into the record and its main
-// headers beside its body, and the events and headers buckets stay
+// headers into the bodies bucket, and the events and headers buckets stay
 // empty; the headers outlive the body.
 func TestAcceptWritesOnlyTheRecord(t *testing.T) {
 	s, _ := openTest(t)

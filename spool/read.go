@@ -44,8 +44,8 @@ func (s *Spool) Details(id ID) (Details, error) {
 	return d, err
 }
 
-// mainHeaders returns m's main headers: from beside its body or, in a
-// file written before format 3, from the headers bucket.
+// mainHeaders returns m's main headers: from the bodies bucket or, in
+// a file written before format 3, from the headers bucket.
 func (t *txn) mainHeaders(m *Message) ([]Header, error) {
 	if v := t.bodies.Get(headersKey(m.ID)); v != nil {
 		hs, err := decodeHeaders(v)

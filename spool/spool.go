@@ -21,12 +21,12 @@ var ErrNotFound = errors.New("no such message")
 // record for the events of a bulk change) and history kept in the
 // record (codec tagHistory) for bulk changes. 3 keeps every history
 // event in the record, numbered from meta's lastseq, and the main
-// headers beside the body (headersKey): a relayd reading format 2 would
-// number its events below those, show no headers and find its Check
-// failing, so it refuses the file instead. A file of an older format
-// is a format-3 file with more of its history in the events bucket and
-// its headers in the headers bucket, where the reads still look, so
-// opening one only raises its number.
+// headers in the bodies bucket (headersKey): a relayd reading format 2
+// would number its events below those, show no headers and find its
+// Check failing, so it refuses the file instead. A file of an older
+// format is a format-3 file with more of its history in the events
+// bucket and its headers in the headers bucket, where the reads still
+// look, so opening one only raises its number.
 const formatVersion = 3
 
 var (

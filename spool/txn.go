@@ -161,9 +161,9 @@ type Event struct {
 }
 
 // insert stores a new message, its body and main headers, and indexes
-// it. Its first event goes into its record and its headers next to its
-// body (see headersKey): in buckets of their own they cost each accept's
-// commit two more runs of pages to write.
+// it. Its first event goes into its record and its headers into the
+// bodies bucket (see headersKey): in buckets of their own they cost each
+// accept's commit two more runs of pages to write, or three.
 func (t *txn) insert(m *Message, body []byte, hdrs []Header, ev Event) error {
 	if err := t.bodies.Put(m.ID.key(), body); err != nil {
 		return err
@@ -433,12 +433,16 @@ func credKey(cred string, id ID) []byte {
 }
 
 // headersKey is the key of a message's main headers in the bodies
-// bucket, right after its body's: the accept writes that bucket's pages
-// anyway, and bulk actions, which rewrite records, do not write them (in
-// the record, the headers made a 100,000-message hold write 2.5 times
-// the bytes). The body goes when the message finishes; they stay.
+// bucket: 0xff and its ID, so that all headers sort after all bodies
+// (an ID's first byte is below 0xff until the year 10889). The accept
+// writes that bucket's pages anyway, and the headers' own leaves are
+// the bucket's last ones: an accept's headers go into the leaf the
+// previous one wrote. In the record, they made every record 2.5 times
+// as large, and a 100,000-message hold write as many more bytes; next
+// to each body, they kept alive the leaves that a drop of all those
+// bodies frees without writing.
 func headersKey(id ID) []byte {
-	return append(id.key(), 'h')
+	return append([]byte{0xff}, id.key()...)
 }
 
 // eventKey orders a message's events by the order they were written, which

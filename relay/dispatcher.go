@@ -16,7 +16,7 @@ import (
 
 // DispatcherConfig sets the delivery policy. Zero values take the defaults.
 type DispatcherConfig struct {
-	Concurrency int           // deliveries at once; 0 = 16
+	Concurrency int           // deliveries at once; 0 = 32
 	MaxAge      time.Duration // give up on a message this long after it was received; 0 = 120h
 	RetryMin    time.Duration // first retry delay; 0 = 1m
 	RetryMax    time.Duration // longest retry delay; 0 = 1h
@@ -48,7 +48,7 @@ type DispatcherConfig struct {
 
 func (c *DispatcherConfig) setDefaults() {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 16
+		c.Concurrency = 32
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = 120 * time.Hour

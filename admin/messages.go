@@ -97,11 +97,16 @@ type ActionRequest struct {
 	Selector Selector `json:"selector"`
 	DryRun   bool     `json:"dry_run,omitempty"` // report what would change; change nothing
 	Reason   string   `json:"reason,omitempty"`  // for the history and the audit log
+	// CountsOnly leaves out of the answer the IDs of every outcome but
+	// not_found: a client that prints counts spares itself and relayd
+	// 100,000 IDs on a bulk change.
+	CountsOnly bool `json:"counts_only,omitempty"`
 }
 
 // ActionResult answers a change: how many messages had each outcome, and
 // which. Counts has every outcome the action can have, zeros included;
-// IDs has only the outcomes that happened.
+// IDs has only the outcomes that happened (of those, only not_found when
+// asked with CountsOnly).
 type ActionResult struct {
 	Action string              `json:"action"`
 	DryRun bool                `json:"dry_run"`

@@ -144,7 +144,7 @@ func (s *Spool) apply(sel Selector, a action, dry bool, rec *AuditEntry) (Result
 	}); err != nil {
 		return Result{}, err
 	}
-	explicit := len(sel.IDs) > 0
+	explicit, states := len(sel.IDs) > 0, a.states()
 	if explicit {
 		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	}
@@ -154,9 +154,9 @@ func (s *Spool) apply(sel Selector, a action, dry bool, rec *AuditEntry) (Result
 		ids = ids[len(chunk):]
 		var part Result
 		run := func(t *txn, e *AuditEntry) error {
-			part = Result{}
+			part, t.inline = Result{}, !dry
 			for _, id := range chunk {
-				if err := applyOne(t, sel, a, id, explicit, dry, &part); err != nil {
+				if err := applyOne(t, sel, a, states, id, explicit, dry, &part); err != nil {
 					return err
 				}
 			}
@@ -183,7 +183,7 @@ func (s *Spool) apply(sel Selector, a action, dry bool, rec *AuditEntry) (Result
 	return res, nil
 }
 
-func applyOne(t *txn, sel Selector, a action, id ID, explicit, dry bool, res *Result) error {
+func applyOne(t *txn, sel Selector, a action, states []State, id ID, explicit, dry bool, res *Result) error {
 	m, err := t.get(id)
 	if errors.Is(err, ErrNotFound) {
 		if explicit {
@@ -196,7 +196,7 @@ func applyOne(t *txn, sel Selector, a action, id ID, explicit, dry bool, res *Re
 	}
 	// Selected by index, a message must be in a state the action is
 	// about; named by ID, every message gets an answer.
-	if !sel.Match(&m) || (!explicit && !slices.Contains(a.states(), m.State)) {
+	if !sel.Match(&m) || (!explicit && !slices.Contains(states, m.State)) {
 		return nil
 	}
 	o, err := a.do(t, &m, dry)

@@ -52,6 +52,11 @@ func check(t *txn) error {
 		if (m.State == Held) != (m.HeldBy != "") || !knownHolders[m.HeldBy] {
 			bad("%s: %s with holder %q", m.ID, m.State, m.HeldBy)
 		}
+		if evs, err := inlineEvents(&m); err != nil {
+			bad("%v", err)
+		} else if len(evs) > 0 && evs[len(evs)-1].seq > t.events.Sequence() {
+			bad("%s: history event %d beyond the sequence %d", m.ID, evs[len(evs)-1].seq, t.events.Sequence())
+		}
 		if m.Intent != nil && m.State != Sending {
 			bad("%s: %s with a pending intent", m.ID, m.State)
 		}
@@ -125,15 +130,22 @@ func indexName(t *txn, b *bolt.Bucket) string {
 // checkOutbox checks that every outbox event is below the outbox's
 // sequence and readable, and that no webhook's cursor is ahead of it.
 func checkOutbox(t *txn, bad func(string, ...any)) {
-	last := t.outbox.Sequence()
+	last, prev := t.outbox.Sequence(), uint64(0)
 	t.outbox.ForEach(func(k, v []byte) error {
 		if len(k) != 8 || binary.BigEndian.Uint64(k) > last {
 			bad("outbox event %x beyond the sequence %d", k, last)
 			return nil
 		}
-		if _, err := decodeOutboxEvent(k, v); err != nil {
+		r, err := decodeOutboxRecord(k, v, true)
+		switch {
+		case err != nil:
 			bad("%v", err)
+		case r.first.Seq <= prev:
+			bad("outbox event %d inside the run before it, which ends at %d", r.first.Seq, prev)
+		case r.last() > last:
+			bad("outbox run %d ends at %d, beyond the sequence %d", r.first.Seq, r.last(), last)
 		}
+		prev = max(prev, r.last())
 		return nil
 	})
 	t.hooks.ForEach(func(k, _ []byte) error {

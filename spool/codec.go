@@ -23,7 +23,7 @@ const maxField = 1 << 20
 var errCorrupt = errors.New("corrupt record")
 
 func encodeMessage(m *Message) ([]byte, error) {
-	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts))
+	b := make([]byte, 0, 128+len(m.From)+len(m.Subject)+len(m.LastError)+32*len(m.Rcpts)+len(m.history))
 	b = append(b, recordV1)
 	b = binary.AppendUvarint(b, uint64(m.ID))
 	b = appendString(b, m.Credential)
@@ -49,7 +49,19 @@ func encodeMessage(m *Message) ([]byte, error) {
 	b = append(b, boolByte(m.Interrupted))
 	b = appendScheduling(b, m)
 	b = appendRoute(b, m)
-	return appendBounce(b, m), nil
+	b = appendBounce(b, m)
+	return appendHistory(b, m), nil
+}
+
+// appendHistory adds the history section: tagHistory, then the length
+// of the events that follow it.
+func appendHistory(b []byte, m *Message) []byte {
+	if len(m.history) == 0 {
+		return b
+	}
+	b = append(b, tagHistory)
+	b = binary.AppendUvarint(b, uint64(len(m.history)))
+	return append(b, m.history...)
 }
 
 // The optional tail of a record is a series of sections, each opened by
@@ -59,6 +71,7 @@ const (
 	tagScheduling = 1 // batch, categories, unique args, send time
 	tagRoute      = 2 // the upstream of the last attempt
 	tagBounce     = 3 // the DSN links: DSN, BounceOf
+	tagHistory    = 4 // events written into the record (see txn.inlineEvent)
 )
 
 // appendRoute adds the route section: tagRoute, then the upstream.
@@ -118,6 +131,8 @@ func (d *decoder) tail(m *Message) {
 			m.Upstream = d.string()
 		case tagBounce:
 			m.DSN, m.BounceOf = ID(d.uvarint()), ID(d.uvarint())
+		case tagHistory:
+			m.history = d.bytes()
 		default:
 			d.err = errCorrupt
 		}
@@ -308,6 +323,17 @@ func (d *decoder) string() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// bytes reads a length-prefixed byte string into a slice of its own.
+func (d *decoder) bytes() []byte {
+	n := d.count()
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	v := slices.Clone(d.b[:n])
+	d.b = d.b[n:]
+	return v
 }
 
 func (d *decoder) time() time.Time {

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"encoding/binary"
 	"reflect"
 	"testing"
 	"time"
@@ -92,4 +93,33 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("decoded record does not round-trip: %v", err)
 		}
 	})
+}
+
+// TestRecordHistorySection: a bulk action's history events ride in the
+// record's tail, after every other section.
+func TestRecordHistorySection(t *testing.T) {
+	m := Message{ID: 4, Rcpts: []Recipient{{Addr: "a@b"}}, Received: t0, Release: t0, State: Held, HeldBy: HeldByOperator,
+		Upstream: "smtp://up:25", DSN: 9, Batch: "b1"}
+	m.history = []byte{}
+	for i, ev := range []Event{{Time: t0, State: Held, Actor: "uid:0", Reason: "why"}, {Time: t0.Add(time.Second), State: Queued, Actor: "token:ops", Upstream: "x"}} {
+		b := appendString(appendString(appendString(append(appendTime(binary.AppendUvarint(m.history, uint64(i+1)), ev.Time), byte(ev.State)), ev.Actor), ev.Reason), ev.Upstream)
+		m.history = b
+	}
+	b, err := encodeMessage(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeMessage(b)
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, got, m)
+	}
+	evs, err := inlineEvents(&got)
+	if err != nil || len(evs) != 2 || evs[1].seq != 2 || evs[1].ev.Upstream != "x" || evs[0].ev.Reason != "why" || !evs[0].ev.Time.Equal(t0) {
+		t.Fatalf("events %+v %v", evs, err)
+	}
+	for i := len(b) - len(m.history) - 1; i < len(b); i++ {
+		if _, err := decodeMessage(b[:i]); err == nil {
+			t.Fatalf("truncated history (%d of %d bytes) decoded", i, len(b))
+		}
+	}
 }

@@ -21,7 +21,11 @@
 //	ready   time ID        -> empty: queued messages, oldest release first
 //	done    time ID        -> empty: finished messages, by finish time
 //	bycred  name 0x00 ID   -> empty: every message by credential
-//	events  ID seq         -> JSON Event: a message's history, in order
+//	events  ID seq         -> JSON Event: a message's history, in order;
+//	                          a bulk action's events are in the message's
+//	                          record instead (its history section), each
+//	                          with a seq of this bucket's sequence, and
+//	                          the history merges both by seq
 //	pauses  name | "*"     -> JSON Pause, per credential or global ("*")
 //	audit   seq            -> JSON AuditEntry: every administrative change
 //	frozen  name           -> JSON: credentials disabled, whose mail is held
@@ -34,7 +38,11 @@
 //	outbox  seq            -> event: id, type, endpoint, time (and a message
 //	                          event's message ID) in the binary form of
 //	                          codec.go, then the data's JSON; seq is the
-//	                          bucket's sequence, never reused
+//	                          bucket's sequence, never reused. A run of
+//	                          message events that differ in their message
+//	                          only (a bulk action's) is one record under
+//	                          its first seq, covering one seq per event
+//	                          (see outboxRun)
 //	webhooks name          -> JSON Webhook: where to deliver, its signing key
 //	                          and its cursor, the seq it is done with
 //	meta    "lastevent"    -> uint64, the number behind the newest event ID
@@ -69,8 +77,9 @@
 //   - Every brake record is under its credential's name and names its
 //     trigger (loop or rate), unless it is unreadable.
 //   - No ID is greater than lastid.
-//   - Every outbox key is at most the outbox's sequence and its record
-//     decodes; no webhook's cursor is beyond that sequence.
+//   - Every outbox key, and the last seq of a run, is at most the
+//     outbox's sequence, runs do not overlap, and every record decodes;
+//     no webhook's cursor is beyond that sequence.
 //
 // # IDs
 //
@@ -152,9 +161,11 @@
 // A message event stores message_id and its change's fields (attempt,
 // response, actor, ...); Events adds the message's own fields (from,
 // recipients, subject, ...), which never change after the accept, from
-// its record. So a bulk action writes a short record per message, and an
-// event read after its message's record expired (--retention shorter
-// than --webhook-max-age) has message_id and its change's fields only.
+// its record. An event read after its message's record expired
+// (--retention shorter than --webhook-max-age) has message_id and its
+// change's fields only. A bulk action's events differ in message_id
+// only: a transaction's run of them is one record, its change's fields
+// once and the message IDs as varint deltas, a few bytes per event.
 //
 // Event IDs are issued like message IDs (evt_ and 13 characters), so a
 // spool restored from a backup does not reissue one a receiver has seen;

@@ -125,7 +125,25 @@ func messageEventType(st State) string {
 
 // emitMessage writes the event typ of m's change ev.
 func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
-	d := messageData{MessageID: m.ID.String()}
+	return t.emitRun(typ, ev.Time, t.changeFields(typ, m, ev), m.ID)
+}
+
+// fieldsKey is what an operator's change event's fields depend on: the
+// same for every message of a bulk action, whose fields are made once.
+type fieldsKey struct {
+	typ, actor, cause, reason string
+	unsure                    bool
+}
+
+// changeFields returns the change's fields of the event typ of m's
+// change ev, as appendFields writes them.
+func (t *txn) changeFields(typ string, m *Message, ev *Event) []byte {
+	key := fieldsKey{typ, ev.Actor, ev.cause, ev.Reason, m.State == Unsure}
+	operator := typ == EvMessageHeld || typ == EvMessageReleased || typ == EvMessageFlushed || typ == EvMessageDropped
+	if operator && t.fields != nil && t.fieldsKey == key {
+		return t.fields
+	}
+	var d messageData
 	switch typ {
 	case EvMessageHeld, EvMessageReleased, EvMessageFlushed:
 		d.Actor, d.Reason, d.Note = eventActor(ev.Actor), ev.cause, ev.Reason
@@ -149,8 +167,11 @@ func (t *txn) emitMessage(typ string, m *Message, ev *Event) error {
 			}
 		}
 	}
-	_, err := t.emitEvent(OutboxEvent{Type: typ, Time: ev.Time, Data: d.appendChange(make([]byte, 0, 64)), msg: m.ID})
-	return err
+	b := d.appendFields(nil)
+	if operator {
+		t.fieldsKey, t.fields = key, b
+	}
+	return b
 }
 
 // lastReply is the upstream's last reply to a recipient in state st.

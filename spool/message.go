@@ -51,6 +51,11 @@ type Message struct {
 	// the failure (see Attempt.Bounce).
 	DSN      ID `json:"dsn,omitempty"`
 	BounceOf ID `json:"bounce_of,omitempty"`
+
+	// history holds the events of the message's history that a bulk
+	// action wrote into its record, in the binary form of codec.go (see
+	// txn.inlineEvent); the rest are in the events bucket.
+	history []byte
 }
 
 // Who holds a held message.
@@ -139,6 +144,7 @@ func (m *Message) clone() Message {
 	c.Rcpts = append([]Recipient(nil), m.Rcpts...)
 	c.Categories = slices.Clone(m.Categories)
 	c.UniqueArgs = maps.Clone(m.UniqueArgs)
+	c.history = slices.Clip(m.history)
 	if m.Intent != nil {
 		in := *m.Intent
 		c.Intent = &in

@@ -40,7 +40,7 @@ func (s *Spool) Details(id ID) (Details, error) {
 				return fmt.Errorf("decode headers of %s: %w", id, err)
 			}
 		}
-		d.History, err = t.history(id)
+		d.History, err = t.history(&m)
 		return err
 	})
 	return d, err

@@ -17,7 +17,12 @@ var ErrClosed = errors.New("spool is closed")
 // ErrNotFound is returned for an ID the spool does not hold.
 var ErrNotFound = errors.New("no such message")
 
-const formatVersion = 1
+// formatVersion is the spool file's format. 2 added outbox runs (one
+// record for the events of a bulk change) and history kept in the
+// record (codec tagHistory), which a relayd reading format 1 would
+// misread: it refuses the file instead. A format-1 file is format 2
+// without those records, so opening one only raises its number.
+const formatVersion = 2
 
 var (
 	bucketMeta    = []byte("meta")
@@ -131,8 +136,12 @@ func (s *Spool) initialize(tx *bolt.Tx) error {
 		if err := meta.Put(keyVersion, u64(formatVersion)); err != nil {
 			return err
 		}
+	case binary.BigEndian.Uint64(v) == 1:
+		if err := meta.Put(keyVersion, u64(formatVersion)); err != nil {
+			return err
+		}
 	case binary.BigEndian.Uint64(v) != formatVersion:
-		return fmt.Errorf("spool format %d, this relayd reads %d", binary.BigEndian.Uint64(v), formatVersion)
+		return fmt.Errorf("spool format %d, this relayd reads %d (and 1)", binary.BigEndian.Uint64(v), formatVersion)
 	}
 	t := wrap(tx)
 	if err := requeueSending(t); err != nil {

@@ -106,7 +106,7 @@ func (s *Server) action(b bulk) handlerFunc {
 		if errors.Is(err, spool.ErrEmptySelector) {
 			return describe(err, "%s: no messages selected: give IDs or criteria, or all to select every message", b.name)
 		}
-		out := actionResult(b, req.DryRun, res)
+		out := actionResultOf(b, req.DryRun, res, req.CountsOnly)
 		if !req.DryRun && (err == nil || rec.Seq != 0) {
 			// A bulk change commits in chunks: one that fails part way
 			// keeps what the earlier chunks did, on record already.
@@ -127,12 +127,21 @@ func (s *Server) action(b bulk) handlerFunc {
 // lists the IDs of those that happened. An outcome outside b's list
 // (from a newer spool) is still reported.
 func actionResult(b bulk, dry bool, res spool.Result) admin.ActionResult {
+	return actionResultOf(b, dry, res, false)
+}
+
+// actionResultOf is actionResult that, countsOnly, lists the IDs of
+// not_found only (see admin.ActionRequest.CountsOnly).
+func actionResultOf(b bulk, dry bool, res spool.Result, countsOnly bool) admin.ActionResult {
 	out := admin.ActionResult{Action: b.name, DryRun: dry, Counts: map[string]int{}, IDs: map[string][]string{}}
 	for _, o := range b.outcomes {
 		out.Counts[string(o)] = 0
 	}
 	for o, ids := range res.IDs {
 		out.Counts[string(o)] = len(ids)
+		if countsOnly && o != spool.NotFound {
+			continue
+		}
 		texts := make([]string, 0, len(ids))
 		for _, id := range ids {
 			texts = append(texts, id.String())

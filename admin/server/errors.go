@@ -63,7 +63,7 @@ func classify(err error) (int, string) {
 		return http.StatusBadRequest, admin.CodeInvalid
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, admin.CodeTooLarge
-	case errors.Is(err, spool.ErrClosed):
+	case errors.Is(err, spool.ErrClosed), errors.Is(err, spool.ErrStorage):
 		return http.StatusServiceUnavailable, admin.CodeUnavailable
 	}
 	return http.StatusInternalServerError, admin.CodeInternal
@@ -80,6 +80,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		msg = "internal error; relayd's log has the details"
 	case http.StatusServiceUnavailable:
 		msg = "relayd is shutting down"
+		if errors.Is(err, spool.ErrStorage) {
+			// A full disk or an I/O error: worth trying again once it
+			// is mended, unlike a bug (500).
+			s.log.Error("admin request failed: the spool cannot write", "method", r.Method, "path", r.URL.Path, "err", err)
+			msg = "the spool cannot write now (disk full or I/O error; relayd's log has the details): try again"
+		}
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relayd"`)
 	}

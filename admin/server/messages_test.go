@@ -139,6 +139,22 @@ func TestActionResult(t *testing.T) {
 	}
 }
 
+// TestActionResultCountsOnly: asked for counts only, the answer has every
+// count but only not_found's IDs, which relayctl's exit status needs.
+func TestActionResultCountsOnly(t *testing.T) {
+	r := servertest.Start(t, servertest.Options{})
+	c := client(t, r.Socket, "")
+	id := r.Accept(t, "shop").ID.String()
+	res, err := c.Hold(t.Context(), admin.ActionRequest{Selector: admin.Selector{IDs: []string{id, "0000000000001"}}, CountsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts["changed"] != 1 || res.Counts["not_found"] != 1 || len(res.IDs) != 1 ||
+		!slices.Equal(res.IDs["not_found"], []string{"0000000000001"}) {
+		t.Errorf("result = %+v", res)
+	}
+}
+
 // TestSelectorRefusals: every bad selector is a 400 that names what was
 // wrong, and changes nothing.
 func TestSelectorRefusals(t *testing.T) {

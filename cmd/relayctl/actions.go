@@ -112,7 +112,8 @@ func runAction(ctx context.Context, o *actionOptions) error {
 	if err != nil {
 		return err
 	}
-	req := admin.ActionRequest{Selector: o.Selector.wire(o.IDs), DryRun: o.DryRun, Reason: o.Reason}
+	req := admin.ActionRequest{Selector: o.Selector.wire(o.IDs), DryRun: o.DryRun, Reason: o.Reason,
+		CountsOnly: o.out.format != formatJSON} // the table prints counts, and not_found's IDs if any
 	res, err := o.Action.call(c, ctx, req)
 	if err != nil {
 		return err

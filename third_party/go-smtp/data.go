@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -99,6 +100,12 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
+		if r.state == stateData {
+			if k := r.copyRun(b[n:]); k > 0 {
+				n += k
+				continue
+			}
+		}
 		// Checked before reading on, so that no byte is taken from the
 		// state machine: once the limit is lifted, the rest of the data
 		// can be read to its end.
@@ -166,6 +173,40 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		r.n -= int64(n)
 	}
 	return
+}
+
+// copyRun copies in one go the buffered bytes up to the next CR or LF:
+// in mid-line they change nothing but the line's length, and reading them
+// one at a time through the state machine below was a quarter of the
+// intake's CPU for a 10 KiB message. It takes no more than the line limit
+// lets through, so that the state machine reports an overlong line at
+// the same byte as before. It returns 0 when nothing is buffered.
+func (r *dataReader) copyRun(b []byte) int {
+	k := r.r.Buffered()
+	if k > len(b) {
+		k = len(b)
+	}
+	if r.lineLimit > 0 {
+		// The check before each byte fails once lineLen > lineLimit
+		// (in mid-line the last byte is never a CR).
+		if room := r.lineLimit - r.lineLen + 1; k > room {
+			k = room
+		}
+	}
+	if k <= 0 {
+		return 0
+	}
+	buf, _ := r.r.Peek(k)
+	if i := bytes.IndexByte(buf, '\r'); i >= 0 {
+		buf = buf[:i]
+	}
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		buf = buf[:i]
+	}
+	k = copy(b, buf)
+	r.r.Discard(k)
+	r.lineLen += k
+	return k
 }
 
 // unreadByte puts back the byte just read, which follows a CR and is not

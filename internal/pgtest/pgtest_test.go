@@ -1,0 +1,40 @@
+package pgtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+// Two databases of one server are separate: a table made in one is not
+// in the other, and each takes writes.
+func TestDatabase(t *testing.T) {
+	ctx := context.Background()
+	var conns []*pgx.Conn
+	for range 2 {
+		c, err := pgx.Connect(ctx, Database(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		conns = append(conns, c)
+	}
+	if _, err := conns[0].Exec(ctx, "CREATE TABLE t (v int); INSERT INTO t VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := conns[0].QueryRow(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != 42 {
+		t.Fatalf("read back %d, %v; want 42", v, err)
+	}
+	var n int
+	if err := conns[1].QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 't'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the second database has %d tables named t (%v); want 0", n, err)
+	}
+	var sc string
+	if err := conns[1].QueryRow(ctx, "SHOW synchronous_commit").Scan(&sc); err != nil || sc != "on" {
+		t.Fatalf("synchronous_commit = %q (%v); want on", sc, err)
+	}
+}

@@ -2,11 +2,13 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // ListMessages returns one page of the messages req selects, newest first.
@@ -81,6 +83,15 @@ func (c *Client) Purge(ctx context.Context, req ActionRequest) (ActionResult, er
 func (c *Client) act(ctx context.Context, action string, req ActionRequest) (ActionResult, error) {
 	var res ActionResult
 	err := c.do(ctx, http.MethodPost, "/v1/"+action, req, &res)
+	var ae *APIError
+	if req.CountsOnly && errors.As(err, &ae) && ae.Status == http.StatusBadRequest && strings.Contains(ae.Message, `"counts_only"`) {
+		// A relayd older than counts_only (say, not yet restarted after
+		// an upgrade) refuses the field before it changes anything: ask
+		// again without it, and take the IDs.
+		req.CountsOnly = false
+		res = ActionResult{}
+		err = c.do(ctx, http.MethodPost, "/v1/"+action, req, &res)
+	}
 	return res, err
 }
 

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,5 +57,34 @@ func TestClientIgnoresNewFields(t *testing.T) {
 	st, err := c.Status(t.Context())
 	if err != nil || st.Version != "9.9" || st.Hold != "30s" {
 		t.Errorf("Status = %+v, %v", st, err)
+	}
+}
+
+// TestCountsOnlyWithAnOlderRelayd: a relayd that predates counts_only
+// refuses it as an unknown field, changing nothing; the client asks
+// again without it, once, and the action goes through.
+func TestCountsOnlyWithAnOlderRelayd(t *testing.T) {
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		calls = append(calls, string(b))
+		if strings.Contains(string(b), "counts_only") {
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":{"code":"invalid","message":"bad request body: json: unknown field \"counts_only\""}}`))
+			return
+		}
+		w.Write([]byte(`{"action":"hold","counts":{"changed":2},"ids":{"changed":["A","B"]}}`))
+	}))
+	defer srv.Close()
+	c, err := admin.NewClient(srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Hold(t.Context(), admin.ActionRequest{Selector: admin.Selector{All: true}, CountsOnly: true})
+	if err != nil || res.Counts["changed"] != 2 {
+		t.Fatalf("hold against an older relayd: %+v, %v", res, err)
+	}
+	if len(calls) != 2 {
+		t.Fatalf("%d requests, want the refused one and one without counts_only: %q", len(calls), calls)
 	}
 }

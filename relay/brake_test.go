@@ -63,7 +63,28 @@ func (h *harness) passTime(d time.Duration) {
 	h.t.Helper()
 	h.clock.Advance(d)
 	h.settle()
+	h.waitNoFlights()
 	h.upstream.WaitIdle(h.t)
+}
+
+// waitNoFlights waits until no delivery attempt is in progress: a loop
+// that has gone back to sleep may have started one that has not reached
+// the upstream yet, which the upstream's idleness would not show.
+func (h *harness) waitNoFlights() {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.disp.mu.Lock()
+		n := len(h.disp.inflight)
+		h.disp.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d deliveries still in flight", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestBrakeLoopTripsAtNPlusOneAndNothingLeaves(t *testing.T) {

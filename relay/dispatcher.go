@@ -16,7 +16,7 @@ import (
 
 // DispatcherConfig sets the delivery policy. Zero values take the defaults.
 type DispatcherConfig struct {
-	Concurrency int           // deliveries at once; 0 = 16
+	Concurrency int           // deliveries at once; 0 = 32
 	MaxAge      time.Duration // give up on a message this long after it was received; 0 = 120h
 	RetryMin    time.Duration // first retry delay; 0 = 1m
 	RetryMax    time.Duration // longest retry delay; 0 = 1h
@@ -48,7 +48,7 @@ type DispatcherConfig struct {
 
 func (c *DispatcherConfig) setDefaults() {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 16
+		c.Concurrency = 32
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = 120 * time.Hour
@@ -81,12 +81,11 @@ type Dispatcher struct {
 
 	wake  chan struct{} // something became due sooner than the loop thought
 	freed chan struct{} // a delivery slot came free
-	busy  int           // transfers running; owned by the Run goroutine
-	// recording bounds the attempts whose transfer is over but whose
-	// outcome is still being written: a transfer frees its slot before
-	// that write, so the next one need not wait for an fsync.
-	recording chan struct{}
-	wg        sync.WaitGroup
+	busy  int           // slots delivering; owned by the Run goroutine
+	wg    sync.WaitGroup
+	// claiming is the Run context: once it is done, a slot that ends an
+	// attempt takes no next message.
+	claiming context.Context
 	// sleeping is true while the loop waits; tests use it to know the
 	// dispatcher has seen everything it was told.
 	sleeping atomic.Bool
@@ -105,14 +104,17 @@ type Dispatcher struct {
 	// outbox expiry.
 	beforeExpireStep atomic.Pointer[func()]
 
-	// mu makes claiming a message and registering its flight one step, so
-	// that Abort never misses a message the spool already shows sending.
+	// mu guards inflight. A claim registers its flights inside its
+	// transaction, before the commit (see register), so that Abort never
+	// misses a message the spool already shows sending; no lock is held
+	// across a commit.
 	mu       sync.Mutex
 	inflight map[spool.ID]*flight
 }
 
 // flight is one delivery attempt in progress.
 type flight struct {
+	ctx         context.Context // the transfer's: Abort cancels it
 	cancel      context.CancelFunc
 	transferred chan struct{} // closed when the transport has returned
 	done        chan struct{} // closed after the outcome is in the spool
@@ -134,7 +136,6 @@ func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, 
 		breakers:     map[string]*breaker{},
 		wake:         make(chan struct{}, 1),
 		freed:        make(chan struct{}, cfg.Concurrency),
-		recording:    make(chan struct{}, cfg.Concurrency),
 		inflight:     map[spool.ID]*flight{},
 		expireEvents: make(chan time.Time, 1),
 	}
@@ -231,6 +232,7 @@ func (d *Dispatcher) Notify(release time.Time) {
 func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 	deliveries, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	d.claiming = ctx
 	// Outbox expiry has its own goroutine: after a bulk action it may
 	// delete a hundred thousand events, and a flush must not wait for that.
 	expiring := make(chan struct{})
@@ -343,6 +345,8 @@ func (d *Dispatcher) loop(ctx, deliveries context.Context) {
 // claim starts deliveries for due messages while slots are free. It
 // reports how many it took, and whether it took everything it could (so
 // the loop may sleep until the next release) or stopped for want of a slot.
+// A slot keeps itself busy after that: the transaction that records an
+// attempt's outcome claims the slot's next message (see carry).
 func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claimedAll bool, err error) {
 	for {
 		for drained := false; !drained; {
@@ -362,18 +366,14 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claime
 			// transaction (and its fsync) a claim costs.
 			return took, true, err
 		}
-		d.mu.Lock()
+		reg := d.registrar(ctx)
 		var claimed []spool.Claimed
-		claimed, err = d.spool.Claim(now, free)
-		for _, c := range claimed {
-			fctx, cancel := context.WithCancel(ctx)
-			f := &flight{cancel: cancel, transferred: make(chan struct{}), done: make(chan struct{})}
-			d.inflight[c.ID] = f
+		claimed, err = d.spool.ClaimWith(now, free, reg.register)
+		for i, f := range reg.settle(claimed, err) {
 			d.busy++
 			d.wg.Add(1)
-			go d.deliver(fctx, ctx, c, f)
+			go d.slot(ctx, claimed[i], f)
 		}
-		d.mu.Unlock()
 		took += len(claimed)
 		if len(claimed) > 0 {
 			d.idle = false
@@ -387,38 +387,101 @@ func (d *Dispatcher) claim(ctx context.Context, now time.Time) (took int, claime
 	}
 }
 
-// deliver runs one attempt. ctx is the flight's: an operator's abort or
-// the shutdown cuts the transfer with it. stop is the dispatcher's
-// deliveries context: only the shutdown ends it. Recording the outcome
-// goes on until stop ends, not ctx: an abort must wait for the outcome
-// (the upstream may have taken the message), never cut its recording.
-func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flight) {
+// registrar registers the flights of one claim's messages inside its
+// transaction, which may run more than once or fail.
+type registrar struct {
+	d       *Dispatcher
+	ctx     context.Context // the deliveries context the flights derive from
+	flights map[spool.ID]*flight
+}
+
+func (d *Dispatcher) registrar(ctx context.Context) *registrar {
+	return &registrar{d: d, ctx: ctx}
+}
+
+// register is the spool's claim hook. A flight it already made for id
+// (the transaction running again) stands; one of an attempt of id that
+// has ended but not yet unregistered is replaced, and its owner leaves
+// the new one alone (see unregister).
+func (r *registrar) register(id spool.ID) {
+	if r.flights[id] != nil {
+		return
+	}
+	if r.flights == nil {
+		r.flights = map[spool.ID]*flight{}
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	f := &flight{ctx: ctx, cancel: cancel, transferred: make(chan struct{}), done: make(chan struct{})}
+	r.flights[id] = f
+	r.d.mu.Lock()
+	r.d.inflight[id] = f
+	r.d.mu.Unlock()
+}
+
+// settle returns the flights of claimed, in its order, once the claim's
+// transaction is over, and ends every other flight it registered: those
+// of a run of the transaction that did not commit. err is the claim's:
+// when it failed, nothing was claimed.
+func (r *registrar) settle(claimed []spool.Claimed, err error) []*flight {
+	if err != nil {
+		claimed = nil
+	}
+	out := make([]*flight, len(claimed))
+	for i, c := range claimed {
+		out[i] = r.flights[c.ID]
+		delete(r.flights, c.ID)
+	}
+	for id, f := range r.flights {
+		close(f.transferred)
+		r.d.unregister(id, f)
+	}
+	return out
+}
+
+// unregister ends flight f of id: Abort no longer finds it, and whoever
+// waits for it is let go.
+func (d *Dispatcher) unregister(id spool.ID, f *flight) {
+	d.mu.Lock()
+	if d.inflight[id] == f {
+		delete(d.inflight, id)
+	}
+	d.mu.Unlock()
+	f.cancel()
+	close(f.done)
+}
+
+// slot delivers c, then each message the recording of an outcome claims
+// next, until there is none; then it frees its slot. stop is the
+// dispatcher's deliveries context: only the shutdown ends it.
+func (d *Dispatcher) slot(stop context.Context, c spool.Claimed, f *flight) {
 	defer func() {
-		d.mu.Lock()
-		delete(d.inflight, c.ID)
-		d.mu.Unlock()
-		f.cancel()
-		close(f.done)
-		<-d.recording
+		d.freed <- struct{}{}
 		d.wg.Done()
 	}()
+	for ok := true; ok; {
+		c, f, ok = d.deliver(stop, c, f)
+	}
+}
+
+// deliver runs one attempt and returns the message its slot claimed next,
+// if any. f.ctx is the flight's: an operator's abort or the shutdown cuts
+// the transfer with it. Recording the outcome goes on until stop ends,
+// not f.ctx: an abort must wait for the outcome (the upstream may have
+// taken the message), never cut its recording.
+func (d *Dispatcher) deliver(stop context.Context, c spool.Claimed, f *flight) (spool.Claimed, *flight, bool) {
+	defer d.unregister(c.ID, f)
+	ctx := f.ctx
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
 	c.Body = d.sign(c) // DKIM: the message as every upstream of its route gets it
 	outs, via := d.send(ctx, c, env)
 	close(f.transferred)
-	// The transfer is over: its slot may carry the next message while the
-	// outcome is written. The flight stays registered until then, so Abort
-	// still waits for the outcome (a drop is reported only if the spool
-	// says the message was not delivered).
-	d.recording <- struct{}{}
-	d.freed <- struct{}{}
 	if stop.Err() != nil && slices.ContainsFunc(outs, func(o upstream.Outcome) bool { return o.Unknown }) {
 		// The shutdown cut it past the dot: whether the upstream took it
 		// is unknown, which is what a crash leaves, so leave it as a crash
 		// does. The next start queues it again, marked interrupted.
 		d.log.Warn("delivery cut by the shutdown before the upstream answered the end of data; "+
 			"queued again at the next start", "id", c.ID)
-		return
+		return spool.Claimed{}, nil, false
 	}
 	now := d.clock.Now()
 	cfg := d.cfg
@@ -435,15 +498,20 @@ func (d *Dispatcher) deliver(ctx, stop context.Context, c spool.Claimed, f *flig
 		// operator's drop or hold is carried out by Finish).
 		o.Retry = now
 	}
-	m, err := d.finish(stop, c.ID, o) // tries again while the disk is full
+	m, next, nf, err := d.finish(stop, c.ID, o) // tries again while the disk is full
 	if err != nil {
 		// The message stays sending until the next start requeues it.
 		d.log.Error("recording delivery outcome failed", "id", c.ID, "err", err)
-		return
+		return spool.Claimed{}, nil, false
 	}
+	d.recorded(m, via)
+	return next, nf, nf != nil
+}
+
+// recorded tells the loop, the metrics and the log of an outcome.
+func (d *Dispatcher) recorded(m spool.Message, via string) {
 	if m.State == spool.Deferred || m.State == spool.Queued {
-		// Its slot was freed before this outcome was in: the loop may have
-		// planned its sleep without this release time.
+		// The loop may have planned its sleep without this release time.
 		d.Notify(m.Release)
 	}
 	d.cfg.Metrics.attempt(m.State.String())

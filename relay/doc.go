@@ -30,7 +30,10 @@
 // why eviction cannot hide a loop at the defaults).
 //
 // The dispatcher owns every delivery goroutine: at most Concurrency run at
-// once, and Run returns only after all of them have finished. Each attempt
+// once, and Run returns only after all of them have finished. A goroutine
+// is a slot: the transaction that records its attempt's outcome claims its
+// next due message (spool.FinishAndClaim), so that a delivered message costs
+// one commit, and the loop claims only for slots that came free. Each attempt
 // follows the message's route (route.go): its credential's upstream or the
 // global one, then, for recipients the primary deferred without taking the
 // message, the fallback, under the same cancellable context, so that a drop

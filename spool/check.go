@@ -183,7 +183,9 @@ func checkOutbox(t *txn, bad func(string, ...any)) {
 		case r.last() > last:
 			bad("outbox run %d ends at %d, beyond the sequence %d", r.first.Seq, r.last(), last)
 		}
-		prev = max(prev, r.last())
+		if err == nil { // an unreadable run's extent is unknown
+			prev = max(prev, r.last())
+		}
 		return nil
 	})
 	t.hooks.ForEach(func(k, _ []byte) error {

@@ -22,49 +22,82 @@ type Claimed struct {
 	Body []byte
 }
 
-// Claim takes up to max messages whose release time has come, queued ones
+// ClaimHook is told of each message a transaction claims, inside that
+// transaction and before its commit: the dispatcher registers the attempt
+// there, so that an abort which learns from the spool that a message is
+// sending always finds the attempt. The transaction may run again (see
+// update) and may fail: a hook must accept the same ID twice, and its
+// owner undoes what it did for every ID the call does not return.
+type ClaimHook func(id ID)
+
+// Claim takes up to limit messages whose release time has come, queued ones
 // first, and marks them sending (one more attempt each). Due messages
-// beyond max are marked queued, so that the states say what waits for a
+// beyond limit are marked queued, so that the states say what waits for a
 // delivery slot. Nothing is claimed while a pause covers it.
 func (s *Spool) Claim(now time.Time, limit int) ([]Claimed, error) {
+	return s.ClaimWith(now, limit, nil)
+}
+
+// ClaimWith is Claim, telling hook (when not nil) of each message it
+// claims before the commit.
+func (s *Spool) ClaimWith(now time.Time, limit int, hook ClaimHook) ([]Claimed, error) {
 	var out []Claimed
 	err := s.update(func(t *txn) error {
-		out = out[:0]
-		if t.pause("") != nil {
-			return nil
-		}
-		for _, b := range []*bolt.Bucket{t.ready, t.due} {
-			// Look past messages that cannot be claimed (a pause or a
-			// freeze covers them), so they never block the rest. IDs are
-			// read a page at a time, only as many as are still wanted:
-			// reading limit+maxSkip every time made each claim walk
-			// 10,000 keys while a large release was queued.
-			var from []byte
-			for skipped := 0; len(out) < limit && skipped < maxSkip; {
-				var ids []ID
-				ids, from = dueIDsFrom(b, now, from, limit-len(out))
-				for _, id := range ids {
-					c, ok, err := t.claim(id, now)
-					if err != nil {
-						return err
-					}
-					if ok {
-						out = append(out, c)
-					} else {
-						skipped++
-					}
-				}
-				if from == nil {
-					break
-				}
-			}
-		}
-		return t.promote(now)
+		var err error
+		out, err = t.claimDue(now, limit, 0, hook)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// claimDue is Claim's work inside a transaction. It leaves skip alone: a
+// message whose outcome the same transaction records is not claimed
+// again before its attempt is over.
+func (t *txn) claimDue(now time.Time, limit int, skip ID, hook ClaimHook) ([]Claimed, error) {
+	var out []Claimed
+	if t.pause("") != nil {
+		return nil, nil
+	}
+	for _, b := range []*bolt.Bucket{t.ready, t.due} {
+		// Look past messages that cannot be claimed (a pause or a
+		// freeze covers them), so they never block the rest. IDs are
+		// read a page at a time, only as many as are still wanted:
+		// reading limit+maxSkip every time made each claim walk
+		// 10,000 keys while a large release was queued.
+		var from []byte
+		for skipped := 0; len(out) < limit && skipped < maxSkip; {
+			var ids []ID
+			ids, from = dueIDsFrom(b, now, from, limit-len(out))
+			for _, id := range ids {
+				c, ok, err := t.claimOne(id, skip, now)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					skipped++
+					continue
+				}
+				if hook != nil {
+					hook(id)
+				}
+				out = append(out, c)
+			}
+			if from == nil {
+				break
+			}
+		}
+	}
+	return out, t.promote(now)
+}
+
+func (t *txn) claimOne(id, skip ID, now time.Time) (Claimed, bool, error) {
+	if id == skip {
+		return Claimed{}, false, nil
+	}
+	return t.claim(id, now)
 }
 
 // dueIDs returns up to n IDs from a time index whose time is not after now.
@@ -185,56 +218,94 @@ type Bounce struct {
 // attempt is carried out now: a message the attempt delivered is
 // delivered, whatever was asked; any other is dropped or held.
 func (s *Spool) Finish(id ID, a Attempt) (Message, error) {
+	m, _, err := s.FinishAndClaim(id, a, 0, nil)
+	return m, err
+}
+
+// FinishAndClaim is Finish, then ClaimWith(a.Now, limit, hook) in the
+// same transaction: the slot an attempt held takes its next message
+// with the commit that records its outcome, one commit per message
+// instead of two. The finished message itself is not claimed again in
+// that transaction, even if its outcome makes it due at once. When the
+// outcome cannot be recorded, nothing is claimed.
+func (s *Spool) FinishAndClaim(id ID, a Attempt, limit int, hook ClaimHook) (Message, []Claimed, error) {
 	switch a.State {
 	case Delivered, Failed, Deferred:
 	default:
-		return Message{}, fmt.Errorf("finish %s: %s is not an outcome", id, a.State)
+		return Message{}, nil, fmt.Errorf("finish %s: %s is not an outcome", id, a.State)
 	}
 	var out Message
+	var next []Claimed
+	claimFailed := false
 	err := s.update(func(t *txn) error {
-		m, err := t.get(id)
-		if err != nil {
+		next, claimFailed = nil, false
+		if err := t.finish(id, a, &out); err != nil {
 			return err
 		}
-		if m.State != Sending {
-			return fmt.Errorf("finish %s: message is %s, not sending", id, m.State)
+		if limit == 0 {
+			return nil
 		}
-		if a.Attempt != 0 && a.Attempt != m.Attempts {
-			// A retried outcome whose first write did land after all (a
-			// commit whose fsync failed may still be visible), arriving
-			// while a later attempt runs: it must not settle that one.
-			return fmt.Errorf("finish %s: outcome of attempt %d, the message is on attempt %d", id, a.Attempt, m.Attempts)
-		}
-		if len(a.Rcpts) != len(m.Rcpts) {
-			return fmt.Errorf("finish %s: %d recipient results for %d recipients", id, len(a.Rcpts), len(m.Rcpts))
-		}
-		for i, r := range a.Rcpts {
-			if r.Addr != m.Rcpts[i].Addr || (m.Rcpts[i].State != RcptPending && r.State != m.Rcpts[i].State) {
-				return fmt.Errorf("finish %s: recipient %d changed from %s %s to %s %s", id, i,
-					m.Rcpts[i].Addr, m.Rcpts[i].State, r.Addr, r.State)
-			}
-		}
-		ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError, Upstream: a.Upstream}
-		var bounceErr error
-		err = t.transitionBy(&m, ev, func(m *Message) *Event {
-			copy(m.Rcpts, a.Rcpts)
-			m.Upstream = cmp.Or(a.Upstream, m.Upstream)
-			m.LastError = a.LastError
-			m.State = a.State
-			m.Interrupted = m.Interrupted || a.Interrupted
-			if a.State == Deferred {
-				m.Release = a.Retry
-			} else {
-				m.Finished = a.Now
-			}
-			by := t.settle(m, a.Now)
-			bounceErr = t.bounce(m, a.Bounce, a.Now)
-			return by
-		})
-		out = m.clone()
-		return cmp.Or(bounceErr, err)
+		var err error
+		next, err = t.claimDue(a.Now, limit, id, hook)
+		claimFailed = err != nil
+		return err
 	})
-	return out, err
+	if err != nil && claimFailed {
+		// Another message's trouble (an unreadable record) must not
+		// keep this outcome from the disk: record it alone.
+		m, err := s.Finish(id, a)
+		return m, nil, err
+	}
+	if err != nil {
+		return out, nil, err
+	}
+	return out, next, nil
+}
+
+// finish records a's outcome of message id, which must be sending, and
+// sets out to the message as recorded.
+func (t *txn) finish(id ID, a Attempt, out *Message) error {
+	m, err := t.get(id)
+	if err != nil {
+		return err
+	}
+	if m.State != Sending {
+		return fmt.Errorf("finish %s: message is %s, not sending", id, m.State)
+	}
+	if a.Attempt != 0 && a.Attempt != m.Attempts {
+		// A retried outcome whose first write did land after all (a
+		// commit whose fsync failed may still be visible), arriving
+		// while a later attempt runs: it must not settle that one.
+		return fmt.Errorf("finish %s: outcome of attempt %d, the message is on attempt %d", id, a.Attempt, m.Attempts)
+	}
+	if len(a.Rcpts) != len(m.Rcpts) {
+		return fmt.Errorf("finish %s: %d recipient results for %d recipients", id, len(a.Rcpts), len(m.Rcpts))
+	}
+	for i, r := range a.Rcpts {
+		if r.Addr != m.Rcpts[i].Addr || (m.Rcpts[i].State != RcptPending && r.State != m.Rcpts[i].State) {
+			return fmt.Errorf("finish %s: recipient %d changed from %s %s to %s %s", id, i,
+				m.Rcpts[i].Addr, m.Rcpts[i].State, r.Addr, r.State)
+		}
+	}
+	ev := Event{Time: a.Now, Actor: "dispatcher", Reason: a.LastError, Upstream: a.Upstream}
+	var bounceErr error
+	err = t.transitionBy(&m, ev, func(m *Message) *Event {
+		copy(m.Rcpts, a.Rcpts)
+		m.Upstream = cmp.Or(a.Upstream, m.Upstream)
+		m.LastError = a.LastError
+		m.State = a.State
+		m.Interrupted = m.Interrupted || a.Interrupted
+		if a.State == Deferred {
+			m.Release = a.Retry
+		} else {
+			m.Finished = a.Now
+		}
+		by := t.settle(m, a.Now)
+		bounceErr = t.bounce(m, a.Bounce, a.Now)
+		return by
+	})
+	*out = m.clone()
+	return cmp.Or(bounceErr, err)
 }
 
 // settle carries out an operator's intent, a batch's cancel, a freeze or

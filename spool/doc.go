@@ -211,7 +211,10 @@
 //
 // A message enters as waiting (or queued, with a zero hold window). The
 // dispatcher claims due and queued messages (sending) and records the
-// outcome: delivered, failed, or deferred until a retry time. At Open,
+// outcome: delivered, failed, or deferred until a retry time. The
+// transaction that records an outcome may claim the next message for the
+// same delivery slot (FinishAndClaim); a claim tells the dispatcher of
+// each message before its commit (ClaimHook). At Open,
 // messages left sending by a crash go back to queued, marked Interrupted:
 // delivery is at least once, never lost.
 //

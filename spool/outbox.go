@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -179,6 +180,9 @@ func (t *txn) nextEventNumber(now time.Time) uint64 {
 // first.
 func (s *Spool) Events(after uint64, max int) ([]OutboxEvent, error) {
 	var out []OutboxEvent
+	if after == math.MaxUint64 {
+		return nil, nil // no event after it; after+1 would wrap to the first
+	}
 	err := s.view(func(t *txn) error {
 		c := t.outbox.Cursor()
 		for k, v := seekEvent(c, after+1); k != nil && len(out) < max; k, v = c.Next() {

@@ -89,7 +89,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.MaxSession, "max-session-duration", time.Hour, "longest SMTP session, however busy; the client then reconnects")
 	fs.BoolVar(&c.InsecureAuth, "insecure-auth", false, "offer AUTH over plaintext to non-loopback clients (passwords travel in clear)")
 	fs.StringVar(&c.Hostname, "hostname", "", "name in the SMTP greeting, EHLO and Received headers (default: the system host name)")
-	fs.IntVar(&c.Concurrency, "delivery-concurrency", 16, "deliveries in flight at once")
+	fs.IntVar(&c.Concurrency, "delivery-concurrency", 32, "deliveries in flight at once")
 	fs.DurationVar(&c.MaxQueueAge, "max-queue-age", 120*time.Hour, "give up retrying a message this long after it was received")
 	fs.DurationVar(&c.Retention, "retention", 168*time.Hour, "keep records of delivered, failed and dropped messages this long")
 	fs.DurationVar(&c.WebhookMaxAge, "webhook-max-age", 72*time.Hour, "retry a webhook's events this long, then give them up; undelivered events are kept as long")

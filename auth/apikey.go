@@ -34,7 +34,9 @@ func ParseAPIKey(key string) (name, password string, ok bool) {
 		return "", "", false
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(enc)
-	if err != nil || !ValidName(string(raw)) {
+	// The decoder skips CR and LF: only the canonical encoding is a key,
+	// so that one name has one key.
+	if err != nil || !ValidName(string(raw)) || base64.RawURLEncoding.EncodeToString(raw) != enc {
 		return "", "", false
 	}
 	return string(raw), password, true

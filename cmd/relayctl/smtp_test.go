@@ -183,4 +183,9 @@ func (rd *relayd) settle(t *testing.T) {
 	id := rd.send(t, "barrier", "barrier")
 	rd.Clock.Advance(time.Minute)
 	rd.waitState(t, id, spool.Delivered)
+	// The dispatcher logs an outcome once it is on disk, so a reader can
+	// see Delivered a moment before the line.
+	eventually(t, "the barrier's delivery attempt to be logged", func() bool {
+		return strings.Contains(rd.Log.String(), `msg="delivery attempt" id=`+id)
+	})
 }

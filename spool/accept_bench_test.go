@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/holdrelay/relay/spool/bolt"
 )
 
 // BenchmarkAcceptOne measures what one SMTP session's message costs the
@@ -44,7 +46,7 @@ func benchAccept(b *testing.B, writers int) {
 			b.Fatal(err)
 		}
 	}
-	before := s.db.Stats().TxStats
+	before := s.db.(*bolt.DB).Bolt().Stats().TxStats
 	user0, sys0 := cpuTime()
 	b.SetBytes(int64(len(body)))
 	b.ResetTimer()
@@ -71,7 +73,7 @@ func benchAccept(b *testing.B, writers int) {
 	b.StopTimer()
 	user, sys := cpuTime()
 	user, sys = user-user0, sys-sys0
-	st := s.db.Stats().TxStats
+	st := s.db.(*bolt.DB).Bolt().Stats().TxStats
 	n := float64(b.N)
 	b.ReportMetric(float64(st.GetWrite()-before.GetWrite())/n, "writes/msg")
 	b.ReportMetric(float64((st.GetWriteTime()-before.GetWriteTime()).Microseconds())/n, "write-µs/msg")

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // A batch groups messages that name the same batch ID (SendGrid's
@@ -224,7 +224,7 @@ func groupKey(name string, id ID) []byte { return credKey(name, id) }
 
 // groupIndex adds (or removes) a message's batch and category entries.
 func (t *txn) groupIndex(m *Message, add bool) error {
-	put := func(b *bolt.Bucket, name string) error {
+	put := func(b kv.Bucket, name string) error {
 		if add {
 			return b.Put(groupKey(name, m.ID), nil)
 		}
@@ -245,7 +245,7 @@ func (t *txn) groupIndex(m *Message, add bool) error {
 
 // groupPrefix is the narrowest name index that covers a selector: its
 // batch, its category, or its credential; nil when none applies.
-func (t *txn) groupPrefix(sel Selector) (*bolt.Bucket, []byte) {
+func (t *txn) groupPrefix(sel Selector) (kv.Bucket, []byte) {
 	switch {
 	case sel.Batch != "":
 		return t.bybatch, append([]byte(sel.Batch), 0)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // Check verifies the invariants of the package doc over the whole file and
@@ -71,7 +71,7 @@ func check(t *txn) error {
 	if err != nil {
 		return err
 	}
-	for name, b := range map[string]*bolt.Bucket{"due": t.due, "ready": t.ready, "done": t.done, "states": t.states, "bycred": t.bycred,
+	for name, b := range map[string]kv.Bucket{"due": t.due, "ready": t.ready, "done": t.done, "states": t.states, "bycred": t.bycred,
 		"bybatch": t.bybatch, "bycat": t.bycat} {
 		n := 0
 		b.ForEach(func(k, _ []byte) error {
@@ -155,7 +155,7 @@ func checkBodies(t *txn, bad func(string, ...any)) {
 	})
 }
 
-func indexName(t *txn, b *bolt.Bucket) string {
+func indexName(t *txn, b kv.Bucket) string {
 	switch b {
 	case t.due:
 		return "due"

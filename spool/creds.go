@@ -3,7 +3,7 @@ package spool
 import (
 	"sync"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // The credential records belong to package auth; the spool only keeps them
@@ -26,19 +26,19 @@ func (s *Spool) LoadCredentials() (map[string][]byte, error) {
 // and event staged for it by AuditCredential, if any.
 func (s *Spool) PutCredential(name string, rec []byte) error {
 	rec = append([]byte(nil), rec...)
-	return s.writeCredential(name, func(b *bolt.Bucket) error { return b.Put([]byte(name), rec) })
+	return s.writeCredential(name, func(b kv.Bucket) error { return b.Put([]byte(name), rec) })
 }
 
 // DeleteCredential removes a credential record, writing the audit entry
 // and event staged for it by AuditCredential, if any.
 func (s *Spool) DeleteCredential(name string) error {
-	return s.writeCredential(name, func(b *bolt.Bucket) error { return b.Delete([]byte(name)) })
+	return s.writeCredential(name, func(b kv.Bucket) error { return b.Delete([]byte(name)) })
 }
 
 // writeCredential changes name's record with what was staged for it: the
 // event is written here, whether or not the entry was written before (an
 // enable's is, by the unfreeze), since this is the change it reports.
-func (s *Spool) writeCredential(name string, change func(b *bolt.Bucket) error) error {
+func (s *Spool) writeCredential(name string, change func(b kv.Bucket) error) error {
 	st := s.credAudits.take(name)
 	return s.updateAudited(st.rec, func(t *txn, e *AuditEntry) error {
 		if err := change(t.tx.Bucket(bucketCreds)); err != nil {

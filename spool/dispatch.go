@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // maxPromote bounds how many due messages one Claim marks queued, so that a
@@ -61,7 +61,7 @@ func (t *txn) claimDue(now time.Time, limit int, skip ID, hook ClaimHook) ([]Cla
 	if t.pause("") != nil {
 		return nil, nil
 	}
-	for _, b := range []*bolt.Bucket{t.ready, t.due} {
+	for _, b := range []kv.Bucket{t.ready, t.due} {
 		// Look past messages that cannot be claimed (a pause or a
 		// freeze covers them), so they never block the rest. IDs are
 		// read a page at a time, only as many as are still wanted:
@@ -102,7 +102,7 @@ func (t *txn) claimOne(id, skip ID, now time.Time) (Claimed, bool, error) {
 
 // dueIDs returns up to n IDs from a time index whose time is not after now.
 // The IDs are collected before the caller changes the index under the cursor.
-func dueIDs(b *bolt.Bucket, now time.Time, n int) []ID {
+func dueIDs(b kv.Bucket, now time.Time, n int) []ID {
 	var ids []ID
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && len(ids) < n; k, _ = c.Next() {
@@ -118,7 +118,7 @@ func dueIDs(b *bolt.Bucket, now time.Time, n int) []ID {
 // dueIDsFrom is dueIDs starting at key from (nil: the first), returning
 // also the key to go on from (nil when the index has nothing more due).
 // The key is copied: the caller changes the index before seeking it.
-func dueIDsFrom(b *bolt.Bucket, now time.Time, from []byte, n int) ([]ID, []byte) {
+func dueIDsFrom(b kv.Bucket, now time.Time, from []byte, n int) ([]ID, []byte) {
 	var ids []ID
 	c := b.Cursor()
 	k, _ := c.First()

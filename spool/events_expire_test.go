@@ -40,7 +40,7 @@ func expireAll(t *testing.T, s *Spool, cutoff time.Time) int {
 func outboxRange(t *testing.T, s *Spool) (first uint64, n int) {
 	t.Helper()
 	s.view(func(t *txn) error {
-		n = t.outbox.Stats().KeyN
+		n = keyCount(t.outbox)
 		if k, _ := t.outbox.Cursor().First(); k != nil {
 			first = binary.BigEndian.Uint64(k)
 		}

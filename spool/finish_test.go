@@ -3,7 +3,7 @@ package spool
 import (
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 func TestFinishRefusesAnotherAttemptsOutcome(t *testing.T) {
@@ -55,7 +55,7 @@ func TestFinishAndClaimRecordsTheOutcomeWhenTheClaimFails(t *testing.T) {
 	s, _ := openTest(t)
 	a, b := accept(t, s, 0), accept(t, s, 0)
 	s.Claim(t0, 1)
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketBodies).Delete(b.ID.key()) }); err != nil {
+	if err := s.db.Update(func(tx kv.Tx) error { return tx.Bucket(bucketBodies).Delete(b.ID.key()) }); err != nil {
 		t.Fatal(err)
 	}
 	rc := []Recipient{{Addr: "rcpt@example.com", State: RcptDelivered}}
@@ -70,7 +70,7 @@ func TestFinishAndClaimRecordsTheOutcomeWhenTheClaimFails(t *testing.T) {
 		t.Errorf("the unclaimable message is %s", got.State)
 	}
 	// Put the body back for the invariants' check at the end.
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketBodies).Put(b.ID.key(), []byte("x")) }); err != nil {
+	if err := s.db.Update(func(tx kv.Tx) error { return tx.Bucket(bucketBodies).Put(b.ID.key(), []byte("x")) }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,18 +10,19 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/bolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // setVersion writes a format number into a closed spool file.
 func setVersion(t *testing.T, path string, v uint64) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
+	db, err := bolt.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, u64(v)) }); err != nil {
+	if err := db.Update(func(tx kv.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, u64(v)) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -81,12 +82,12 @@ func TestFormatVersion(t *testing.T) {
 // events bucket's sequence.
 func asFormat2(t *testing.T, path string, keep int) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
+	db, err := bolt.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx kv.Tx) error {
 		t := wrap(tx)
 		if err := t.events.SetSequence(t.lastSeq()); err != nil {
 			return err
@@ -239,8 +240,8 @@ func TestAcceptWritesOnlyTheRecord(t *testing.T) {
 		return nil
 	})
 	s.view(func(t2 *txn) error {
-		if t2.events.Stats().KeyN != 0 || t2.headers.Stats().KeyN != 0 {
-			t.Errorf("the accept wrote %d events and %d headers outside the record", t2.events.Stats().KeyN, t2.headers.Stats().KeyN)
+		if keyCount(t2.events) != 0 || keyCount(t2.headers) != 0 {
+			t.Errorf("the accept wrote %d events and %d headers outside the record", keyCount(t2.events), keyCount(t2.headers))
 		}
 		return nil
 	})

@@ -7,7 +7,7 @@ import (
 	"math"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // Event types the spool writes to its outbox: the contract's names.
@@ -217,7 +217,7 @@ func (s *Spool) Events(after uint64, max int) ([]OutboxEvent, error) {
 
 // seekEvent positions c at the record that holds the event seq, or the
 // first after it: a run's record is under its first event's Seq.
-func seekEvent(c *bolt.Cursor, seq uint64) (k, v []byte) {
+func seekEvent(c kv.Cursor, seq uint64) (k, v []byte) {
 	k, v = c.Seek(u64(seq))
 	if k != nil && binary.BigEndian.Uint64(k) == seq {
 		return k, v

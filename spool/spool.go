@@ -8,7 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/bolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // ErrClosed is returned by every operation after Close.
@@ -70,12 +71,9 @@ const (
 	maxGroupBytes = 64 << 20
 )
 
-// initialMmapSize is the spool's first memory map; see Open.
-const initialMmapSize = 1 << 30
-
-// Spool is an open spool file. It is safe for concurrent use.
+// Spool is an open spool. It is safe for concurrent use.
 type Spool struct {
-	db *bolt.DB
+	db kv.DB
 
 	mu     sync.RWMutex // guards closed and sends on writes
 	closed bool
@@ -96,41 +94,35 @@ type write struct {
 	done chan error
 }
 
-// Open opens (creating if needed) the spool file at path, mode 0600. Only
-// one process can hold it: a second Open fails after a second. Messages
-// left sending by a crash are queued again.
+// Open opens (creating if needed) the bbolt spool file at path, mode
+// 0600. Only one process can hold it: a second Open fails after a second.
+// Messages left sending by a crash are queued again.
 func Open(path string) (*Spool, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: time.Second,
-		// The hashmap freelist finds a run of free pages in constant time;
-		// the default array scans the whole list on every allocation,
-		// which a spool that deletes bodies all day makes long. The
-		// freelist is still written at every commit (NoFreelistSync
-		// would make every start rebuild it by reading the whole file:
-		// seconds with a million messages spooled).
-		FreelistType: bolt.FreelistMapType,
-		// Map a gigabyte of address space from the start (it costs no
-		// memory until pages are read): each time bbolt must map a larger
-		// file, the write transaction copies every node it holds, which
-		// was a third of a 100,000-message hold.
-		InitialMmapSize: initialMmapSize,
-	})
+	db, err := bolt.Open(path)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open spool %s: locked by another process (is relayd already running?)", path)
-		}
-		return nil, fmt.Errorf("open spool %s: %w", path, err)
+		return nil, err
 	}
-	s := &Spool{db: db, writes: make(chan *write, maxGroup), loop: make(chan struct{})}
-	if err := db.Update(s.initialize); err != nil {
+	s, err := New(db)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// New opens the spool kept in db, which it closes on Close: it makes the
+// buckets a new store lacks, checks the format, and queues again the
+// messages a crash left sending.
+func New(db kv.DB) (*Spool, error) {
+	s := &Spool{db: db, writes: make(chan *write, maxGroup), loop: make(chan struct{})}
+	if err := db.Update(s.initialize); err != nil {
+		return nil, err
 	}
 	go s.commitLoop()
 	return s, nil
 }
 
-func (s *Spool) initialize(tx *bolt.Tx) error {
+func (s *Spool) initialize(tx kv.Tx) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
@@ -208,7 +200,11 @@ func (s *Spool) view(fn func(t *txn) error) error {
 	if s.closed {
 		return ErrClosed
 	}
-	return s.db.View(func(tx *bolt.Tx) error { return fn(wrap(tx)) })
+	err := s.db.View(func(tx kv.Tx) error { return fn(wrap(tx)) })
+	if errors.Is(err, kv.ErrStorage) {
+		return storageError(err)
+	}
+	return err
 }
 
 func (s *Spool) commitLoop() {
@@ -242,7 +238,7 @@ func (s *Spool) commitLoop() {
 func (s *Spool) commitGroup(group []*write) {
 	for len(group) > 0 {
 		failed, emitted := -1, false
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.db.Update(func(tx kv.Tx) error {
 			for i, w := range group {
 				t := wrap(tx)
 				err := w.fn(t)
@@ -257,7 +253,9 @@ func (s *Spool) commitGroup(group []*write) {
 			}
 			return s.injectedFault()
 		})
-		if failed < 0 {
+		if failed < 0 || errors.Is(err, kv.ErrStorage) {
+			// A storage failure overrides a write's own error: a read
+			// that failed may be what made it fail.
 			if err != nil {
 				err = storageError(err)
 			} else if emitted {

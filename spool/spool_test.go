@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -375,7 +375,7 @@ func TestCredentialRecords(t *testing.T) {
 func TestCheckFindsBrokenIndexes(t *testing.T) {
 	s, _ := openTest(t)
 	m := accept(t, s, time.Hour)
-	s.db.Update(func(tx *bolt.Tx) error {
+	s.db.Update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketDue).Delete(timeKey(m.Release, m.ID))
 	})
 	err := s.Check()
@@ -383,7 +383,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 		t.Fatalf("Check on a broken due index: %v", err)
 	}
 	// Repair so the cleanup check passes.
-	s.db.Update(func(tx *bolt.Tx) error {
+	s.db.Update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketDue).Put(timeKey(m.Release, m.ID), nil)
 	})
 }
@@ -402,4 +402,11 @@ func FuzzParseID(f *testing.F) {
 			t.Fatalf("%q parsed to %d, whose text %q does not parse back (%v)", s, id, id.String(), err)
 		}
 	})
+}
+
+// keyCount is how many keys b holds.
+func keyCount(b kv.Bucket) int {
+	n := 0
+	b.ForEach(func(k, v []byte) error { n++; return nil })
+	return n
 }

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/bolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // reopen closes s as kill -9 would leave it (nothing more is written
@@ -216,11 +217,11 @@ func TestUnreadableRecordsFailClosed(t *testing.T) {
 	batched := acceptBatch(t, s, "b1", nil, t0)
 	free := acceptAs(t, s, "bill", "b@x", "r@y", 0)
 	s.Close()
-	db, err := bolt.Open(path, 0o600, nil)
+	db, err := bolt.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Update(func(tx *bolt.Tx) error {
+	db.Update(func(tx kv.Tx) error {
 		tx.Bucket(bucketPauses).Put([]byte("shop"), []byte("{not json"))
 		return tx.Bucket(bucketBatches).Put([]byte("b1"), []byte{0xff})
 	})

@@ -9,33 +9,33 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // txn bundles a transaction's buckets. Every change of a message's state
 // goes through transition, the one place that keeps the indexes, counters
 // and history in step with the records.
 type txn struct {
-	tx      *bolt.Tx
-	meta    *bolt.Bucket
-	msgs    *bolt.Bucket
-	bodies  *bolt.Bucket
-	headers *bolt.Bucket
-	states  *bolt.Bucket
-	due     *bolt.Bucket
-	ready   *bolt.Bucket
-	done    *bolt.Bucket
-	bycred  *bolt.Bucket
-	events  *bolt.Bucket
-	pauses  *bolt.Bucket
-	audit   *bolt.Bucket
-	frozen  *bolt.Bucket
-	batches *bolt.Bucket
-	bybatch *bolt.Bucket
-	bycat   *bolt.Bucket
-	outbox  *bolt.Bucket
-	hooks   *bolt.Bucket
-	brakes  *bolt.Bucket
+	tx      kv.Tx
+	meta    kv.Bucket
+	msgs    kv.Bucket
+	bodies  kv.Bucket
+	headers kv.Bucket
+	states  kv.Bucket
+	due     kv.Bucket
+	ready   kv.Bucket
+	done    kv.Bucket
+	bycred  kv.Bucket
+	events  kv.Bucket
+	pauses  kv.Bucket
+	audit   kv.Bucket
+	frozen  kv.Bucket
+	batches kv.Bucket
+	bybatch kv.Bucket
+	bycat   kv.Bucket
+	outbox  kv.Bucket
+	hooks   kv.Bucket
+	brakes  kv.Bucket
 
 	// deltas holds counter changes until flush, so that a bulk change of
 	// 100,000 messages writes each counter once, not 100,000 times.
@@ -57,17 +57,17 @@ type txn struct {
 	fields    []byte
 	fieldsKey fieldsKey
 	// cursors are kept per bucket for get and del (see cursor).
-	cursors map[*bolt.Bucket]*bolt.Cursor
+	cursors map[kv.Bucket]kv.Cursor
 }
 
 // cursor returns t's cursor on b. bbolt's Get and Delete make a cursor
 // per call, and its stack costs three allocations, a sixth of a bulk
 // action's CPU; a cursor kept for the transaction reuses its stack.
-func (t *txn) cursor(b *bolt.Bucket) *bolt.Cursor {
+func (t *txn) cursor(b kv.Bucket) kv.Cursor {
 	c := t.cursors[b]
 	if c == nil {
 		if t.cursors == nil {
-			t.cursors = make(map[*bolt.Bucket]*bolt.Cursor, 8)
+			t.cursors = make(map[kv.Bucket]kv.Cursor, 8)
 		}
 		c = b.Cursor()
 		t.cursors[b] = c
@@ -76,7 +76,7 @@ func (t *txn) cursor(b *bolt.Bucket) *bolt.Cursor {
 }
 
 // lookup is b.Get(key) through t's cursor on b.
-func (t *txn) lookup(b *bolt.Bucket, key []byte) []byte {
+func (t *txn) lookup(b kv.Bucket, key []byte) []byte {
 	k, v := t.cursor(b).Seek(key)
 	if !bytes.Equal(k, key) || v == nil {
 		return nil
@@ -85,7 +85,7 @@ func (t *txn) lookup(b *bolt.Bucket, key []byte) []byte {
 }
 
 // del is b.Delete(key) through t's cursor on b.
-func (t *txn) del(b *bolt.Bucket, key []byte) error {
+func (t *txn) del(b kv.Bucket, key []byte) error {
 	c := t.cursor(b)
 	if k, _ := c.Seek(key); !bytes.Equal(k, key) {
 		return nil
@@ -93,7 +93,7 @@ func (t *txn) del(b *bolt.Bucket, key []byte) error {
 	return c.Delete()
 }
 
-func wrap(tx *bolt.Tx) *txn {
+func wrap(tx kv.Tx) *txn {
 	return &txn{
 		tx:      tx,
 		meta:    tx.Bucket(bucketMeta),
@@ -328,7 +328,7 @@ func (t *txn) history(m *Message) ([]Event, error) {
 }
 
 // timeIndex is the index, if any, that holds a message in its state.
-func (t *txn) timeIndex(m *Message) (*bolt.Bucket, []byte) {
+func (t *txn) timeIndex(m *Message) (kv.Bucket, []byte) {
 	switch m.State {
 	case Waiting, Deferred:
 		return t.due, timeKey(m.Release, m.ID)
@@ -365,7 +365,7 @@ func (t *txn) remove(m *Message) error {
 	if err := t.unindex(m); err != nil {
 		return err
 	}
-	for _, b := range []*bolt.Bucket{t.bodies, t.headers, t.msgs} {
+	for _, b := range []kv.Bucket{t.bodies, t.headers, t.msgs} {
 		if err := b.Delete(m.ID.key()); err != nil {
 			return err
 		}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/holdrelay/relay/spool/kv"
 )
 
 // Unreadable names the pause, batch, freeze, brake and webhook records that
@@ -20,7 +20,7 @@ func (s *Spool) Unreadable() ([]string, error) {
 	err := s.view(func(t *txn) error {
 		kinds := []struct {
 			name string
-			b    *bolt.Bucket
+			b    kv.Bucket
 			bad  func(k, v []byte) bool
 		}{
 			{"pause", t.pauses, func(k, v []byte) bool { return decodePause(k, v).Unreadable }},
@@ -51,7 +51,7 @@ func (s *Spool) Unreadable() ([]string, error) {
 // it lets the tests of other packages see a record fail closed.
 func (s *Spool) SpoilRecord(kind, name string) error {
 	return s.update(func(t *txn) error {
-		b, key := map[string]*bolt.Bucket{"pause": t.pauses, "batch": t.batches, "freeze": t.frozen,
+		b, key := map[string]kv.Bucket{"pause": t.pauses, "batch": t.batches, "freeze": t.frozen,
 			"webhook": t.hooks, "brake": t.brakes}[kind], []byte(name)
 		if b == nil {
 			return fmt.Errorf("spoil record: no kind %q", kind)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package spool
+package bolt
 
 import (
 	"fmt"
@@ -17,13 +17,13 @@ import (
 // A read transaction is held meanwhile: bbolt remaps the file only under
 // a lock that read transactions share, so the range advised is the live
 // mapping and nothing else.
-func (s *Spool) TrimMemory() error {
-	tx, err := s.db.Begin(false)
+func (d *DB) TrimMemory() error {
+	tx, err := d.db.Begin(false)
 	if err != nil {
 		return fmt.Errorf("trim memory: %w", err)
 	}
 	defer tx.Rollback()
-	data, size := s.db.Info().Data, tx.Size()
+	data, size := d.db.Info().Data, tx.Size()
 	if data == 0 || size <= 0 {
 		return nil
 	}

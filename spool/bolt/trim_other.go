@@ -1,6 +1,6 @@
 //go:build !linux
 
-package spool
+package bolt
 
 // TrimMemory does nothing off Linux; see trim_linux.go.
-func (s *Spool) TrimMemory() error { return nil }
+func (d *DB) TrimMemory() error { return nil }

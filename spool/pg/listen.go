@@ -66,7 +66,6 @@ func (c *cluster) prepare(ctx context.Context, conn *pgx.Conn, first bool) error
 // listen waits for notifications and beats between them, remaking the
 // connection when it breaks.
 func (c *cluster) listen(conn *pgx.Conn) {
-	defer c.wg.Done()
 	defer func() {
 		if conn != nil {
 			conn.Close(context.Background())
@@ -176,7 +175,6 @@ func (c *cluster) requestRescan() {
 // flush sends the empty Notices asked for, waiting for room: the one
 // goroutine that may block on the reader.
 func (c *cluster) flush() {
-	defer c.wg.Done()
 	for {
 		select {
 		case <-c.ctx.Done():

@@ -106,14 +106,15 @@ func (c *cluster) wait(conn *pgx.Conn, until time.Time) error {
 	ctx, cancel := context.WithDeadline(c.ctx, until)
 	defer cancel()
 	n, err := conn.WaitForNotification(ctx)
-	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded && pgconn.Timeout(err) {
-			return context.DeadlineExceeded
-		}
-		return err
+	if n != nil {
+		c.deliver(n)
 	}
-	c.deliver(n)
-	return nil
+	if err != nil && ctx.Err() == context.DeadlineExceeded && !conn.IsClosed() {
+		// Also when until had passed before the call (a steady stream
+		// of notices): time to beat, not a broken connection.
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 // reconnect tries again and again, 100 ms apart at first, then up to 2 s;
@@ -161,6 +162,7 @@ func (c *cluster) deliver(n *pgconn.Notification) {
 	select {
 	case c.notices <- kv.Notice{Channel: channel, Payload: payload}:
 	default:
+		c.d.log.Debug("notices are full: dropping one, a rescan follows", "channel", channel)
 		c.requestRescan()
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdrelay/relay/internal/pgtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -16,7 +18,7 @@ func TestMain(m *testing.M) {
 	// Tables print local times; fix the zone so golden files hold anywhere.
 	// Set before any test starts, so no goroutine reads it meanwhile.
 	time.Local = time.UTC
-	os.Exit(m.Run())
+	pgtest.Main(m) // stops the PostgreSQL server RELAY_TEST_SPOOL=pg started
 }
 
 // relayctl runs the real command tree as main does and returns what it

@@ -30,7 +30,7 @@ const clusterLease = 3 * time.Second
 // TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver runs three
 // relayd nodes on one PostgreSQL spool, each with its own upstream: b's
 // stalls in DATA until released, a's accepts at once, c's answers the
-// final dot after a second (and, for the credential late, only once the
+// final dot after two seconds (and, for the credential late, only once the
 // test lets it: the message is then wholly received, but its sender never
 // hears so). A drop on a cuts b's transfer before its dot; c is killed
 // with SIGKILL mid-delivery and a and b take over its attempts as
@@ -84,9 +84,16 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 	for subject, id := range submitRoundRobin(t, []*node{a, b, c}, b.password, 200) {
 		ids[subject] = id
 	}
-	ctl.waitMidDelivery(a, slow, lateIDs)
+	ctl.waitLateTaken(a, slow, lateIDs)
 	var paused map[string]any
 	ctl.json(a, &paused, "pause", "--credential", "late", "--reason", "c's late mail")
+	// Watched in-process, so that c is killed while these are in flight.
+	poll(t, 20*time.Second, func() string {
+		if slow.ordinaryInside() == 0 {
+			return "c is sending none of default's messages"
+		}
+		return ""
+	})
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	c.waitExit(t)
 	inFlight := slow.inside() // c died waiting for these replies
@@ -115,6 +122,7 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 		t.Errorf("m1 ended %s, want dropped", d.State)
 	}
 	checkNodes(t, ctl.status(a), map[string]bool{"a": true, "b": true, "c": false})
+	checkTakeoverAudited(t, ctl, b, "c")
 
 	var delivered string // one of c's attempts, taken over and delivered since
 	for _, subject := range inFlight {
@@ -170,6 +178,20 @@ func checkLateDrop(t *testing.T, ctl *relayctl, n *node, lateIDs []string, ids m
 	if len(maybe) == 0 {
 		t.Error("no late message was in flight on c when it died")
 	}
+}
+
+// checkTakeoverAudited finds the takeover of dead's attempts in the
+// audit log.
+func checkTakeoverAudited(t *testing.T, ctl *relayctl, n *node, dead string) {
+	t.Helper()
+	var audit admin.AuditList
+	ctl.json(n, &audit, "audit", "ls", "--limit", "1000")
+	for _, e := range audit.Entries {
+		if e.Action == "takeover" && strings.Contains(e.Selector+" "+e.Detail, dead) {
+			return
+		}
+	}
+	t.Errorf("the audit log has no takeover of node %s: %+v", dead, audit.Entries)
 }
 
 // checkSpool opens the shared spool as a node of its own and checks its
@@ -316,7 +338,7 @@ func submitRoundRobin(t *testing.T, nodes []*node, password string, n int) map[s
 	return ids
 }
 
-// slowUpstream answers the final dot after a second; for subjects that
+// slowUpstream answers the final dot after two seconds; for subjects that
 // begin "late-", only once freed. Either way the message is then
 // recorded, even if its sender has gone: the upstream has it in full.
 type slowUpstream struct {
@@ -346,7 +368,7 @@ func (u *slowUpstream) onData(m smtptest.Message) error {
 		delete(u.waiting, subject)
 		u.mu.Unlock()
 	}()
-	delay := time.Second
+	delay := 2 * time.Second
 	if strings.HasPrefix(subject, "late-") {
 		delay = time.Hour
 	}
@@ -355,6 +377,17 @@ func (u *slowUpstream) onData(m smtptest.Message) error {
 	case <-u.release:
 	}
 	return nil
+}
+
+// ordinaryInside counts the pending replies to messages not of late.
+func (u *slowUpstream) ordinaryInside() int {
+	n := 0
+	for _, s := range u.inside() {
+		if !strings.HasPrefix(s, "late-") {
+			n++
+		}
+	}
+	return n
 }
 
 // inside lists the subjects whose reply is pending.
@@ -455,39 +488,34 @@ func (c *relayctl) waitState(n *node, id, state string) {
 	})
 }
 
-// waitMidDelivery waits until c (the slow upstream's only client) is
-// sending mail of default, every late message has been taken on by a
-// node (sending or delivered: a pause now cannot hold it before its
-// attempt), and the cluster's list shows c's late attempts as sending.
-func (c *relayctl) waitMidDelivery(n *node, slow *slowUpstream, lateIDs []string) {
+// waitLateTaken waits until c (the slow upstream's only client) is
+// past the dot of some of late's messages, the cluster's list of sending
+// messages shows them, and every late message has been taken on by a
+// node (sending or delivered): a pause now cannot hold any before its
+// attempt.
+func (c *relayctl) waitLateTaken(n *node, slow *slowUpstream, lateIDs []string) {
 	c.t.Helper()
 	poll(c.t, 20*time.Second, func() string {
-		inside, lateInside := 0, map[string]bool{}
+		inside := map[string]bool{}
 		for _, s := range slow.inside() {
 			if strings.HasPrefix(s, "late-") {
-				lateInside[s] = true
-			} else {
-				inside++
+				inside[s] = true
 			}
 		}
-		if inside == 0 || len(lateInside) == 0 {
-			return fmt.Sprintf("c is sending %d of default's and %d of late's messages; want some of each", inside, len(lateInside))
+		if len(inside) == 0 {
+			return "c is sending none of late's messages"
+		}
+		for _, m := range c.list(n, "--state", "sending") {
+			delete(inside, m.Subject)
+		}
+		if len(inside) > 0 {
+			return fmt.Sprintf("list --state sending leaves out %v, which c is sending", inside)
 		}
 		msgs := c.list(n, "--credential", "late")
-		sending := 0
 		for _, id := range lateIDs {
-			switch m := msgs[id]; m.State {
-			case "sending":
-				if lateInside[m.Subject] {
-					sending++
-				}
-			case "delivered":
-			default:
-				return fmt.Sprintf("late's %s is %s", id, m.State)
+			if st := msgs[id].State; st != "sending" && st != "delivered" {
+				return fmt.Sprintf("late's %s is %s", id, st)
 			}
-		}
-		if sending != len(lateInside) {
-			return fmt.Sprintf("list --credential late shows %d of c's %d late attempts as sending", sending, len(lateInside))
 		}
 		return ""
 	})

@@ -41,6 +41,8 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 	}
 	url := pgtest.Database(t)
 	ctl := newRelayctl(t)
+	began := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
 	good := &smtptest.Server{}
 	good.Start(t)
 	stall := &smtptest.Server{}
@@ -59,6 +61,8 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 	waitClosed(t, gate.Reached(), "b's transfer of m1 to reach DATA")
 	ctl.waitState(b, m1, "sending")
 
+	step("m1 sending on b")
+
 	// 2, 3. a and c join; a drop on a cuts b's transfer before its dot.
 	a := startNode(t, url, "a", good.Addr())
 	c := startNode(t, url, "c", slow.Addr())
@@ -70,6 +74,8 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 	if d := ctl.show(b, m1); d.State != "dropped" {
 		t.Fatalf("b shows m1 %s after a dropped it", d.State)
 	}
+
+	step("m1 dropped from a")
 
 	// 4. c gets mail of late, whose replies it never hears, then a share
 	// of 200; once c is mid-delivery with some of both, late is paused
@@ -84,6 +90,7 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 	for subject, id := range submitRoundRobin(t, []*node{a, b, c}, b.password, 200) {
 		ids[subject] = id
 	}
+	step("210 messages accepted")
 	ctl.waitLateTaken(a, slow, lateIDs)
 	var paused map[string]any
 	ctl.json(a, &paused, "pause", "--credential", "late", "--reason", "c's late mail")
@@ -99,11 +106,12 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 	inFlight := slow.inside() // c died waiting for these replies
 	slow.free()
 	gate.Release()
-	t.Logf("c died with %d attempts past the dot: %v", len(inFlight), inFlight)
+	step(fmt.Sprintf("c killed with %d attempts past the dot: %v", len(inFlight), inFlight))
 
 	// 5. a and b deliver everything but late's, which c's death left
 	// held by the pause.
 	byID := ctl.waitSettled(a, ids, clusterLease+30*time.Second)
+	step("all settled")
 	reached := deliveredSubjects(good)
 	for _, up := range []*smtptest.Server{stall, slow.Server} {
 		for s := range deliveredSubjects(up) {
@@ -152,6 +160,7 @@ func TestClusterDropCutsAnotherNodesTransferAndKill9IsTakenOver(t *testing.T) {
 		}
 	}
 	checkSpool(t, url)
+	step("checked")
 }
 
 // checkLateDrop drops late's mail, by ID so that delivered messages are

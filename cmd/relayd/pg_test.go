@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/internal/pgtest"
 	"github.com/holdrelay/relay/internal/smtptest"
 )
@@ -74,12 +75,14 @@ func TestSpoolNodeNameInUseRefused(t *testing.T) {
 
 // The database stopped under a running relayd: mail is answered 451
 // 4.3.0 (clients keep it and retry), never 5xx nor a 250 relayd cannot
-// keep; once the database is back, mail is taken again, and everything
-// that got a 250 is delivered.
+// keep; an attempt whose upstream answers meanwhile is recorded once the
+// database is back; mail is taken again, and everything that got a 250
+// is delivered.
 func TestSpoolDatabaseLostWhileRunning(t *testing.T) {
 	srv := pgtest.Own(t)
 	url := srv.Database(t)
 	up := &smtptest.Server{}
+	gate := up.StallEndOfData()
 	up.Start(t)
 	d := startNode(t, url, "solo", up.Addr())
 	accepted := map[string]bool{}
@@ -90,9 +93,9 @@ func TestSpoolDatabaseLostWhileRunning(t *testing.T) {
 		}
 		return err
 	}
-	if err := accept("before"); err != nil {
-		t.Fatal(err)
-	}
+	inFlight := mustSubmit(t, d.smtp, "default", d.password, "in flight")
+	accepted["in flight"] = true
+	waitClosed(t, gate.Reached(), "the upstream to hold its reply to the dot")
 
 	if err := srv.Halt(); err != nil {
 		t.Fatal(err)
@@ -100,6 +103,7 @@ func TestSpoolDatabaseLostWhileRunning(t *testing.T) {
 	if err := accept("while down"); !is451(err) {
 		t.Fatalf("submit with the database stopped: %v; want 451 4.3.0", err)
 	}
+	gate.Release() // the upstream takes "in flight": relayd cannot record it yet
 
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
@@ -117,6 +121,17 @@ func TestSpoolDatabaseLostWhileRunning(t *testing.T) {
 		return fmt.Sprintf("still refused once the database is back: %v", err)
 	})
 	waitDelivered(t, up, accepted, 30*time.Second, d.stderr)
+	c, err := admin.NewClient(d.admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 40*time.Second, func() string {
+		m, err := c.Message(context.Background(), inFlight)
+		if err != nil || m.State != "delivered" {
+			return fmt.Sprintf("the message the upstream took while the database was down is %s (%v), want delivered", m.State, err)
+		}
+		return ""
+	})
 	select {
 	case <-d.exited:
 		t.Fatalf("relayd exited: %v\nstderr:\n%s", d.exitErr, d.stderr)

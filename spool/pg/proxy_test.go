@@ -20,7 +20,7 @@ import (
 // messages: it counts round trips, and can break a connection at a
 // COMMIT, before it reaches the server or after the server answered.
 type proxy struct {
-	t      *testing.T
+	t      testing.TB
 	ln     net.Listener
 	target string
 	// syncs counts Sync and Query messages: the driver's round trips.
@@ -35,7 +35,7 @@ type proxy struct {
 
 // newProxy starts a proxy to the database at url and returns it with the
 // URL that reaches the database through it.
-func newProxy(t *testing.T, url string) (*proxy, string) {
+func newProxy(t testing.TB, url string) (*proxy, string) {
 	cfg, err := pgconn.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,10 @@ type cluster struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// wg counts the goroutines; spawn adds to it only while the cluster
+	// runs, so that stop's Wait never races an Add.
+	wg      sync.WaitGroup
+	spawnMu sync.Mutex
 
 	notices chan kv.Notice
 	// rescan asks the flusher for one empty Notice: "you may have
@@ -31,14 +34,16 @@ type cluster struct {
 
 	mu   sync.Mutex
 	self kv.Node
-	// kept is when this node's current unbroken run of heartbeats began,
-	// lastBeat when the latest succeeded (local monotonic time); zero
-	// after a failed heartbeat.
+	// kept is when this node's current unbroken run of heartbeats began
+	// (zero after a failed one), lastBeat when the latest succeeded; both
+	// local monotonic time, as they measure this node's own silence.
 	kept, lastBeat time.Time
 
 	// Test hooks: noBeats stops heartbeats; pid is the listener's backend.
 	noBeats atomic.Bool
 	pid     atomic.Uint32
+
+	reapedSaid atomic.Bool
 }
 
 func startCluster(ctx context.Context, d *DB, cfg *pgx.ConnConfig) (*cluster, error) {
@@ -52,15 +57,32 @@ func startCluster(ctx context.Context, d *DB, cfg *pgx.ConnConfig) (*cluster, er
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(2)
-	go c.listen(conn)
-	go c.flush()
+	c.spawn(func() { c.listen(conn) })
+	c.spawn(c.flush)
 	c.requestRescan()
 	return c, nil
 }
 
+// spawn runs fn in a goroutine that stop waits for; false (fn not run)
+// once the cluster stops.
+func (c *cluster) spawn(fn func()) bool {
+	c.spawnMu.Lock()
+	defer c.spawnMu.Unlock()
+	if c.ctx.Err() != nil {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+	return true
+}
+
 func (c *cluster) stop() {
+	c.spawnMu.Lock()
 	c.cancel()
+	c.spawnMu.Unlock()
 	c.wg.Wait()
 }
 
@@ -116,7 +138,7 @@ func (c *cluster) beat(ctx context.Context, conn *pgx.Conn) error {
 		c.mu.Unlock()
 		return err
 	}
-	if reaped {
+	if reaped && !c.reapedSaid.Swap(true) {
 		c.d.log.Error("another node took this node's deliveries over after its lease ran out: restart relayd", "node", c.d.opts.Node)
 	}
 	c.kept1(at)

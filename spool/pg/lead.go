@@ -24,8 +24,11 @@ func (d *DB) Lead(ctx context.Context, name string) (context.Context, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(ctx)
-	c.wg.Add(1)
-	go c.hold(lctx, cancel, conn, name)
+	if !c.spawn(func() { c.hold(lctx, cancel, conn, name) }) {
+		cancel()
+		conn.Close(context.Background())
+		return nil, errClosed
+	}
 	return lctx, nil
 }
 
@@ -63,7 +66,7 @@ func (c *cluster) awaitLead(ctx context.Context, name string) (*pgx.Conn, error)
 func (c *cluster) tryLead(ctx context.Context, conn *pgx.Conn, name string) (*pgx.Conn, bool) {
 	var err error
 	if conn == nil {
-		if conn, err = pgx.ConnectConfig(ctx, c.cfg); err != nil {
+		if conn, err = c.dial(ctx); err != nil {
 			c.d.log.Debug("connecting to the spool database to lead", "lock", name, "err", err)
 			return nil, false
 		}
@@ -81,7 +84,6 @@ func (c *cluster) tryLead(ctx context.Context, conn *pgx.Conn, name string) (*pg
 // the lock may be gone (the server dropped the session), so the work
 // under it stops.
 func (c *cluster) hold(ctx context.Context, cancel context.CancelFunc, conn *pgx.Conn, name string) {
-	defer c.wg.Done()
 	defer cancel()
 	defer conn.Close(context.Background())
 	t := time.NewTicker(c.every)

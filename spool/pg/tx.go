@@ -355,14 +355,14 @@ func (t *tx) Bucket(name []byte) kv.Bucket {
 }
 
 func (t *tx) CreateBucketIfNotExists(name []byte) (kv.Bucket, error) {
-	if t.err != nil {
+	switch {
+	case t.err != nil:
 		return nil, t.err
+	case !t.write:
+		return nil, errNotWritable
 	}
 	if b := t.buckets[string(name)]; b != nil {
 		return b, nil
-	}
-	if !t.write {
-		return nil, errNotWritable
 	}
 	n := string(name)
 	if !validName(n) {

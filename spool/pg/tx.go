@@ -30,7 +30,9 @@ const (
 
 // Preload names buckets that every transaction reads whole at its
 // start, in the round trip that takes the lock: small buckets read by
-// nearly every transaction (meta, pauses, ...).
+// nearly every transaction (meta, pauses, ...). Call it before the
+// first transaction. A bucket not made yet costs each transaction a
+// failed round trip until it is.
 func (d *DB) Preload(buckets ...[]byte) { d.preload = append(d.preload, buckets...) }
 
 // tx is a transaction on one pooled connection. Writes stay in the

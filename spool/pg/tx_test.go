@@ -331,3 +331,32 @@ func BenchmarkViewGet(b *testing.B) {
 		})
 	}
 }
+
+// TestStaleConnection: after the server closed the pool's connections (a
+// restart), the next transaction begins on a new one rather than fail.
+func TestStaleConnection(t *testing.T) {
+	url := pgtest.Database(t)
+	d := open(t, url, "t1", 5*time.Second)
+	makeBucket(t, d, "b")
+	dbname := query1[string](t, d, "SELECT current_database()")
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	// The pool pings a connection idle for a second before handing it
+	// out: the next Update must follow the end at once to meet it stale.
+	for {
+		var left int
+		err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = $1 AND pid <> pg_backend_pid()`, dbname).Scan(&left)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+	}
+	mustUpdate(t, d, func(tx kv.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("v")) })
+}

@@ -108,7 +108,7 @@ func (t *tx) fail(err error) {
 }
 
 func (d *DB) begin(write bool) (*tx, error) {
-	for fresh := false; ; fresh = true {
+	for retried := false; ; retried = true {
 		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 		conn, err := d.pool.Acquire(ctx)
 		cancel()
@@ -124,7 +124,7 @@ func (d *DB) begin(write bool) (*tx, error) {
 		t.release()
 		// A pooled connection that the server has closed since (a
 		// restart, a failover) fails only here: once more, on another.
-		if fresh || !closed {
+		if retried || !closed {
 			return nil, d.storage(fmt.Errorf("begin: %w", err))
 		}
 	}

@@ -22,8 +22,4 @@ func TestConformance(t *testing.T) {
 	kvtest.Run(t, func(t *testing.T) kv.DB { return open(t) })
 }
 
-func FuzzModel(f *testing.F) {
-	db := open(f)
-	kvtest.Seeds(f)
-	f.Fuzz(func(t *testing.T, prog []byte) { kvtest.Model(t, db, prog) })
-}
+func FuzzModel(f *testing.F) { kvtest.Fuzz(f, open(f)) }

@@ -36,8 +36,4 @@ func TestConformancePreloaded(t *testing.T) {
 	kvtest.Run(t, func(t *testing.T) kv.DB { return open(t, true) })
 }
 
-func FuzzModel(f *testing.F) {
-	db := open(f, false)
-	kvtest.Seeds(f)
-	f.Fuzz(func(t *testing.T, prog []byte) { kvtest.Model(t, db, prog) })
-}
+func FuzzModel(f *testing.F) { kvtest.Fuzz(f, open(f, false)) }

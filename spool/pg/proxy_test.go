@@ -20,7 +20,7 @@ import (
 // messages: it counts round trips, and can break a connection at a
 // COMMIT, before it reaches the server or after the server answered.
 type proxy struct {
-	t      *testing.T
+	t      testing.TB
 	ln     net.Listener
 	target string
 	// syncs counts Sync and Query messages: the driver's round trips.
@@ -31,11 +31,33 @@ type proxy struct {
 	breakBefore, breakAfter atomic.Bool
 	mu                      sync.Mutex
 	conns                   []net.Conn
+	pcs                     []*proxyConn
+}
+
+// busiest runs fn and returns the most round trips it saw on one
+// connection: a transaction's, not the cluster's heartbeats beside it.
+func (p *proxy) busiest(fn func()) int64 {
+	counts := func() map[*proxyConn]int64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		m := make(map[*proxyConn]int64)
+		for _, pc := range p.pcs {
+			m[pc] = pc.syncs.Load()
+		}
+		return m
+	}
+	before := counts()
+	fn()
+	var most int64
+	for pc, n := range counts() {
+		most = max(most, n-before[pc])
+	}
+	return most
 }
 
 // newProxy starts a proxy to the database at url and returns it with the
 // URL that reaches the database through it.
-func newProxy(t *testing.T, url string) (*proxy, string) {
+func newProxy(t testing.TB, url string) (*proxy, string) {
 	cfg, err := pgconn.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
@@ -81,10 +103,11 @@ func (p *proxy) serve() {
 			c.Close()
 			continue
 		}
+		pc := &proxyConn{p: p, client: c, server: s}
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
+		p.pcs = append(p.pcs, pc)
 		p.mu.Unlock()
-		pc := &proxyConn{p: p, client: c, server: s}
 		go pc.up()
 		go pc.down()
 	}
@@ -93,6 +116,7 @@ func (p *proxy) serve() {
 type proxyConn struct {
 	p              *proxy
 	client, server net.Conn
+	syncs          atomic.Int64
 	commitStmt     atomic.Value // the name pgx prepared COMMIT under
 	committing     atomic.Bool  // a COMMIT was forwarded, its answer not yet
 }
@@ -121,6 +145,7 @@ func (pc *proxyConn) up() {
 		}
 		if typed && (raw[0] == 'S' || raw[0] == 'Q') {
 			pc.p.syncs.Add(1)
+			pc.syncs.Add(1)
 		}
 		typed = true
 		if _, err := pc.server.Write(raw); err != nil {

@@ -30,7 +30,9 @@ const (
 
 // Preload names buckets that every transaction reads whole at its
 // start, in the round trip that takes the lock: small buckets read by
-// nearly every transaction (meta, pauses, ...).
+// nearly every transaction (meta, pauses, ...). Call it before the
+// first transaction. A bucket not made yet costs each transaction a
+// failed round trip until it is.
 func (d *DB) Preload(buckets ...[]byte) { d.preload = append(d.preload, buckets...) }
 
 // tx is a transaction on one pooled connection. Writes stay in the
@@ -106,30 +108,39 @@ func (t *tx) fail(err error) {
 }
 
 func (d *DB) begin(write bool) (*tx, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-	conn, err := d.pool.Acquire(ctx)
-	cancel()
-	if err != nil {
-		return nil, d.storage(fmt.Errorf("connect: %w", err))
-	}
-	t := &tx{d: d, ctx: context.Background(), conn: conn, write: write}
-	preload := d.preload
 	for retried := false; ; retried = true {
-		err := t.start(preload)
+		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+		conn, err := d.pool.Acquire(ctx)
+		cancel()
+		if err != nil {
+			return nil, d.storage(fmt.Errorf("connect: %w", err))
+		}
+		t := &tx{d: d, ctx: context.Background(), conn: conn, write: write}
+		err = t.startPreloading()
 		if err == nil {
 			return t, nil
 		}
-		t.rollback()
-		// A preloaded bucket not made yet (a new database): learnt
-		// from the same round trip, so once more without it.
-		if !retried && isUndefinedTable(err) {
-			preload = t.existing(preload)
-			t.ended = false
-			continue
-		}
+		closed := conn.Conn().IsClosed()
 		t.release()
-		return nil, d.storage(fmt.Errorf("begin: %w", err))
+		// A pooled connection that the server has closed since (a
+		// restart, a failover) fails only here: once more, on another.
+		if retried || !closed {
+			return nil, d.storage(fmt.Errorf("begin: %w", err))
+		}
 	}
+}
+
+// startPreloading starts the transaction; a preloaded bucket not made
+// yet (a new database) is learnt from the same round trip, which is
+// then made again without it.
+func (t *tx) startPreloading() error {
+	err := t.start(t.d.preload)
+	if err == nil || !isUndefinedTable(err) {
+		return err
+	}
+	t.rollback()
+	t.ended = false
+	return t.start(t.existing(t.d.preload))
 }
 
 func isUndefinedTable(err error) bool {
@@ -355,14 +366,14 @@ func (t *tx) Bucket(name []byte) kv.Bucket {
 }
 
 func (t *tx) CreateBucketIfNotExists(name []byte) (kv.Bucket, error) {
-	if t.err != nil {
+	switch {
+	case t.err != nil:
 		return nil, t.err
+	case !t.write:
+		return nil, errNotWritable
 	}
 	if b := t.buckets[string(name)]; b != nil {
 		return b, nil
-	}
-	if !t.write {
-		return nil, errNotWritable
 	}
 	n := string(name)
 	if !validName(n) {

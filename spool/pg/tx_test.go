@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,7 +22,7 @@ func proxied(t *testing.T) (*DB, *proxy, string) {
 	return open(t, purl, "t1", 5*time.Second), p, url
 }
 
-func mustUpdate(t *testing.T, d *DB, fn func(kv.Tx) error) {
+func mustUpdate(t testing.TB, d *DB, fn func(kv.Tx) error) {
 	t.Helper()
 	if err := d.Update(fn); err != nil {
 		t.Fatalf("Update: %v", err)
@@ -170,9 +171,7 @@ func TestRoundTrips(t *testing.T) {
 		}
 	}
 	mustUpdate(t, d, accept(0)) // pgx prepares the statements once
-	before := p.syncs.Load()
-	mustUpdate(t, d, accept(1))
-	if n := p.syncs.Load() - before; n != 2 {
+	if n := p.busiest(func() { mustUpdate(t, d, accept(1)) }); n != 2 {
 		t.Errorf("a write transaction took %d round trips, want 2", n)
 	}
 	keys := [][]byte{[]byte("body1-1"), []byte("body1-2"), []byte("absent")}
@@ -185,9 +184,7 @@ func TestRoundTrips(t *testing.T) {
 		return nil
 	}
 	d.View(read)
-	before = p.syncs.Load()
-	d.View(read)
-	if n := p.syncs.Load() - before; n != 3 {
+	if n := p.busiest(func() { d.View(read) }); n != 3 {
 		t.Errorf("a View with a prefetch took %d round trips, want 3", n)
 	}
 }
@@ -235,4 +232,131 @@ func TestNotify(t *testing.T) {
 	if s := strings.Join(got, "|"); s != "a\tx|b\ty\tz|end\t" {
 		t.Errorf("notices %q", s)
 	}
+}
+
+// benchDB opens a DB for a benchmark, through the proxy if counted (to
+// report round trips; the proxy adds its own latency to each).
+func benchDB(b *testing.B, counted bool) (*DB, *proxy) {
+	url := pgtest.Database(b)
+	var p *proxy
+	if counted {
+		p, url = newProxy(b, url)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := Open(ctx, url, Options{Node: "bench", Lease: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	if err := d.Update(func(tx kv.Tx) error {
+		for _, n := range []string{"bodies", "msgs", "meta"} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	d.Preload([]byte("meta"))
+	return d, p
+}
+
+func roundTrips(b *testing.B, p *proxy, run func()) {
+	var before int64
+	if p != nil {
+		before = p.syncs.Load()
+	}
+	b.ResetTimer()
+	run()
+	b.StopTimer()
+	if p != nil {
+		b.ReportMetric(float64(p.syncs.Load()-before)/float64(b.N), "roundtrips/op")
+	}
+}
+
+// BenchmarkUpdate is a group commit's transaction: 20 bodies of 10 KiB,
+// 10 small records, the commit.
+func BenchmarkUpdate(b *testing.B) {
+	for _, counted := range []bool{false, true} {
+		b.Run(map[bool]string{false: "direct", true: "counted"}[counted], func(b *testing.B) {
+			d, p := benchDB(b, counted)
+			body := make([]byte, 10<<10)
+			var n int
+			roundTrips(b, p, func() {
+				for range b.N {
+					err := d.Update(func(tx kv.Tx) error {
+						bodies, msgs := tx.Bucket([]byte("bodies")), tx.Bucket([]byte("msgs"))
+						for range 20 {
+							n++
+							bodies.Put(binary.BigEndian.AppendUint64(nil, uint64(n)), body)
+						}
+						for i := range 10 {
+							msgs.Put(binary.BigEndian.AppendUint64(nil, uint64(n-i)), []byte("a small record of the message"))
+						}
+						_, err := msgs.NextSequence()
+						return err
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkViewGet reads one key.
+func BenchmarkViewGet(b *testing.B) {
+	for _, counted := range []bool{false, true} {
+		b.Run(map[bool]string{false: "direct", true: "counted"}[counted], func(b *testing.B) {
+			d, p := benchDB(b, counted)
+			mustUpdate(b, d, func(tx kv.Tx) error {
+				return tx.Bucket([]byte("msgs")).Put([]byte("k"), []byte("v"))
+			})
+			roundTrips(b, p, func() {
+				for range b.N {
+					err := d.View(func(tx kv.Tx) error {
+						if tx.Bucket([]byte("msgs")).Get([]byte("k")) == nil {
+							return errors.New("k not found")
+						}
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestStaleConnection: after the server closed the pool's connections (a
+// restart), the next transaction begins on a new one rather than fail.
+func TestStaleConnection(t *testing.T) {
+	url := pgtest.Database(t)
+	d := open(t, url, "t1", 5*time.Second)
+	makeBucket(t, d, "b")
+	dbname := query1[string](t, d, "SELECT current_database()")
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	// The pool pings a connection idle for a second before handing it
+	// out: the next Update must follow the end at once to meet it stale.
+	for {
+		var left int
+		err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = $1 AND pid <> pg_backend_pid()`, dbname).Scan(&left)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+	}
+	mustUpdate(t, d, func(tx kv.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("v")) })
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) kv.DB) {
 	t.Run("Cursor", func(t *testing.T) { testCursor(t, open(t)) })
 	t.Run("CursorDelete", func(t *testing.T) { testCursorDelete(t, open(t)) })
 	t.Run("ForEach", func(t *testing.T) { testForEach(t, open(t)) })
+	t.Run("LargeValues", func(t *testing.T) { testLarge(t, open(t)) })
 	t.Run("Sequence", func(t *testing.T) { testSequence(t, open(t)) })
 	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { testConcurrent(t, open(t)) })
@@ -224,6 +225,9 @@ func testReadOnly(t *testing.T, db kv.DB) {
 		if _, err := b.NextSequence(); err == nil {
 			t.Error("NextSequence succeeded in a View")
 		}
+		if _, err := tx.CreateBucketIfNotExists([]byte("b")); err == nil {
+			t.Error("CreateBucketIfNotExists of a bucket that exists succeeded in a View")
+		}
 		return nil
 	})
 }
@@ -252,6 +256,35 @@ func testSequence(t *testing.T, db kv.DB) {
 	view(t, db, func(tx kv.Tx) error {
 		if s := tx.Bucket([]byte("b")).Sequence(); s != 1<<63 {
 			t.Errorf("Sequence after SetSequence(1<<63) = %d", s)
+		}
+		return nil
+	})
+}
+
+// testLarge: values of mail bodies' sizes come back whole, by Get and
+// by cursors.
+func testLarge(t *testing.T, db kv.DB) {
+	create(t, db, "b")
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 100<<10+i) }
+	update(t, db, func(tx kv.Tx) error {
+		for i := range 10 {
+			if err := tx.Bucket([]byte("b")).Put([]byte{byte(i)}, val(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, db, func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		if !bytes.Equal(b.Get([]byte{3}), val(3)) {
+			t.Error("Get of a large value differs")
+		}
+		c := b.Cursor()
+		if k, v := c.Seek([]byte{5}); !bytes.Equal(k, []byte{5}) || !bytes.Equal(v, val(5)) {
+			t.Errorf("Seek to a large value: key %x, %d bytes", k, len(v))
+		}
+		if k, v := c.Last(); !bytes.Equal(k, []byte{9}) || !bytes.Equal(v, val(9)) {
+			t.Errorf("Last: key %x, %d bytes", k, len(v))
 		}
 		return nil
 	})

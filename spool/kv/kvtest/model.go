@@ -32,11 +32,16 @@ func Program(seed uint64, n int) []byte {
 	return p
 }
 
-// Seeds adds a few programs to a fuzz target of Model.
-func Seeds(f *testing.F) {
+// Fuzz makes f a fuzz target of Model on db. Programs are cut to 1 KiB:
+// the fuzzer grows its inputs, and a long program's many commits (each
+// fsynced on bbolt) would stall it.
+func Fuzz(f *testing.F, db kv.DB) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		f.Add(Program(seed, 600))
 	}
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		Model(t, db, prog[:min(len(prog), 1024)])
+	})
 }
 
 // Model reads prog as a program of transactions (committed, aborted and

@@ -55,12 +55,16 @@ var (
 
 // Main runs a test binary's tests and stops the shared server, if one was
 // started, after them. Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that has more to clean up after the tests:
+// it returns m.Run's exit code instead of exiting.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Database creates an empty database for t on the shared server and

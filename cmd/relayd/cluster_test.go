@@ -228,3 +228,30 @@ func TestDropOnOneNodeCutsTheOtherNodesAttempt(t *testing.T) {
 		t.Errorf("the upstream got %d messages after the drop", n)
 	}
 }
+
+// TestNodesStartedTogetherMakeOneFirstCredential: nodes started at once
+// on an empty database make one first credential between them, and the
+// one password printed works on every node.
+func TestNodesStartedTogetherMakeOneFirstCredential(t *testing.T) {
+	url := pgtest.Database(t)
+	env := []string{"RELAY_SPOOL=" + url, "RELAY_NODE_LEASE=3s"}
+	var nodes []*proc
+	for _, name := range []string{"mx-a", "mx-b", "mx-c"} {
+		nodes = append(nodes, launchRelayd(t, env, t.TempDir(), "--node-name", name, "--admin-listen", "unix:"+shortSock(t)))
+	}
+	var passwords []string
+	for _, d := range nodes {
+		d.waitStarted(t)
+		if d.password != "" {
+			passwords = append(passwords, d.password)
+		}
+	}
+	if len(passwords) != 1 {
+		t.Fatalf("%d nodes printed a first password, want 1", len(passwords))
+	}
+	for _, d := range nodes {
+		if _, err := submit(d.smtp, passwords[0], "first"); err != nil {
+			t.Errorf("the first password on %s: %v", d.smtp, err)
+		}
+	}
+}

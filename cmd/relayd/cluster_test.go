@@ -255,3 +255,26 @@ func TestNodesStartedTogetherMakeOneFirstCredential(t *testing.T) {
 		}
 	}
 }
+
+// TestAnotherNodeDeliversADeadNodesMail: mx-b accepts a message held for
+// two seconds and dies; mx-a, which was never told of it, finds it due on
+// its own (a node on a shared spool looks every second) and delivers it.
+func TestAnotherNodeDeliversADeadNodesMail(t *testing.T) {
+	url := pgtest.Database(t)
+	up := &smtptest.Server{}
+	upstream := "smtp://" + up.Start(t) + "?tls=none"
+	env := []string{"RELAY_SPOOL=" + url, "RELAY_NODE_LEASE=3s"}
+	a := startRelaydEnv(t, env, t.TempDir(), "--node-name", "mx-a", "--admin-listen", "unix:"+shortSock(t), "--hold", "2s", "--upstream", upstream)
+	b := startRelaydEnv(t, env, t.TempDir(), "--node-name", "mx-b", "--admin-listen", "unix:"+shortSock(t), "--hold", "2s", "--upstream", upstream)
+	if _, err := submit(b.smtp, a.password, "left behind"); err != nil {
+		t.Fatal(err)
+	}
+	b.kill()
+	deadline := time.Now().Add(15 * time.Second)
+	for len(up.Messages()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("mx-a never delivered mx-b's message\nmx-a:\n%s", a.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

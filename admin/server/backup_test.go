@@ -17,6 +17,7 @@ import (
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/spool"
 	"github.com/holdrelay/relay/spool/bolt"
 	"github.com/holdrelay/relay/spool/kv"
@@ -27,13 +28,11 @@ import (
 // copy's read transaction (and the pages it pins) for ever; one that reads
 // gets the whole copy however long it takes.
 func TestBackupLetsAStalledClientGo(t *testing.T) {
+	spooltest.BoltOnly(t) // the copy is bbolt's file
 	defer func(w time.Duration) { writeTimeout = w }(writeTimeout)
 	writeTimeout = 200 * time.Millisecond
 
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp, _ := spooltest.Open(t)
 	defer sp.Close()
 	creds, err := auth.New(sp, auth.Options{Params: auth.TestParams})
 	if err != nil {

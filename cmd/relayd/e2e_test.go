@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building relayd: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := pgtest.Run(m) // stops PostgreSQL, if a test started it
+	// pgtest.Run stops the PostgreSQL server the shared-spool tests
+	// started, if any.
+	code := pgtest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -71,7 +71,7 @@ type config struct {
 
 func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file; its keys are these flags' names")
-	fs.StringVar(&c.Data, "data", "./relay-data", "data directory: the spool file and the admin socket")
+	fs.StringVar(&c.Data, "data", "./relay-data", "data directory: the admin socket, and the spool file unless --spool puts it elsewhere")
 	fs.StringVar(&c.Spool, "spool", "", "where the spool is kept: bolt:PATH (a bbolt file; default bolt:<data>/spool.db) or postgres://user@host/db, shared by every relayd started with the same URL; give a password in the env or config file, not here")
 	fs.StringVar(&c.NodeName, "node-name", "", "this relayd's name among the nodes sharing a PostgreSQL spool (default: the system host name)")
 	fs.DurationVar(&c.NodeLease, "node-lease", 30*time.Second, "on a PostgreSQL spool, how long this node may go unseen before the others take over its deliveries (at least 3s)")

@@ -90,6 +90,15 @@ func startRelayd(t *testing.T, dataDir string, args ...string) *proc {
 // environment.
 func startRelaydEnv(t *testing.T, env []string, dataDir string, args ...string) *proc {
 	t.Helper()
+	d := launchRelayd(t, env, dataDir, args...)
+	d.waitStarted(t)
+	return d
+}
+
+// launchRelayd starts relayd and returns at once; waitStarted waits
+// until it serves.
+func launchRelayd(t *testing.T, env []string, dataDir string, args ...string) *proc {
+	t.Helper()
 	d := &proc{smtp: freePort(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	full := append([]string{"--data", dataDir, "--smtp-listen", d.smtp}, args...)
 	d.cmd = exec.Command(relaydBin, full...)
@@ -103,6 +112,11 @@ func startRelaydEnv(t *testing.T, env []string, dataDir string, args ...string) 
 		close(d.exited)
 	}()
 	t.Cleanup(func() { d.kill() })
+	return d
+}
+
+func (d *proc) waitStarted(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		// Listeners open before the password is printed; serving starts,
@@ -129,7 +143,6 @@ func startRelaydEnv(t *testing.T, env []string, dataDir string, args ...string) 
 	if m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(d.stdout.String()); m != nil {
 		d.password = m[1]
 	}
-	return d
 }
 
 // cleanEnv drops RELAY_* variables of the environment running the tests,

@@ -66,7 +66,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	first, err := bootstrap(creds, stdout)
+	first, err := bootstrapOnce(ctx, sp, creds, stdout)
 	if err == nil && first && ls.console != nil {
 		err = printFirstLink(d.admin, stdout)
 	}
@@ -135,6 +135,25 @@ func bootstrap(creds *auth.Service, stdout io.Writer) (first bool, err error) {
 	}
 	fmt.Fprintf(stdout, "relayd: created the first credential; its password is shown only this once:\n  username: default\n  password: %s\n  api key:  %s\n", pw, auth.APIKey("default", pw))
 	return true, nil
+}
+
+// bootstrapOnce is bootstrap on a spool that nodes started together may
+// all find empty: under a cluster-wide lock, with the credentials read
+// again, so that they make one first credential between them, not one
+// each with only the last one's password working.
+func bootstrapOnce(ctx context.Context, sp *spool.Spool, creds *auth.Service, stdout io.Writer) (bool, error) {
+	if !sp.Clustered() {
+		return bootstrap(creds, stdout)
+	}
+	ctx, letGo := context.WithCancel(ctx)
+	defer letGo()
+	if _, err := sp.Lead(ctx, "bootstrap"); err != nil {
+		return false, fmt.Errorf("create the first credential: %w", err)
+	}
+	if err := creds.Reload(); err != nil {
+		return false, fmt.Errorf("create the first credential: %w", err)
+	}
+	return bootstrap(creds, stdout)
 }
 
 type daemon struct {

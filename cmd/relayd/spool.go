@@ -52,18 +52,20 @@ func parseSpool(raw string) (spoolURL, error) {
 }
 
 // redactURL is u without its passwords: the user's, and those that
-// libpq's URLs may also carry as query parameters.
+// libpq's URLs may also carry as query parameters. It leaves them out
+// rather than mask them, as spool/pg names its database, so that an error
+// of the driver's and relayd's name the database alike.
 func redactURL(u *url.URL) string {
 	c := *u
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
 	if q := c.Query(); q.Has("password") || q.Has("sslpassword") {
-		for _, k := range []string{"password", "sslpassword"} {
-			if q.Has(k) {
-				q.Set(k, "xxxxx")
-			}
-		}
+		q.Del("password")
+		q.Del("sslpassword")
 		c.RawQuery = q.Encode()
 	}
-	return c.Redacted()
+	return c.String()
 }
 
 // resolveSpool defaults and checks --spool, --node-name and --node-lease.

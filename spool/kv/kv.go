@@ -72,8 +72,9 @@ type Cursor interface {
 	Prev() (key, value []byte)
 	// Seek moves to key, or the first key after it.
 	Seek(key []byte) (k, v []byte)
-	// Delete removes the pair the cursor is on; Next then moves to the
-	// pair after it.
+	// Delete removes the pair the cursor is on. Where the cursor is
+	// afterwards is bbolt's business (its Next may skip a pair once the
+	// page was changed in the transaction): Seek again before moving on.
 	Delete() error
 }
 

@@ -128,6 +128,12 @@ func (d *DB) poolConfig(url string) (*pgxpool.Config, error) {
 		cfg.MaxConns = 16
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "relayd/" + d.opts.Node
+	// A node cut off or frozen in the middle of a write transaction holds
+	// the writers' lock, and every node waits on it: the server ends such
+	// a transaction after a while. Twice the lease, and never under a
+	// minute, so that a busy transaction on a slow machine is not cut.
+	idle := max(2*d.opts.Lease, time.Minute)
+	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(idle.Milliseconds())
 	var warn sync.Once
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		return d.durable(ctx, c, &warn)

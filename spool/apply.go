@@ -80,6 +80,7 @@ func (s *Spool) settleInFlight(res Result, want State, abort func([]ID) error) (
 	if err := abort(inflight); err != nil {
 		return res, fmt.Errorf("aborting deliveries in flight: %w", err)
 	}
+	s.awaitSettled(inflight) // those another node sends
 	delete(res.IDs, InFlight)
 	for _, id := range inflight {
 		m, err := s.Get(id)

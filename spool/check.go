@@ -12,7 +12,37 @@ import (
 // returns every violation found (joined), or nil. It reads everything: use
 // it in tests and in offline checks, not on a hot path.
 func (s *Spool) Check() error {
-	return s.view(check)
+	return s.view(func(t *txn) error {
+		return errors.Join(check(t), checkOwners(t, s.owner != nil))
+	})
+}
+
+// checkOwners: on a shared spool every sending message names its node in
+// owners, and owners names nothing else; a spool of one node has none.
+func checkOwners(t *txn, shared bool) error {
+	var errs []error
+	err := t.owners.ForEach(func(k, v []byte) error {
+		id := idFromKey(k)
+		switch m, err := t.get(id); {
+		case !shared:
+			errs = append(errs, fmt.Errorf("%s: an owner on a spool of one node", id))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("owner of %s: %w", id, err))
+		case m.State != Sending:
+			errs = append(errs, fmt.Errorf("%s: %s but owned by node %s", id, m.State, ownerName(v)))
+		}
+		return nil
+	})
+	if err != nil || !shared {
+		return errors.Join(append(errs, err)...)
+	}
+	c := t.states.Cursor()
+	for k, _ := c.Seek([]byte{byte(Sending)}); k != nil && k[0] == byte(Sending); k, _ = c.Next() {
+		if t.owners.Get(k[1:]) == nil {
+			errs = append(errs, fmt.Errorf("%s: sending with no owner", idFromKey(k[1:])))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func check(t *txn) error {

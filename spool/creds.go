@@ -41,6 +41,7 @@ func (s *Spool) DeleteCredential(name string) error {
 func (s *Spool) writeCredential(name string, change func(b kv.Bucket) error) error {
 	st := s.credAudits.take(name)
 	return s.updateAudited(st.rec, func(t *txn, e *AuditEntry) error {
+		t.notify(noticeRecords, RecordsCredentials)
 		if err := change(t.tx.Bucket(bucketCreds)); err != nil {
 			return err
 		}

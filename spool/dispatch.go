@@ -383,19 +383,22 @@ const interrupted = "attempt interrupted"
 // delivery is at least once), or held if an operator asked. One an
 // operator asked to drop becomes Unsure, not Dropped: the upstream may
 // have taken it before the crash.
-func requeueSending(t *txn) error {
+func requeueSending(t *txn, actor string, which func(owner []byte) bool) ([]ID, error) {
 	var ids []ID
 	c := t.states.Cursor()
 	for k, _ := c.Seek([]byte{byte(Sending)}); k != nil && k[0] == byte(Sending); k, _ = c.Next() {
-		ids = append(ids, idFromKey(k[1:]))
+		id := idFromKey(k[1:])
+		if which == nil || which(t.lookup(t.owners, id.key())) {
+			ids = append(ids, id)
+		}
 	}
 	now := time.Now()
 	for _, id := range ids {
 		m, err := t.get(id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		ev := Event{Time: now, Actor: "restart", Reason: interrupted}
+		ev := Event{Time: now, Actor: actor, Reason: interrupted}
 		if err := t.transitionBy(&m, ev, func(m *Message) *Event {
 			m.State = Queued
 			m.Interrupted = true
@@ -405,8 +408,8 @@ func requeueSending(t *txn) error {
 			}
 			return by
 		}); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return ids, nil
 }

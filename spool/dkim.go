@@ -41,6 +41,7 @@ func (s *Spool) AddDKIMKey(k DKIMKey, rec *AuditEntry) error {
 		return err
 	}
 	return s.updateAudited(rec, func(t *txn, e *AuditEntry) error {
+		t.notify(noticeRecords, RecordsDKIM)
 		b := t.tx.Bucket(bucketDKIM)
 		key := dkimKey(k.Domain, k.Selector)
 		if b.Get(key) != nil {
@@ -57,6 +58,7 @@ func (s *Spool) AddDKIMKey(k DKIMKey, rec *AuditEntry) error {
 // entry rec if set and a dkim.removed event, in one transaction.
 func (s *Spool) RemoveDKIMKey(domain, selector string, rec *AuditEntry) error {
 	return s.updateAudited(rec, func(t *txn, e *AuditEntry) error {
+		t.notify(noticeRecords, RecordsDKIM)
 		b := t.tx.Bucket(bucketDKIM)
 		key := dkimKey(domain, selector)
 		if b.Get(key) == nil {

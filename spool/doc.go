@@ -1,6 +1,46 @@
-// Package spool is the relay's durable message store: one bbolt file that
-// holds every accepted message from the moment the client gets its 250 until
-// its record expires. It is the only code that knows the file's buckets.
+// Package spool is the relay's durable message store: it holds every
+// accepted message from the moment the client gets its 250 until its
+// record expires. It is the only code that knows the store's buckets, and
+// the one place where the rules of states, precedence, selectors and
+// events are written.
+//
+// # Storage
+//
+// The buckets live in a kv driver (package kv: ordered buckets, snapshot
+// reads, one writer at a time, durable commits): spool/bolt, one bbolt
+// file, the default; or spool/pg, PostgreSQL, shared by every relayd node
+// started on the same database. Every rule is Go in this package, over kv,
+// and is never written again in SQL: the two drivers differ in where the
+// bytes go, not in what a drop or a claim does. The buckets below are
+// bbolt buckets in one case and tables (kv_<bucket>) in the other; what is
+// said of bbolt's pages and fsyncs is bbolt's.
+//
+// # A shared spool
+//
+// On PostgreSQL each relayd is a node (kv.Cluster). A write transaction of
+// any node is serialised with every other node's by one lock in the
+// database, so the single-writer reasoning of this package holds across
+// the cluster unchanged. What a cluster adds:
+//
+//	owners  ID  -> node name 0x00 boot: who runs the attempt of a sending
+//	               message (written by the transition into sending, removed
+//	               by the one out of it; empty on a spool of one node)
+//
+// A drop or hold of a message another node is sending records the Intent
+// as on one node and notifies that node (a "cut" notice, one per node per
+// commit); the node aborts its transfer, and Finish carries the Intent out
+// there. The operator's node waits until the message is no longer sending
+// and reports what happened, as for its own attempts: a transfer past its
+// dot is reported delivered (or maybe delivered), never dropped. A node
+// that misses the notice finds the Intent by its own scan every 5 s.
+//
+// A node whose heartbeats stop for its lease is dead: another node queues
+// its sending messages again as interrupted (a later drop reports them
+// maybe_delivered), writes a "takeover" audit entry, and marks that boot
+// taken over. A node restarting under its name queues its own at once.
+// Finish refuses the outcome of an attempt that was taken over (the
+// message is no longer sending, or is on a later attempt), so a node
+// that only seemed dead cannot overwrite the outcome of the takeover.
 //
 // # Buckets and keys
 //

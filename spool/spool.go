@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,10 +55,11 @@ var (
 	bucketBrakes  = []byte("brakes")
 	bucketTokens  = []byte("tokens") // runtime admin tokens: name -> AdminToken
 	bucketSignIn  = []byte("signin") // console sign-in links: hex(sha256(code)) -> SignInLink
+	bucketOwners  = []byte("owners") // a shared spool's sending messages: ID -> the node sending it (owners.go)
 
 	allBuckets = [][]byte{bucketMeta, bucketMsgs, bucketBodies, bucketStates, bucketDue, bucketReady, bucketDone, bucketCreds,
 		bucketHeaders, bucketByCred, bucketEvents, bucketPauses, bucketAudit, bucketFrozen,
-		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks, bucketDKIM, bucketBrakes, bucketTokens, bucketSignIn}
+		bucketBatches, bucketByBatch, bucketByCat, bucketOutbox, bucketHooks, bucketDKIM, bucketBrakes, bucketTokens, bucketSignIn, bucketOwners}
 
 	keyVersion = []byte("version")
 	keyLastID  = []byte("lastid")
@@ -86,6 +88,10 @@ type Spool struct {
 
 	evMu sync.Mutex
 	evCh chan struct{} // see EventsChanged; nil until someone asks
+
+	// cl and owner are set on a shared spool (cluster.go, owners.go).
+	cl    *cluster
+	owner []byte
 }
 
 type write struct {
@@ -115,10 +121,22 @@ func Open(path string) (*Spool, error) {
 // messages a crash left sending.
 func New(db kv.DB) (*Spool, error) {
 	s := &Spool{db: db, writes: make(chan *write, maxGroup), loop: make(chan struct{})}
+	c, shared := db.(kv.Cluster)
+	if shared {
+		s.owner = ownerValue(c.Self())
+	}
+	if p, ok := db.(interface{ Preload(buckets ...[]byte) }); ok {
+		// Read by nearly every transaction: a driver that reads over the
+		// network reads them in the round trip that begins it.
+		p.Preload(bucketMeta, bucketPauses, bucketFrozen, bucketBrakes, bucketOwners)
+	}
 	if err := db.Update(s.initialize); err != nil {
 		return nil, err
 	}
 	go s.commitLoop()
+	if shared {
+		s.startCluster(c)
+	}
 	return s, nil
 }
 
@@ -141,8 +159,16 @@ func (s *Spool) initialize(tx kv.Tx) error {
 	case binary.BigEndian.Uint64(v) != formatVersion:
 		return fmt.Errorf("spool format %d, this relayd reads %d (and older)", binary.BigEndian.Uint64(v), formatVersion)
 	}
-	t := wrap(tx)
-	if err := requeueSending(t); err != nil {
+	t := s.wrap(tx)
+	// A crash left its attempts sending. On a shared spool, only this
+	// node's own (under its name, from an earlier boot) are known to be
+	// over: another node's are taken over once its lease runs out.
+	var mine func([]byte) bool
+	if s.owner != nil {
+		name := ownerName(s.owner)
+		mine = func(v []byte) bool { return v == nil || ownerName(v) == name }
+	}
+	if _, err := requeueSending(t, "restart", mine); err != nil {
 		return err
 	}
 	return t.flush()
@@ -158,6 +184,7 @@ func (s *Spool) Close() error {
 	s.closed = true
 	close(s.writes)
 	s.mu.Unlock()
+	s.stopCluster()
 	<-s.loop
 	return s.db.Close()
 }
@@ -200,11 +227,18 @@ func (s *Spool) view(fn func(t *txn) error) error {
 	if s.closed {
 		return ErrClosed
 	}
-	err := s.db.View(func(tx kv.Tx) error { return fn(wrap(tx)) })
+	err := s.db.View(func(tx kv.Tx) error { return fn(s.wrap(tx)) })
 	if errors.Is(err, kv.ErrStorage) {
 		return storageError(err)
 	}
 	return err
+}
+
+// wrap is the package's wrap with this spool's node.
+func (s *Spool) wrap(tx kv.Tx) *txn {
+	t := wrap(tx)
+	t.owner = s.owner
+	return t
 }
 
 func (s *Spool) commitLoop() {
@@ -239,8 +273,9 @@ func (s *Spool) commitGroup(group []*write) {
 	for len(group) > 0 {
 		failed, emitted := -1, false
 		err := s.db.Update(func(tx kv.Tx) error {
+			var notices map[[2]string]bool
 			for i, w := range group {
-				t := wrap(tx)
+				t := s.wrap(tx)
 				err := w.fn(t)
 				if err == nil {
 					err = t.flush()
@@ -250,8 +285,17 @@ func (s *Spool) commitGroup(group []*write) {
 					return err
 				}
 				emitted = emitted || t.emitted > 0
+				if notices == nil {
+					notices = t.notices
+				} else {
+					maps.Copy(notices, t.notices)
+				}
 			}
-			return s.injectedFault()
+			if err := s.injectedFault(); err != nil {
+				return err
+			}
+			s.sendNotices(tx, notices, emitted)
+			return nil
 		})
 		if failed < 0 || errors.Is(err, kv.ErrStorage) {
 			// A storage failure overrides a write's own error: a read

@@ -62,6 +62,7 @@ func (s *Spool) AddToken(tok AdminToken, rec *AuditEntry) error {
 		return err
 	}
 	return s.updateAudited(rec, func(t *txn, e *AuditEntry) error {
+		t.notify(noticeRecords, RecordsTokens)
 		b := t.tx.Bucket(bucketTokens)
 		if b.Get([]byte(tok.Name)) != nil {
 			return fmt.Errorf("token %q: %w", tok.Name, ErrExists)
@@ -78,6 +79,7 @@ func (s *Spool) AddToken(tok AdminToken, rec *AuditEntry) error {
 // set and its token.removed event.
 func (s *Spool) RemoveToken(name string, rec *AuditEntry) error {
 	return s.updateAudited(rec, func(t *txn, e *AuditEntry) error {
+		t.notify(noticeRecords, RecordsTokens)
 		b := t.tx.Bucket(bucketTokens)
 		if b.Get([]byte(name)) == nil {
 			return notFound(fmt.Sprintf("no such token %q (tokens of --admin-tokens are removed from the settings)", name))

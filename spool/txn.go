@@ -36,6 +36,13 @@ type txn struct {
 	outbox  kv.Bucket
 	hooks   kv.Bucket
 	brakes  kv.Bucket
+	owners  kv.Bucket
+
+	// owner is this node's owner value (see owners.go), nil on a spool
+	// of one node: only a shared spool records who sends what.
+	owner []byte
+	// notices are what the commit tells other nodes (see notify).
+	notices map[[2]string]bool
 
 	// deltas holds counter changes until flush, so that a bulk change of
 	// 100,000 messages writes each counter once, not 100,000 times.
@@ -115,6 +122,7 @@ func wrap(tx kv.Tx) *txn {
 		outbox:  tx.Bucket(bucketOutbox),
 		hooks:   tx.Bucket(bucketHooks),
 		brakes:  tx.Bucket(bucketBrakes),
+		owners:  tx.Bucket(bucketOwners),
 		deltas:  map[State]int64{},
 	}
 }
@@ -131,6 +139,11 @@ func (t *txn) put(m *Message) error {
 	v, err := encodeMessage(m)
 	if err != nil {
 		return err
+	}
+	if t.owner != nil && m.State == Sending && m.Intent != nil {
+		if err := t.cut(m.ID); err != nil {
+			return err
+		}
 	}
 	return t.msgs.Put(m.ID.key(), v)
 }
@@ -219,6 +232,11 @@ func (t *txn) transitionBy(m *Message, ev Event, change func(m *Message) *Event)
 	}
 	if m.State.Finished() {
 		if err := t.del(t.bodies, m.ID.key()); err != nil {
+			return err
+		}
+	}
+	if t.owner != nil && (before == Sending) != (m.State == Sending) {
+		if err := t.own(m.ID, m.State == Sending); err != nil {
 			return err
 		}
 	}

@@ -66,6 +66,7 @@ func (s *Spool) AddWebhook(w Webhook, rec *AuditEntry) (Webhook, error) {
 		return Webhook{}, errors.New("add webhook: name and url are required")
 	}
 	err := s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
+		t.notify(noticeRecords, RecordsWebhooks)
 		if t.hooks.Get([]byte(w.Name)) != nil {
 			return fmt.Errorf("webhook %q: %w", w.Name, ErrExists)
 		}
@@ -83,6 +84,7 @@ func (s *Spool) AddWebhook(w Webhook, rec *AuditEntry) (Webhook, error) {
 // An unreadable one can be removed too: that is how an operator repairs it.
 func (s *Spool) RemoveWebhook(name string, rec *AuditEntry) error {
 	return s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
+		t.notify(noticeRecords, RecordsWebhooks)
 		if t.hooks.Get([]byte(name)) == nil {
 			return notFound(fmt.Sprintf("no such webhook %q", name))
 		}
@@ -174,6 +176,7 @@ func (s *Spool) moveCursor(name string, through uint64, rec *AuditEntry) error {
 func (s *Spool) DisableWebhook(name, reason string) error {
 	rec := &AuditEntry{Time: time.Now(), Actor: "relayd", Action: "webhook disable", Selector: "webhook=" + name, Reason: reason}
 	return s.updateAudited(rec, func(t *txn, _ *AuditEntry) error {
+		t.notify(noticeRecords, RecordsWebhooks)
 		w, err := t.webhook(name)
 		if err != nil {
 			return err

@@ -101,6 +101,11 @@ func (t *fileTransport) write(ctx context.Context, env Envelope, body []byte) (s
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	if env.BeforeDot != nil {
+		if err := env.BeforeDot(); err != nil {
+			return "", fmt.Errorf("%s: %w", msgCancelled, err)
+		}
+	}
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		return "", err
 	}

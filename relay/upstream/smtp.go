@@ -314,6 +314,16 @@ func (a *attempt) commit() bool {
 	return true
 }
 
+// stop ends the attempt before its dot: the connection is closed, so
+// the upstream, which has the body but no dot, discards it.
+func (a *attempt) stop() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.phase = aborted
+	a.closed = true
+	a.raw.Close()
+}
+
 // interrupt closes the connection whatever the phase. Past the dot, the
 // outcome is then unknown.
 func (a *attempt) interrupt() {
@@ -422,7 +432,7 @@ func (a *attempt) run(env Envelope, body []byte, out []Outcome) error {
 	if err != nil || len(accepted) == 0 {
 		return err
 	}
-	reply, err := a.data(body)
+	reply, err := a.data(body, env.BeforeDot)
 	if err != nil {
 		return err
 	}
@@ -520,7 +530,7 @@ func (a *attempt) envelope(env Envelope, size int, out []Outcome) ([]int, error)
 }
 
 // data sends the body and returns the upstream's reply to the dot.
-func (a *attempt) data(body []byte) (string, error) {
+func (a *attempt) data(body []byte, beforeDot func() error) (string, error) {
 	w, err := a.c.Data()
 	if err != nil {
 		return "", err
@@ -537,6 +547,12 @@ func (a *attempt) data(body []byte) (string, error) {
 		return "", err
 	}
 	a.raw.SetWriteDeadline(time.Now().Add(a.t.timeout))
+	if beforeDot != nil {
+		if err := beforeDot(); err != nil {
+			a.stop()
+			return "", fmt.Errorf("%s: %w", msgCancelled, err)
+		}
+	}
 	if !a.commit() {
 		return "", errors.New(msgCancelled)
 	}

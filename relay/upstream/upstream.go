@@ -48,6 +48,12 @@ type Envelope struct {
 	ID   string   // the spool's message ID (e.g. "0c5v3k2s8f9ga"), used for file names and logs
 	From string   // may be "" (null reverse-path)
 	To   []string // recipients still to deliver (never empty)
+	// BeforeDot, when set, is called just before the end-of-data dot
+	// (for the file transport: the rename). An error stops the attempt
+	// there, the message not sent, as a cancellation would: it is how a
+	// drop on another node of a shared spool wins over a transfer that
+	// has not yet sent its dot.
+	BeforeDot func() error
 }
 
 // Outcome is the upstream's answer for one recipient.

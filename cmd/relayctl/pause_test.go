@@ -38,7 +38,7 @@ func TestPauseResume(t *testing.T) {
 	}
 
 	mustRun(t, "--admin", rd.Socket, "pause", "--for", "1h", "--reason", "upstream maintenance")
-	statusGolden(t, rd.Spool, "status-paused.golden", mustRun(t, "--admin", rd.Socket, "status"))
+	golden(t, "status-paused.golden", mustRun(t, "--admin", rd.Socket, "status"))
 	var st admin.Status
 	if err := json.Unmarshal([]byte(mustRun(t, "--admin", rd.Socket, "status", "-o", "json")), &st); err != nil {
 		t.Fatal(err)

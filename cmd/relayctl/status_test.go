@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -12,45 +9,13 @@ import (
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/admin/server/servertest"
-	"github.com/holdrelay/relay/spool"
 )
 
 func TestStatus(t *testing.T) {
 	r := servertest.Start(t, servertest.Options{})
 	r.Accept(t, "shop")
 	r.Accept(t, "shop")
-	statusGolden(t, r.Spool, "status.golden", mustRun(t, "--admin", r.Socket, "status"))
-}
-
-// nodeRows matches the nodes table of relayctl status: its header, then
-// its rows up to the blank line.
-var nodeRows = regexp.MustCompile(`(?m)^NODE .*\n((?:.+\n)+)`)
-
-// statusGolden compares relayctl status with a golden file. The nodes of
-// a shared spool (RELAY_TEST_SPOOL=pg) are the storage's, started and
-// seen by the database's clock rather than the fake one: their table must
-// list this node alone, alive, and stands in for the golden file's.
-func statusGolden(t *testing.T, sp *spool.Spool, name, got string) {
-	t.Helper()
-	if sp.Clustered() {
-		nodes, err := sp.Nodes()
-		if err != nil || len(nodes) != 1 {
-			t.Fatalf("nodes of the shared spool: %+v, %v; want this one alone", nodes, err)
-		}
-		self := regexp.MustCompile(`^` + regexp.QuoteMeta(nodes[0].Name) + ` \(this node\) +alive +\S+ ago +\S+ \S+\n$`)
-		m := nodeRows.FindStringSubmatch(got)
-		if m == nil || !self.MatchString(m[1]) {
-			t.Fatalf("status of a shared spool:\n%s\nwant its nodes table to list %s alone, this node, alive", got, nodes[0].Name)
-		}
-		want, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if w := nodeRows.FindString(string(want)); w != "" {
-			got = strings.Replace(got, m[0], w, 1)
-		}
-	}
-	golden(t, name, got)
+	golden(t, "status.golden", mustRun(t, "--admin", r.Socket, "status"))
 }
 
 func TestStatusJSON(t *testing.T) {
@@ -66,17 +31,6 @@ func TestStatusJSON(t *testing.T) {
 	}
 	// A relayd on its own spool file is the one node, seen as it answers.
 	want := admin.Node{Name: "relay-test", Started: servertest.Now, LastSeen: servertest.Now, Version: "test", Alive: true, Self: true}
-	if r.Spool.Clustered() {
-		// On a shared spool, the one the storage registered, with its
-		// times by the database's clock.
-		nodes, err := r.Spool.Nodes()
-		if err != nil || len(nodes) != 1 || len(st.Nodes) != 1 {
-			t.Fatalf("nodes of the shared spool: %+v, %v; in status: %+v", nodes, err, st.Nodes)
-		}
-		n := nodes[0] // its heartbeats move LastSeen between the two reads
-		want = admin.Node{Name: n.Name, Boot: n.Boot, Started: n.Started.UTC(), LastSeen: st.Nodes[0].LastSeen,
-			Lease: n.Lease.String(), Version: n.Version, Alive: true, Self: true}
-	}
 	if len(st.Nodes) != 1 || st.Nodes[0] != want || !st.Now.Equal(servertest.Now) {
 		t.Errorf("nodes = %+v at %v, want [%+v]", st.Nodes, st.Now, want)
 	}

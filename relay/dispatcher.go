@@ -508,6 +508,10 @@ func (d *Dispatcher) deliver(stop context.Context, c spool.Claimed, f *flight) (
 	defer d.unregister(c.ID, f)
 	ctx := f.ctx
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
+	if d.spool.Clustered() {
+		// A drop on another node wins if it commits before this gate.
+		env.BeforeDot = func() error { return d.spool.PassDot(c.ID, c.Attempts) }
+	}
 	c.Body = d.sign(c) // DKIM: the message as every upstream of its route gets it
 	outs, via := d.send(ctx, c, env)
 	close(f.transferred)

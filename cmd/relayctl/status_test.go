@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -31,6 +32,11 @@ func TestStatusJSON(t *testing.T) {
 	}
 	// A relayd on its own spool file is the one node, seen as it answers.
 	want := admin.Node{Name: "relay-test", Started: servertest.Now, LastSeen: servertest.Now, Version: "test", Alive: true, Self: true}
+	if os.Getenv("RELAY_TEST_SPOOL") == "pg" && len(st.Nodes) == 1 {
+		// A shared spool's node, as the database registered it.
+		n := st.Nodes[0]
+		want = admin.Node{Name: "t1", Boot: n.Boot, Started: n.Started, LastSeen: n.LastSeen, Lease: n.Lease, Alive: true, Self: true}
+	}
 	if len(st.Nodes) != 1 || st.Nodes[0] != want || !st.Now.Equal(servertest.Now) {
 		t.Errorf("nodes = %+v at %v, want [%+v]", st.Nodes, st.Now, want)
 	}

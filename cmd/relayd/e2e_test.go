@@ -17,6 +17,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/holdrelay/relay/internal/pgtest"
 )
 
 // relaydBin is the real binary, built once by TestMain.
@@ -33,7 +35,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building relayd: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// pgtest.Run stops the PostgreSQL server the shared-spool tests
+	// started, if any.
+	code := pgtest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

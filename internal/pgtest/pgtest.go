@@ -6,7 +6,8 @@
 //
 // One server serves a whole test binary (Main starts it lazily and stops
 // it after the tests); each test gets a database of its own from
-// Database. Without PostgreSQL installed, a test that asks for one is
+// Database. A test that stops and starts the server (the database lost
+// under a running relayd) takes one of its own from Own. Without PostgreSQL installed, a test that asks for one is
 // skipped, or fails under CI (see package testenv), where .ci/run installs
 // the server. RELAY_TEST_POSTGRES_URL points the tests at a server that
 // is already running instead (its role must be allowed to create
@@ -40,7 +41,7 @@ import (
 
 // Server is a PostgreSQL server started for tests.
 type Server struct {
-	dir  string // data directory, also the socket's
+	dir  string // holds the data directory, the log and the socket
 	bin  string // directory of pg_ctl and initdb
 	cred *syscall.Credential
 	url  string // superuser URL of database "postgres"
@@ -55,12 +56,16 @@ var (
 
 // Main runs a test binary's tests and stops the shared server, if one was
 // started, after them. Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that has more to clean up after the tests:
+// it returns their exit code instead of exiting.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Database creates an empty database for t on the shared server and
@@ -78,6 +83,34 @@ func Database(t testing.TB) string {
 		}
 		base = shared.url
 	}
+	return createDatabase(t, base)
+}
+
+// Own starts a server for t alone, removed when t ends: for a test that
+// stops it (Halt) and starts it again (Restart) under a running relayd.
+// RELAY_TEST_POSTGRES_URL does not apply: the server must be this
+// test's to stop.
+func Own(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start()
+	if errors.Is(err, errNotInstalled) {
+		testenv.Missing(t, "%v", err)
+	}
+	if err != nil {
+		t.Fatalf("starting PostgreSQL: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Database creates an empty database for t on s and returns its URL.
+func (s *Server) Database(t testing.TB) string {
+	t.Helper()
+	return createDatabase(t, s.url)
+}
+
+func createDatabase(t testing.TB, base string) string {
+	t.Helper()
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbs.Add(1))
 	if err := exec1(base, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("creating database %s: %v", name, err)
@@ -143,15 +176,36 @@ func Start() (*Server, error) {
 		s.Stop()
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories='%s' -c fsync=off -c full_page_writes=off -c max_connections=200", s.dir)
-	if out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+	if err := s.Restart(); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+		return nil, err
 	}
 	s.url = (&url.URL{Scheme: "postgres", User: url.User("relay"), Path: "/postgres",
 		RawQuery: url.Values{"host": {s.dir}}.Encode()}).String()
 	return s, nil
+}
+
+// Restart starts the server on its data directory: after Halt, with
+// everything it had committed.
+func (s *Server) Restart() error {
+	data := filepath.Join(s.dir, "data")
+	opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories='%s' -c fsync=off -c full_page_writes=off -c max_connections=200", s.dir)
+	if out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Halt stops the server as an administrator would (pg_ctl stop -m fast:
+// sessions are ended, then the server shuts down cleanly), keeping its
+// data for Restart.
+func (s *Server) Halt() error {
+	out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "60", "stop")
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // URL is the superuser's URL of the server's "postgres" database.

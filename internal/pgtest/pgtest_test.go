@@ -38,3 +38,33 @@ func TestDatabase(t *testing.T) {
 		t.Fatalf("synchronous_commit = %q (%v); want on", sc, err)
 	}
 }
+
+// A server of a test's own stops and starts again on its data: what was
+// committed before Halt is there after Restart, and nothing answers in
+// between.
+func TestOwnHaltRestart(t *testing.T) {
+	ctx := context.Background()
+	s := Own(t)
+	url := s.Database(t)
+	if err := exec1(url, "CREATE TABLE t (v int); INSERT INTO t VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec1(url, "SELECT 1"); err == nil {
+		t.Fatal("a halted server answered")
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var v int
+	if err := c.QueryRow(ctx, "SELECT v FROM t").Scan(&v); err != nil || v != 7 {
+		t.Fatalf("after restart read %d, %v; want 7", v, err)
+	}
+}

@@ -50,17 +50,26 @@ var pgURLs sync.Map
 // openPath opens the spool kept under path. On bbolt it is Open itself.
 func openPath(t testing.TB, path string) (*Spool, error) {
 	t.Helper()
+	var s *Spool
+	var err error
 	if !onPG() {
-		return Open(path)
+		s, err = Open(path)
+	} else {
+		var db kv.DB
+		if db, err = openRaw(t, path); err != nil {
+			return nil, err
+		}
+		if s, err = New(db); err != nil {
+			db.Close()
+		}
 	}
-	db, err := openRaw(t, path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := New(db)
-	if err != nil {
-		db.Close()
-		return nil, err
+	// A pass on the wrong driver would be a green run that tested nothing.
+	if s.Clustered() != onPG() {
+		s.Close()
+		t.Fatalf("RELAY_TEST_SPOOL=%q, yet the spool opened is clustered=%v", os.Getenv("RELAY_TEST_SPOOL"), s.Clustered())
 	}
 	return s, nil
 }

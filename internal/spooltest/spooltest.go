@@ -63,6 +63,11 @@ func Open(t testing.TB) (*spool.Spool, Handle) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A pass on the wrong driver would be a green run that tested nothing.
+	if s.Clustered() != (Backend() == "pg") {
+		s.Close()
+		t.Fatalf("RELAY_TEST_SPOOL=%s, yet the spool opened is clustered=%v", Backend(), s.Clustered())
+	}
 	return s, h
 }
 

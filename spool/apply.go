@@ -156,6 +156,7 @@ func (s *Spool) apply(sel Selector, a action, dry bool, rec *AuditEntry) (Result
 		var part Result
 		run := func(t *txn, e *AuditEntry) error {
 			part = Result{}
+			t.prefetch(chunk, false)
 			for _, id := range chunk {
 				if err := applyOne(t, sel, a, states, id, explicit, dry, &part); err != nil {
 					return err

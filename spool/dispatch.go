@@ -71,6 +71,7 @@ func (t *txn) claimDue(now time.Time, limit int, skip ID, hook ClaimHook) ([]Cla
 		for skipped := 0; len(out) < limit && skipped < maxSkip; {
 			var ids []ID
 			ids, from = dueIDsFrom(b, now, from, limit-len(out))
+			t.prefetch(ids, true)
 			for _, id := range ids {
 				c, ok, err := t.claimOne(id, skip, now)
 				if err != nil {
@@ -163,7 +164,9 @@ func (t *txn) claim(id ID, now time.Time) (Claimed, bool, error) {
 }
 
 func (t *txn) promote(now time.Time) error {
-	for _, id := range dueIDs(t.due, now, maxPromote) {
+	ids := dueIDs(t.due, now, maxPromote)
+	t.prefetch(ids, false)
+	for _, id := range ids {
 		m, err := t.get(id)
 		if err != nil {
 			return err

@@ -12,7 +12,9 @@ func (s *Spool) Expire(cutoff time.Time) (int, error) {
 	n := 0
 	err := s.update(func(t *txn) error {
 		n = 0
-		for _, id := range dueIDs(t.done, cutoff.Add(-1), maxExpire) {
+		ids := dueIDs(t.done, cutoff.Add(-1), maxExpire)
+		t.prefetch(ids, false)
+		for _, id := range ids {
 			m, err := t.get(id)
 			if err != nil {
 				return err

@@ -92,6 +92,8 @@ type Spool struct {
 	// cl and owner are set on a shared spool (cluster.go, owners.go).
 	cl    *cluster
 	owner []byte
+	// direct is set for a storage other than bbolt (see txn.direct).
+	direct bool
 }
 
 type write struct {
@@ -121,6 +123,8 @@ func Open(path string) (*Spool, error) {
 // messages a crash left sending.
 func New(db kv.DB) (*Spool, error) {
 	s := &Spool{db: db, writes: make(chan *write, maxGroup), loop: make(chan struct{})}
+	_, onBolt := db.(*bolt.DB)
+	s.direct = !onBolt
 	c, shared := db.(kv.Cluster)
 	if shared {
 		s.owner = ownerValue(c.Self())
@@ -237,7 +241,7 @@ func (s *Spool) view(fn func(t *txn) error) error {
 // wrap is the package's wrap with this spool's node.
 func (s *Spool) wrap(tx kv.Tx) *txn {
 	t := wrap(tx)
-	t.owner = s.owner
+	t.owner, t.direct = s.owner, s.direct
 	return t
 }
 

@@ -41,6 +41,11 @@ type txn struct {
 	// owner is this node's owner value (see owners.go), nil on a spool
 	// of one node: only a shared spool records who sends what.
 	owner []byte
+	// direct: Get and Delete go to the bucket itself rather than through
+	// a kept cursor, which is a saving on bbolt only: over the network a
+	// Seek is a query where a Get may be answered from what the
+	// transaction read or prefetched, and a Delete needs no read at all.
+	direct bool
 	// notices are what the commit tells other nodes (see notify).
 	notices map[[2]string]bool
 
@@ -82,8 +87,11 @@ func (t *txn) cursor(b kv.Bucket) kv.Cursor {
 	return c
 }
 
-// lookup is b.Get(key) through t's cursor on b.
+// lookup is b.Get(key) through t's cursor on b (bbolt; see cursor).
 func (t *txn) lookup(b kv.Bucket, key []byte) []byte {
+	if t.direct {
+		return b.Get(key)
+	}
 	k, v := t.cursor(b).Seek(key)
 	if !bytes.Equal(k, key) || v == nil {
 		return nil
@@ -91,8 +99,11 @@ func (t *txn) lookup(b kv.Bucket, key []byte) []byte {
 	return v
 }
 
-// del is b.Delete(key) through t's cursor on b.
+// del is b.Delete(key) through t's cursor on b (bbolt; see cursor).
 func (t *txn) del(b kv.Bucket, key []byte) error {
+	if t.direct {
+		return b.Delete(key)
+	}
 	c := t.cursor(b)
 	if k, _ := c.Seek(key); !bytes.Equal(k, key) {
 		return nil
@@ -467,4 +478,22 @@ func headersKey(id ID) []byte {
 // several events at one instant (a bulk action) would not get from time.
 func eventKey(id ID, seq uint64) []byte {
 	return append(id.key(), u64(seq)...)
+}
+
+// prefetch tells a driver that reads over the network which messages
+// the transaction is about to read (their records, and their bodies
+// when bodies is set), so that it reads them in one round trip.
+func (t *txn) prefetch(ids []ID, bodies bool) {
+	p, ok := t.tx.(kv.Prefetcher)
+	if !ok || len(ids) == 0 {
+		return
+	}
+	keys := make([][]byte, len(ids))
+	for i, id := range ids {
+		keys[i] = id.key()
+	}
+	p.Prefetch(bucketMsgs, keys)
+	if bodies {
+		p.Prefetch(bucketBodies, keys)
+	}
 }

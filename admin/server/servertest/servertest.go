@@ -117,6 +117,7 @@ func Start(t testing.TB, o Options) *Relay {
 		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
 		Ready: o.Ready, CheckUpstream: upstream.Check, DKIM: o.DKIM,
 		Brake: server.BrakeDefaults{Duplicates: 5, Rate: 600}, // relayd's defaults
+		Node:  "relay-test",
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

@@ -129,3 +129,19 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A node that stops talking to the database loses its name (and leads)
+// on the server after a lease, whatever happened to its TCP connection.
+func TestSilentSessionIsEndedByTheServer(t *testing.T) {
+	const lease = time.Second
+	a := open(t, pgtest.Database(t), "a", lease)
+	next(t, a)
+	pid := a.cl.pid.Load()
+	a.cl.noBeats.Store(true)
+	if n := next(t, a); n != (kv.Notice{}) {
+		t.Fatalf("got %+v, want the empty notice of a reconnection", n)
+	}
+	if a.cl.pid.Load() == pid {
+		t.Fatal("no new listener connection")
+	}
+}

@@ -66,7 +66,7 @@ func (c *cluster) awaitLead(ctx context.Context, name string) (*pgx.Conn, error)
 func (c *cluster) tryLead(ctx context.Context, conn *pgx.Conn, name string) (*pgx.Conn, bool) {
 	var err error
 	if conn == nil {
-		if conn, err = pgx.ConnectConfig(ctx, c.cfg); err != nil {
+		if conn, err = c.dial(ctx); err != nil {
 			c.d.log.Debug("connecting to the spool database to lead", "lock", name, "err", err)
 			return nil, false
 		}

@@ -27,7 +27,7 @@ func (e errNameInUse) Error() string {
 // connect makes the listener's connection: the name lock, LISTEN, and
 // the node's row (registered at the first connection, renewed after).
 func (c *cluster) connect(ctx context.Context, first bool) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, c.cfg)
+	conn, err := c.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("spool database %s is unreachable: %w", c.d.where, err)
 	}
@@ -37,6 +37,31 @@ func (c *cluster) connect(ctx context.Context, first bool) (*pgx.Conn, error) {
 		return nil, err
 	}
 	c.pid.Store(conn.PgConn().PID())
+	return conn, nil
+}
+
+// dial connects outside the pool, for a connection that holds a session
+// lock (the name, a lead). The server ends such a session once it has
+// been silent for a lease, so that a node cut off from the database, or
+// stopped, lets its locks go after a lease rather than when the server's
+// TCP keepalives give up (hours): its owner beats or pings three times a
+// lease. PostgreSQL before 14 has no idle_session_timeout: there, the
+// locks wait for the keepalives.
+func (c *cluster) dial(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	_, err = conn.Exec(ctx, fmt.Sprintf("SET idle_session_timeout = %d", c.d.opts.Lease.Milliseconds()))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object
+		c.d.log.Debug("this PostgreSQL has no idle_session_timeout: a dead node's locks last until its connection's keepalives give up", "err", err)
+		err = nil
+	}
+	if err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
 	return conn, nil
 }
 
@@ -106,14 +131,15 @@ func (c *cluster) wait(conn *pgx.Conn, until time.Time) error {
 	ctx, cancel := context.WithDeadline(c.ctx, until)
 	defer cancel()
 	n, err := conn.WaitForNotification(ctx)
-	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded && pgconn.Timeout(err) {
-			return context.DeadlineExceeded
-		}
-		return err
+	if n != nil {
+		c.deliver(n)
 	}
-	c.deliver(n)
-	return nil
+	if err != nil && ctx.Err() == context.DeadlineExceeded && !conn.IsClosed() {
+		// Also when until had passed before the call (a steady stream
+		// of notices): time to beat, not a broken connection.
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 // reconnect tries again and again, 100 ms apart at first, then up to 2 s;
@@ -161,6 +187,7 @@ func (c *cluster) deliver(n *pgconn.Notification) {
 	select {
 	case c.notices <- kv.Notice{Channel: channel, Payload: payload}:
 	default:
+		c.d.log.Debug("notices are full: dropping one, a rescan follows", "channel", channel)
 		c.requestRescan()
 	}
 }

@@ -3,6 +3,7 @@ package pg
 import (
 	"context"
 	"errors"
+	"log/slog"
 	neturl "net/url"
 	"strconv"
 	"strings"
@@ -18,12 +19,20 @@ func open(t *testing.T, url, node string, lease time.Duration) *DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	d, err := Open(ctx, url, Options{Node: node, Lease: lease, Version: "test"})
+	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := Open(ctx, url, Options{Node: node, Lease: lease, Version: "test", Log: log.With("node", node)})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", node, err)
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }
 
 // sql runs one statement on a connection of the test's own.

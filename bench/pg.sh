@@ -153,7 +153,9 @@ pg_wal_row() {
 	awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
 		s = y[2] - x[2]
-		printf "%.1f KiB WAL per message; %.1f messages per WAL fsync (%d fsyncs, %.2f ms each)", (y[1] - x[1]) / 1024 / n, s > 0 ? n / s : 0, s, s > 0 ? (y[3] - x[3]) / s : 0
+		per = 0; ms = 0
+		if (s > 0) { per = n / s; ms = (y[3] - x[3]) / s }
+		printf "%.1f KiB WAL per message; %.1f messages per WAL fsync (%d fsyncs, %.2f ms each)", (y[1] - x[1]) / 1024 / n, per, s, ms
 	}'
 }
 

@@ -15,7 +15,9 @@
 # Knobs: PG_SLOTS (8: --delivery-concurrency of every relayd in the pge2e
 # rows, per node), PG_DELAY_MS (20: how long the sink of the pge2e rows
 # takes to answer each message, in milliseconds), PG_STATEMENTS (0; 1: load
-# pg_stat_statements and log each run's costliest statements).
+# pg_stat_statements and log each run's costliest statements), PG_SAMPLE
+# (0; 1: log what the holder of the writers' lock was doing, sampled every
+# 10 ms, in pgaccept20's smtp-source run and the pge2e runs).
 
 PG_DIR=$W/pg
 PG_BIN=
@@ -193,6 +195,35 @@ pg_done() {
 	PG_WALROW=$(pg_wal_row "$PG_WAL0" "$(pg_wal)" "$2")
 }
 
+# pg_sample_start DATABASE: with PG_SAMPLE=1, samples every 10 ms (one
+# psql session) what the holder of the writers' lock is doing, and how
+# many backends wait for it. A write transaction is the one with an xid
+# (the driver asks for it as it takes the lock); "waiting for relayd" is
+# its backend idle in the transaction, between relayd's round trips.
+PG_SAMPLER=
+pg_sample_start() {
+	[ "${PG_SAMPLE:-0}" = 1 ] || return 0
+	local q="SELECT coalesce((SELECT CASE WHEN wait_event_type IN ('IO', 'LWLock') THEN 'in COMMIT or a write: ' || wait_event
+		WHEN state = 'idle in transaction' THEN 'waiting for relayd between round trips' ELSE 'executing SQL' END
+		FROM pg_stat_activity WHERE datname = '$1' AND backend_xid IS NOT NULL AND wait_event_type IS DISTINCT FROM 'Lock' LIMIT 1),
+		'no write transaction') || ', ' || (SELECT count(*) FROM pg_stat_activity WHERE datname = '$1' AND wait_event_type = 'Lock') || ' waiting for the lock';"
+	q=$(tr '\n\t' '  ' <<<"$q")
+	{ while :; do echo "$q"; sleep 0.01; done | "$PG_BIN/psql" -h "$PG_DIR" -U relay -d postgres -XAtq >"$W/samples-$1" 2>/dev/null; } &
+	PG_SAMPLER=$!
+}
+
+# pg_sample_stop DATABASE: stops the sampler; logs its shares.
+pg_sample_stop() {
+	[ -n "$PG_SAMPLER" ] || return 0
+	# Its children first (the loop and psql): orphaned, they would linger.
+	pkill -P "$PG_SAMPLER" 2>/dev/null || true
+	kill "$PG_SAMPLER" 2>/dev/null || true
+	wait "$PG_SAMPLER" 2>/dev/null || true
+	PG_SAMPLER=
+	log "PostgreSQL $1: the writers' lock holder, by share of $(wc -l <"$W/samples-$1") samples"
+	sort "$W/samples-$1" | uniq -c | sort -rn | awk -v n="$(wc -l <"$W/samples-$1")" '{ c = $1; $1 = ""; printf "   %5.1f %%%s\n", 100 * c / n, $0 }' >&2
+}
+
 # pg_accept_bench: accept on PostgreSQL, into relayd's hold (1h, as the
 # bbolt accept rows): relayload then smtp-source, one relayd and database
 # per session count.
@@ -211,7 +242,9 @@ pg_accept_bench() {
 		pg_run pgaccept20 1h "$P_DEAD"
 		warm_login
 		pr20=$(load "$P_RELAYD" "$SESSIONS" "$N20" --new-conn-per-message --user default --password "$RD_PASS")
+		pg_sample_start pgaccept20
 		pgs20=$(feed "$P_RELAYD" "$SESSIONS" "$N20")
+		pg_sample_stop pgaccept20
 		pg_done pgaccept20 $((2 * N20 + 10))
 		pgw20=$PG_WALROW
 	fi
@@ -247,10 +280,12 @@ pg_e2e_bench() {
 	log "end to end on PostgreSQL: one node"
 	pg_run pge2e1 0s "$P_SINK" "${slots[@]}"
 	slowsink "$N20"
+	pg_sample_start pge2e1
 	t0=$(now)
 	pgea1=$(feed "$P_RELAYD" "$SESSIONS" "$N20")
 	wait_gone "$SINK_PID" "$LIMIT" || die "relayd (PostgreSQL, one node): not all delivered within ${LIMIT}s"
 	pge1=$(secs "$t0" "$(now)")
+	pg_sample_stop pge2e1
 	pg_done pge2e1 "$N20"
 	pgew1=$PG_WALROW
 
@@ -263,6 +298,7 @@ pg_e2e_bench() {
 	pg_relayd pge2e2-b "$url" 0s "$P_SINK" "$P_NODE2" "${slots[@]}"
 	b=$PG_PID
 	slowsink "$N20"
+	pg_sample_start pge2e2
 	t0=$(now)
 	feed "$P_RELAYD" $((SESSIONS / 2)) "$half" >/dev/null &
 	fa=$!
@@ -272,6 +308,7 @@ pg_e2e_bench() {
 	wait "$fb" || die "feeding node b failed"
 	wait_gone "$SINK_PID" "$LIMIT" || die "relayd (PostgreSQL, two nodes): not all delivered within ${LIMIT}s"
 	pge2=$(secs "$t0" "$(now)")
+	pg_sample_stop pge2e2
 	pg_node_stop "$a"
 	pg_node_stop "$b"
 	pg_idle pge2e2

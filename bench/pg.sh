@@ -169,6 +169,8 @@ pg_statements() {
 	pg_sql "SELECT calls, round(total_exec_time), round(mean_exec_time::numeric, 3), rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
 		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1'
 		ORDER BY total_exec_time DESC LIMIT 10" | sed 's/^/   /' >&2
+	pg_sql "SELECT 'write transactions: ' || calls || ', waiting for the writers'' lock ' || round(mean_exec_time::numeric, 2) || ' ms each on average'
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1' AND query LIKE '%pg_advisory_xact_lock%'" | sed 's/^/   /' >&2
 	pg_sql "SELECT pg_stat_statements_reset()" >/dev/null
 }
 
@@ -210,6 +212,7 @@ pg_sample_start() {
 	q=$(tr '\n\t' '  ' <<<"$q")
 	{ while :; do echo "$q"; sleep 0.01; done | "$PG_BIN/psql" -h "$PG_DIR" -U relay -d postgres -XAtq >"$W/samples-$1" 2>/dev/null; } &
 	PG_SAMPLER=$!
+	disown "$PG_SAMPLER" # no "Terminated" notice when it is stopped
 }
 
 # pg_sample_stop DATABASE: stops the sampler; logs its shares.
@@ -218,7 +221,6 @@ pg_sample_stop() {
 	# Its children first (the loop and psql): orphaned, they would linger.
 	pkill -P "$PG_SAMPLER" 2>/dev/null || true
 	kill "$PG_SAMPLER" 2>/dev/null || true
-	wait "$PG_SAMPLER" 2>/dev/null || true
 	PG_SAMPLER=
 	log "PostgreSQL $1: the writers' lock holder, by share of $(wc -l <"$W/samples-$1") samples"
 	sort "$W/samples-$1" | uniq -c | sort -rn | awk -v n="$(wc -l <"$W/samples-$1")" '{ c = $1; $1 = ""; printf "   %5.1f %%%s\n", 100 * c / n, $0 }' >&2

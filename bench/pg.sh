@@ -210,7 +210,7 @@ pg_sample_start() {
 		FROM pg_stat_activity WHERE datname = '$1' AND backend_xid IS NOT NULL AND wait_event_type IS DISTINCT FROM 'Lock' LIMIT 1),
 		'no write transaction') || ', ' || (SELECT count(*) FROM pg_stat_activity WHERE datname = '$1' AND wait_event_type = 'Lock') || ' waiting for the lock';"
 	q=$(tr '\n\t' '  ' <<<"$q")
-	{ while :; do echo "$q"; sleep 0.01; done | "$PG_BIN/psql" -h "$PG_DIR" -U relay -d postgres -XAtq >"$W/samples-$1" 2>/dev/null; } &
+	{ while :; do echo "$q"; sleep 0.01; done | "$PG_BIN/psql" -h "$PG_DIR" -U relay -d postgres -XAtq >"$W/samples-$1"; } 2>/dev/null &
 	PG_SAMPLER=$!
 	disown "$PG_SAMPLER" # no "Terminated" notice when it is stopped
 }

@@ -54,8 +54,8 @@
 # (20: the pge2e sink's delay per message), PG_STATEMENTS (0; 1: log the
 # costliest SQL of each PostgreSQL run, from pg_stat_statements), PG_SAMPLE
 # (0; 1: log what the holder of the spool's writers' lock was doing,
-# sampled; see bench/pg.sh). BASE_PORT + 6 is the
-# second PostgreSQL node's SMTP port. The bulk and big spools are filled by bench/fill,
+# sampled; see bench/pg.sh). BASE_PORT + 6 is the second PostgreSQL
+# node's SMTP port. The bulk and big spools are filled by bench/fill,
 # straight into the spool file: set-up, not a measurement.
 #
 # ONLY (default: every part) runs only the parts it names, space-separated:

@@ -17,6 +17,16 @@
 # smtp-sink, Postfix) it stops on exit, error or Ctrl-C. Every wait is
 # bounded.
 #
+# The PostgreSQL rows (parts pgaccept1, pgaccept20, pge2e; bench/pg.sh):
+# relayd with --spool postgres://..., on a throw-away PostgreSQL server
+# (Debian's, installed by apt-get if missing) in the scratch directory,
+# so on the same disk as relayd's bbolt spool and Postfix's queue, with
+# fsync and synchronous_commit on, listening on a Unix socket only. The
+# accept rows sit beside bbolt's and Postfix's of the same run; pge2e
+# delivers into bench/slowsink, which answers each message after
+# PG_DELAY_MS, so that the delivery slots, not two relayd sharing the
+# CPUs, bound the rate: bbolt, one node, then two nodes on one database.
+#
 # The storage ceiling (part "ceiling", first, before any server runs so
 # that the disk is quiet): bench/ceiling, in the scratch directory, times
 # an fdatasync of 4 KiB (overwritten, and into a new block as bbolt's
@@ -39,7 +49,13 @@
 # brake's own: default "--brake-rate 1000000", the detector counting every
 # message but a bench's 20,000 in seconds not tripping it), BRAKE_ONLY (1:
 # only the brake on/off accept comparison, no Postfix), BRAKE_ROUNDS (2: how
-# many off/on pairs it averages; more on a busy machine). The bulk and big spools are filled by bench/fill,
+# many off/on pairs it averages; more on a busy machine), PG_SLOTS (8:
+# --delivery-concurrency of each relayd in the pge2e rows), PG_DELAY_MS
+# (20: the pge2e sink's delay per message), PG_STATEMENTS (0; 1: log the
+# costliest SQL of each PostgreSQL run, from pg_stat_statements), PG_SAMPLE
+# (0; 1: log what the holder of the spool's writers' lock was doing,
+# sampled; see bench/pg.sh). BASE_PORT + 6 is the second PostgreSQL
+# node's SMTP port. The bulk and big spools are filled by bench/fill,
 # straight into the spool file: set-up, not a measurement.
 #
 # ONLY (default: every part) runs only the parts it names, space-separated:
@@ -53,6 +69,10 @@
 #   brake     accept with the runaway brake on vs off
 #   bulk      drop / hold / flush of NBULK by selector
 #   big       NBIG spooled: RSS, accept rate, start-up (none when NBIG=0, as with QUICK=1)
+#   pgaccept1   accept on PostgreSQL, 1 session: relayload (with the 250 latency) and smtp-source
+#   pgaccept20  accept on PostgreSQL, SESSIONS sessions: relayload and smtp-source
+#               (brings accept20 along: its target is Postfix's accept20 figure)
+#   pge2e     end to end, hold 0s, into the slow sink: bbolt, 1 node and 2 nodes on PostgreSQL
 # Postfix runs only for the parts that compare with it.
 set -euo pipefail
 
@@ -70,11 +90,13 @@ else
 	N1=${N1:-2000} N20=${N20:-20000} NBULK=${NBULK:-100000} NBIG=${NBIG:-1000000}
 fi
 NOTHER=$((NBULK / 10))
-PARTS="ceiling accept1 accept20 http release e2e webhooks brake bulk big"
+PARTS="ceiling accept1 accept20 http release e2e webhooks brake bulk big pgaccept1 pgaccept20 pge2e"
 ONLY=$(echo ${ONLY:-$PARTS}) # one space between words, for on()
 for part in $ONLY; do
 	[[ " $PARTS " == *" $part "* ]] || { echo "bench: ONLY: no part \"$part\" (parts: $PARTS)" >&2; exit 2; }
 done
+# pgaccept20's target is Postfix's accept20 (smtp-source) figure of the same run.
+[[ " $ONLY " == *" pgaccept20 "* && " $ONLY " != *" accept20 "* ]] && ONLY="$ONLY accept20"
 BASE_PORT=${BASE_PORT:-2790}
 P_RELAYD=$BASE_PORT          # relayd's SMTP listener
 P_POSTFIX=$((BASE_PORT + 1)) # Postfix's smtpd
@@ -129,6 +151,7 @@ cleanup() {
 	if [ "$SYS_POSTFIX" = 1 ]; then
 		$SUDO postfix stop >/dev/null 2>&1 || true
 	fi
+	pg_stop
 	if [ "${KEEP:-0}" = 1 ]; then
 		log "kept $W"
 	else
@@ -170,6 +193,9 @@ wait_banner() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The PostgreSQL parts: server, nodes, their benches and rows.
+. "$ROOT/bench/pg.sh"
+
 # ---------------------------------------------------------------- tools
 
 # need_postfix installs Postfix, whose package has smtp-source and smtp-sink,
@@ -201,6 +227,7 @@ build() {
 	go build -o "$W/bin/fill" ./bench/fill
 	go build -o "$W/bin/hooksink" ./bench/hooksink
 	go build -o "$W/bin/ceiling" ./bench/ceiling
+	go build -o "$W/bin/slowsink" ./bench/slowsink
 }
 
 # ---------------------------------------------------------------- relayd
@@ -591,7 +618,9 @@ big_rows() {
 table() {
 	if on ceiling; then storage_rows; fi
 	accept_rows
+	pg_accept_rows
 	delivery_rows
+	pg_e2e_rows
 	feature_rows
 	if on big && [ "$NBIG" -gt 0 ]; then big_rows; fi
 
@@ -600,6 +629,7 @@ table() {
 	echo "Machine: $(machine)"
 	echo "Messages of $SIZE bytes (bulk and big spool: $BULKSIZE), one new connection per message unless noted; every 250 after an fsync; relayd's delivery slots: ${DELIVERY_CONCURRENCY:-its default}."
 	[ "$ONLY" != "$PARTS" ] && echo "Parts run: $ONLY (ONLY)."
+	[ "$PG_UP" = 1 ] && echo "Spool on PostgreSQL: $PGVER in the scratch directory (the same disk), fsync and synchronous_commit on, shared_buffers 256MB, Unix socket; a fresh database and a CHECKPOINT before each run; \"(bbolt: …)\" is the bbolt figure of this run."
 	echo "Load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1 /proc/loadavg) (anything above ~0.5 before means other work shared the 2 cores)."
 	echo
 	echo "| measurement | relayd | $PFXVER | relayd vs Postfix | target | |"
@@ -836,7 +866,7 @@ big_bench() {
 
 main() {
 	[ "$(stat -f -c %T "$W")" = tmpfs ] && die "$W is on tmpfs, where fsync is free: set BENCH_DIR to a disk"
-	for p in $P_RELAYD $P_POSTFIX $P_SINK $P_DEAD $P_HOOK $P_HTTP; do port_free "$p" || die "port $p is busy (set BASE_PORT)"; done
+	for p in $P_RELAYD $P_POSTFIX $P_SINK $P_DEAD $P_HOOK $P_HTTP $P_NODE2; do port_free "$p" || die "port $p is busy (set BASE_PORT)"; done
 	if [ "${BRAKE_ONLY:-0}" = 1 ]; then
 		build
 		brake_bench
@@ -846,13 +876,15 @@ main() {
 		return
 	fi
 	# smtp-source and smtp-sink come with Postfix.
-	on accept1 accept20 release e2e webhooks bulk && need_postfix
+	on accept1 accept20 release e2e webhooks bulk pgaccept1 pgaccept20 pge2e && need_postfix
+	on pgaccept1 pgaccept20 pge2e && need_postgres
 	build
 	LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 	awk -v l="$LOAD_BEFORE" 'BEGIN { exit !(l > 0.5) }' && log "warning: load average $LOAD_BEFORE before the run: other work skews the figures"
 
 	# Before Postfix starts: nothing of ours touches the disk meanwhile.
 	on ceiling && ceiling_bench
+	if on pgaccept1 pgaccept20 pge2e; then pg_start; fi
 
 	PFXVER="Postfix"
 	PF=0
@@ -865,7 +897,9 @@ main() {
 
 	if on accept1 accept20 http; then accept_bench; fi
 	if on accept20 release; then release_bench; fi
+	if on pgaccept1 pgaccept20; then pg_accept_bench; fi
 	if on e2e; then e2e_bench; fi
+	if on pge2e; then pg_e2e_bench; fi
 	if on webhooks; then webhooks_bench; fi
 	if on brake; then brake_bench; fi
 	if on bulk; then bulk_bench; fi

@@ -165,7 +165,6 @@ func (t *tx) start(preload [][]byte) error {
 	if t.write {
 		q.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 		q.Queue("SELECT pg_advisory_xact_lock(" + strconv.Itoa(writerLock) + ")")
-		q.Queue("SELECT pg_current_xact_id()::text")
 	} else {
 		q.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 	}
@@ -181,9 +180,6 @@ func (t *tx) start(preload [][]byte) error {
 	}
 	if t.write {
 		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if err := br.QueryRow().Scan(&t.xid); err != nil {
 			return err
 		}
 	}
@@ -287,6 +283,17 @@ func (t *tx) commit() error {
 	if len(t.notes) > 0 {
 		q.Queue("SELECT pg_notify('relay', p) FROM unnest($1::text[]) AS p", t.notes)
 	}
+	if q.Len() > 0 {
+		// The xid, to learn the outcome of a COMMIT whose answer is lost,
+		// is asked for only now: a transaction that writes nothing (the
+		// dot gate, a probe) has none, and its COMMIT waits for no WAL
+		// flush while every writer waits for the lock.
+		if err := t.conn.QueryRow(t.ctx, "SELECT pg_current_xact_id()::text").Scan(&t.xid); err != nil {
+			t.fail(fmt.Errorf("xid: %w", err))
+			t.rollback()
+			return t.err
+		}
+	}
 	q.Queue("COMMIT")
 	err := t.conn.SendBatch(t.ctx, &q).Close()
 	if err == nil {
@@ -300,6 +307,9 @@ func (t *tx) commit() error {
 		return t.d.storage(fmt.Errorf("commit: %w", err))
 	}
 	t.ended = true
+	if t.xid == "" {
+		return nil // it wrote nothing: whatever became of it, nothing is lost
+	}
 	return t.d.inDoubt(t.xid, err)
 }
 

@@ -45,8 +45,13 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...
 
+# The spool's tests, and those of the packages above it, run a second time
+# on PostgreSQL's driver (internal/spooltest): one suite for both drivers.
+PG_TEST_PKGS ?= ./spool/ ./relay/... ./admin/... ./cmd/relayctl/
+
 test: vet
 	$(GO) test -race -count=1 ./...
+	RELAY_TEST_SPOOL=pg $(GO) test -race -count=1 $(PG_TEST_PKGS)
 
 # relayd side by side with Postfix on this machine (bench/run.sh; installs
 # postfix if missing, as root): one table, see README "Performance".

@@ -33,6 +33,32 @@ type Status struct {
 	// --brake-rate; 0: that trigger is off).
 	BrakeDuplicates int `json:"brake_duplicates"`
 	BrakeRate       int `json:"brake_rate"`
+	// Now is when relayd answered, by its clock: how long ago a node was
+	// last seen is reckoned from it, not from the client's clock.
+	Now time.Time `json:"now"`
+	// Nodes lists the relayd nodes sharing the spool, the one answering
+	// included; a relayd on its own spool file is the only one. Never
+	// null.
+	Nodes []Node `json:"nodes"`
+}
+
+// Node is one relayd sharing the spool (the spool's own Node, whose
+// package admin does not import).
+type Node struct {
+	Name string `json:"name"`
+	// Boot is a random ID of the node's current run: a restart under the
+	// same name is another boot.
+	Boot     string    `json:"boot,omitempty"`
+	Started  time.Time `json:"started"`
+	LastSeen time.Time `json:"last_seen"`
+	// Lease is how long the node may go unseen before the others take
+	// over its deliveries (Go duration text); "" on a spool of one node.
+	Lease   string `json:"lease,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Alive: last seen within its lease.
+	Alive bool `json:"alive"`
+	// Self: the node that answered.
+	Self bool `json:"self,omitempty"`
 }
 
 // Route is a credential's own upstreams, without secrets; "" where the

@@ -158,6 +158,70 @@ func New(store Store, opts Options) (*Service, error) {
 	return s, nil
 }
 
+// Reload reads every record from the store again, for a store that
+// others change too (a spool shared by several relayd nodes): memory
+// then matches the store, and the credentials that changed or went are
+// forgotten by the login cache and reported to OnChange, as a change made
+// here would be. A record that cannot be read fails the whole reload and
+// keeps every credential as it was, rather than lose one.
+func (s *Service) Reload() error {
+	changed, err := s.reload()
+	if err != nil {
+		return err
+	}
+	for _, name := range changed {
+		s.changed(name)
+	}
+	return nil
+}
+
+// reload swaps the records in under the write lock, so that a change
+// made here meanwhile is either in what it reads or made after it.
+func (s *Service) reload() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs, err := s.store.LoadCredentials()
+	if err != nil {
+		return nil, fmt.Errorf("auth: reload credentials: %w", err)
+	}
+	fresh := make(map[string]*entry, len(recs))
+	for name, data := range recs {
+		e, err := decodeEntry(name, data)
+		if err != nil {
+			return nil, fmt.Errorf("auth: reload credential %q: %w", name, err)
+		}
+		fresh[name] = e
+	}
+	var changed []string
+	for name, old := range s.creds {
+		if e, ok := fresh[name]; !ok || !sameRecord(old, e) {
+			changed = append(changed, name)
+		}
+	}
+	for name := range fresh {
+		if _, ok := s.creds[name]; !ok {
+			changed = append(changed, name)
+		}
+	}
+	for _, name := range changed {
+		if e, ok := fresh[name]; ok {
+			s.creds[name] = e
+		} else {
+			delete(s.creds, name)
+		}
+		s.cache.forget(name)
+	}
+	slices.Sort(changed)
+	return changed, nil
+}
+
+// sameRecord compares two entries by what they store.
+func sameRecord(a, b *entry) bool {
+	x, errA := a.encode()
+	y, errB := b.encode()
+	return errA == nil && errB == nil && string(x) == string(y)
+}
+
 // ValidName reports whether name may name a credential.
 func ValidName(name string) bool {
 	if len(name) == 0 || len(name) > 64 {

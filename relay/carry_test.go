@@ -30,8 +30,12 @@ func TestOneCommitPerDeliveredMessage(t *testing.T) {
 	h.settle()
 	// n outcomes, the loop's first claim, and the janitor's two rounds of
 	// expiry the hour on starts; a claim and an outcome each made 2n+3.
-	if got := commits.Load(); got > n+3 {
-		t.Errorf("%d commits to deliver %d messages, want at most %d", got, n, n+3)
+	want := int32(n + 3)
+	if h.spool.Clustered() {
+		want += n // each attempt's dot gate: a transaction that writes nothing
+	}
+	if got := commits.Load(); got > want {
+		t.Errorf("%d commits to deliver %d messages, want at most %d", got, n, want)
 	}
 	if got := len(h.upstream.Messages()); got != n {
 		t.Errorf("upstream got %d messages, want %d", got, n)

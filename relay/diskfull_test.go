@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/holdrelay/relay/internal/diskfull"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -24,6 +25,7 @@ func TestDiskFull(t *testing.T) {
 }
 
 func testDiskFull(t *testing.T, kind diskfull.Kind) {
+	spooltest.BoltOnly(t) // PostgreSQL's disk is not the one mounted here
 	dir := diskfull.Mount(t, kind, 8<<20)
 	logs := &lockedBuffer{}
 	h := newHarness(t, harnessConfig{spoolDir: dir, logTo: logs})

@@ -241,6 +241,7 @@ func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 		d.runEventExpiry(ctx)
 	}()
 	defer func() { <-expiring }() // no write after Run returns: the spool may close
+	go d.watchCuts(deliveries)
 	d.loop(ctx, deliveries)
 	done := make(chan struct{})
 	go func() {
@@ -261,6 +262,36 @@ func (d *Dispatcher) Run(ctx context.Context, drain context.Context) error {
 	}
 	d.closeIdle()
 	return nil
+}
+
+// clusterLook is the longest the loop sleeps on a spool shared with other
+// nodes.
+const clusterLook = time.Second
+
+// watchCuts aborts the deliveries that operators on other nodes dropped or
+// held, as Abort does for this node's own, until ctx ends. Each Abort
+// waits for its outcomes on its own, so that a slow one holds up neither
+// the next cut nor the loop. On a spool of one node there are none.
+func (d *Dispatcher) watchCuts(ctx context.Context) {
+	cuts := d.spool.Cuts()
+	if cuts == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ids, ok := <-cuts:
+			if !ok {
+				return
+			}
+			go func() {
+				if err := d.Abort(ctx, ids); err != nil && ctx.Err() == nil {
+					d.log.Warn("aborting deliveries cut on another node failed", "messages", len(ids), "err", err)
+				}
+			}()
+		}
+	}
 }
 
 // closeIdle lets go of the upstream sessions kept for reuse, and of the
@@ -308,6 +339,11 @@ func (d *Dispatcher) loop(ctx, deliveries context.Context) {
 					at = now.Add(time.Second)
 				}
 				wake = minTime(at, janitor)
+			}
+			if d.spool.Clustered() {
+				// Other nodes add due mail, and requeue a dead node's,
+				// without waking this one.
+				wake = minTime(wake, now.Add(clusterLook))
 			}
 			timer = d.clock.TimerAt(wake)
 			wakeAt = wake.UnixNano()
@@ -472,6 +508,10 @@ func (d *Dispatcher) deliver(stop context.Context, c spool.Claimed, f *flight) (
 	defer d.unregister(c.ID, f)
 	ctx := f.ctx
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
+	if d.spool.Clustered() {
+		// A drop on another node wins if it commits before this gate.
+		env.BeforeDot = func() error { return d.spool.PassDot(c.ID, c.Attempts) }
+	}
 	c.Body = d.sign(c) // DKIM: the message as every upstream of its route gets it
 	outs, via := d.send(ctx, c, env)
 	close(f.transferred)

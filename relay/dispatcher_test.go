@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/internal/smtptest"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 )
@@ -228,10 +228,7 @@ func TestEventExpiryDoesNotDelayAFlush(t *testing.T) {
 // an operator's resume is, "(incomplete)" until its messages are released:
 // when the release fails, the audit log says so instead of "resume".
 func TestPauseExpiryCutShortStaysIncomplete(t *testing.T) {
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp, _ := spooltest.Open(t)
 	defer sp.Close()
 	if _, err := sp.Pause(spool.Pause{Credential: "app", Actor: "uid:0", Since: t0, Until: t0.Add(time.Minute)}); err != nil {
 		t.Fatal(err)

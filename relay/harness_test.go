@@ -17,10 +17,16 @@ import (
 
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/internal/clock"
+	"github.com/holdrelay/relay/internal/pgtest"
 	"github.com/holdrelay/relay/internal/smtptest"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 )
+
+// TestMain stops the PostgreSQL server the tests started, if they ran on
+// it (RELAY_TEST_SPOOL=pg).
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var t0 = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 
@@ -54,7 +60,8 @@ type harnessConfig struct {
 	// front, when set, is put between the relay and the upstream: it gets
 	// the upstream's address and returns the one to deliver to.
 	front func(upAddr string) string
-	// spoolDir puts the spool file there instead of in a temp dir.
+	// spoolDir puts a bbolt spool file there (a test of its disk) instead
+	// of opening one on the driver the tests run on (spooltest).
 	spoolDir string
 	// logTo, when set, gets the relay's log (text, debug level).
 	logTo io.Writer
@@ -69,10 +76,8 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	upAddr := h.upstream.Start(t)
 	var err error
 	if hc.spoolDir == "" {
-		hc.spoolDir = t.TempDir()
-	}
-	h.spool, err = spool.Open(filepath.Join(hc.spoolDir, "spool.db"))
-	if err != nil {
+		h.spool, _ = spooltest.Open(t)
+	} else if h.spool, err = spool.Open(filepath.Join(hc.spoolDir, "spool.db")); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/spool"
 	"github.com/holdrelay/relay/webhook"
 )
@@ -21,10 +21,7 @@ import (
 // the same webhook-id and the same events, and every event exactly once
 // among the bodies it acknowledged.
 func TestWebhookBodiesCutARunAndRetryTheSame(t *testing.T) {
-	s, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := spooltest.Open(t)
 	t.Cleanup(func() { s.Close() })
 	var mu sync.Mutex
 	bodies := map[string]string{} // webhook-id -> first body

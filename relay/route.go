@@ -109,7 +109,7 @@ func (d *Dispatcher) send(ctx context.Context, c spool.Claimed, env upstream.Env
 	fb := r.fallback.String()
 	d.log.Info("primary upstream deferred; trying the fallback", "id", c.ID, "primary", via,
 		"reply", primaryReply(outs), "fallback", fb, "recipients", len(retry))
-	fouts := r.fallback.Deliver(ctx, upstream.Envelope{ID: env.ID, From: env.From, To: retry}, c.Body)
+	fouts := r.fallback.Deliver(ctx, upstream.Envelope{ID: env.ID, From: env.From, To: retry, BeforeDot: env.BeforeDot}, c.Body)
 	return mergeFallback(outs, fouts, via), fb
 }
 

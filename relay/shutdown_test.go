@@ -4,13 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/holdrelay/relay/internal/clock"
 	"github.com/holdrelay/relay/internal/smtptest"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 )
@@ -18,7 +18,7 @@ import (
 // drainRig runs a dispatcher as relayd does, with a drain context of its
 // own, delivering to a real upstream with the transport's default timeout.
 type drainRig struct {
-	path  string
+	store spooltest.Handle
 	spool *spool.Spool
 	clock *clock.Fake
 	disp  *Dispatcher
@@ -28,11 +28,8 @@ type drainRig struct {
 
 func newDrainRig(t *testing.T, up *smtptest.Server) *drainRig {
 	t.Helper()
-	r := &drainRig{path: filepath.Join(t.TempDir(), "spool.db"), clock: clock.NewFake(t0), done: make(chan struct{})}
-	var err error
-	if r.spool, err = spool.Open(r.path); err != nil {
-		t.Fatal(err)
-	}
+	r := &drainRig{clock: clock.NewFake(t0), done: make(chan struct{})}
+	r.spool, r.store = spooltest.Open(t)
 	t.Cleanup(func() { r.spool.Close() })
 	tr, err := upstream.New("smtp://"+up.Start(t)+"?tls=none", upstream.Options{Hostname: "relay.test"})
 	if err != nil {
@@ -90,7 +87,7 @@ func TestDrainCutsADeliveryPastTheDot(t *testing.T) {
 		t.Fatalf("cut past the dot, the message is %s (%q); want it left sending", m.State, m.LastError)
 	}
 	r.spool.Close()
-	sp, err := spool.Open(r.path)
+	sp, err := spooltest.Reopen(t, r.store)
 	if err != nil {
 		t.Fatal(err)
 	}

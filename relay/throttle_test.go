@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -13,7 +12,7 @@ import (
 
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/internal/clock"
-	"github.com/holdrelay/relay/spool"
+	"github.com/holdrelay/relay/internal/spooltest"
 )
 
 // TestConcurrentGuessesAreCountedAtOnce: 60 wrong passwords at once from
@@ -48,10 +47,7 @@ func TestConcurrentGuessesAreCountedAtOnce(t *testing.T) {
 // concurrent checks overlap.
 func slowAuthIntake(t *testing.T) (*Intake, string) {
 	t.Helper()
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp, _ := spooltest.Open(t)
 	t.Cleanup(func() { sp.Close() })
 	clk := clock.NewFake(t0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

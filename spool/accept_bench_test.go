@@ -26,6 +26,7 @@ import (
 //
 //	go test -run '^$' -bench AcceptOne -benchtime 2000x ./spool/
 func BenchmarkAcceptOne(b *testing.B) {
+	boltOnly(b)
 	for _, writers := range []int{1, 20} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchAccept(b, writers) })
 	}

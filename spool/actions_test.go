@@ -188,7 +188,7 @@ func TestDropAfterAnUnansweredDotSaysMaybeDelivered(t *testing.T) {
 // upstream may have the message, so it must not come back as dropped.
 func TestCrashDuringDroppedSendIsMaybeDeliveredAtOpen(t *testing.T) {
 	path := t.TempDir() + "/spool.db"
-	s, err := Open(path)
+	s, err := openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestCrashDuringDroppedSendIsMaybeDeliveredAtOpen(t *testing.T) {
 	s.Hold(Selector{IDs: []ID{held.ID}}, op, false)
 	s.Close()
 
-	s, err = Open(path)
+	s, err = openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestFreezeHoldsArrivalsAndStopsClaims(t *testing.T) {
 
 func TestDropAfterAnInterruptedAttemptSaysMaybeDelivered(t *testing.T) {
 	path := t.TempDir() + "/spool.db"
-	s, err := Open(path)
+	s, err := openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestDropAfterAnInterruptedAttemptSaysMaybeDelivered(t *testing.T) {
 	clean := accept(t, s, time.Hour)
 	s.Claim(t0, 1) // then the process dies mid-attempt
 	s.Close()
-	s, err = Open(path)
+	s, err = openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func reportCommits(b *testing.B, d bbolt.Stats, cpu time.Duration) {
 
 func benchSpool(b *testing.B) *Spool {
 	b.Helper()
-	s, err := Open(filepath.Join(b.TempDir(), "spool.db"))
+	s, err := openPath(b, filepath.Join(b.TempDir(), "spool.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,6 +77,7 @@ func benchSpool(b *testing.B) *Spool {
 //
 //	go test -run '^$' -bench Bulk -benchtime 1x ./spool/
 func BenchmarkBulk100k(b *testing.B) {
+	boltOnly(b)
 	body := make([]byte, 1024)
 	ev := Event{Time: t0.Add(time.Minute), Actor: "uid:0", Reason: "bench"}
 	for _, tc := range []struct {

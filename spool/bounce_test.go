@@ -44,7 +44,7 @@ func TestDSNFieldsRoundTrip(t *testing.T) {
 // queued at once, the moment the failure is; an operator's drop during
 // the attempt, or a deferral, sends none.
 func TestFinishAcceptsTheBounceWithTheFailure(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "spool.db"))
+	s, err := openPath(t, filepath.Join(t.TempDir(), "spool.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestFinishAcceptsTheBounceWithTheFailure(t *testing.T) {
 // TestDKIMKeys: a key is stored with its audit entry and event; a taken
 // domain and selector is ErrExists; removal writes its own.
 func TestDKIMKeys(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "spool.db"))
+	s, err := openPath(t, filepath.Join(t.TempDir(), "spool.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

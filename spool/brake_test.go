@@ -58,7 +58,7 @@ func TestTripHoldsEverythingInOneTransaction(t *testing.T) {
 	}
 
 	s.Close()
-	s, err = Open(path)
+	s, err = openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func TestFailedCommitFailsEveryWriterOfTheGroup(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Open(path)
+	s2, err := openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +107,10 @@ func TestDiskFull(t *testing.T) {
 }
 
 func testDiskFull(t *testing.T, kind diskfull.Kind) {
+	boltOnly(t) // PostgreSQL's disk is not the one mounted here
 	dir := diskfull.Mount(t, kind, 8<<20)
 	path := filepath.Join(dir, "spool.db")
-	s, err := Open(path)
+	s, err := openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func testDiskFull(t *testing.T, kind diskfull.Kind) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = Open(path); err != nil {
+	if s, err = openPath(t, path); err != nil {
 		t.Fatal(err)
 	}
 	mustCheck(t, s)

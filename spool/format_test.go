@@ -10,14 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdrelay/relay/spool/bolt"
 	"github.com/holdrelay/relay/spool/kv"
 )
 
 // setVersion writes a format number into a closed spool file.
 func setVersion(t *testing.T, path string, v uint64) {
 	t.Helper()
-	db, err := bolt.Open(path)
+	db, err := openRaw(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +53,7 @@ func TestFormatVersion(t *testing.T) {
 	}
 	for v := uint64(1); v < formatVersion; v++ {
 		setVersion(t, path, v)
-		s, err := Open(path)
+		s, err := openPath(t, path)
 		if err != nil {
 			t.Fatalf("opening a format-%d spool: %v", v, err)
 		}
@@ -67,7 +66,7 @@ func TestFormatVersion(t *testing.T) {
 	}
 	setVersion(t, path, formatVersion+1)
 	want := fmt.Sprintf("spool format %d", formatVersion+1)
-	if s, err := Open(path); err == nil || !strings.Contains(err.Error(), want) {
+	if s, err := openPath(t, path); err == nil || !strings.Contains(err.Error(), want) {
 		if s != nil {
 			s.Close()
 		}
@@ -82,7 +81,7 @@ func TestFormatVersion(t *testing.T) {
 // events bucket's sequence.
 func asFormat2(t *testing.T, path string, keep int) {
 	t.Helper()
-	db, err := bolt.Open(path)
+	db, err := openRaw(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 func openTest(t *testing.T) (*Spool, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "spool.db")
-	s, err := Open(path)
+	s, err := openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestFinishNeedsSending(t *testing.T) {
 
 func TestReopenRequeuesSendingAndKeepsIDsIncreasing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
-	s, err := Open(path)
+	s, err := openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestReopenRequeuesSendingAndKeepsIDsIncreasing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = Open(path)
+	s, err = openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +243,9 @@ func TestReopenRequeuesSendingAndKeepsIDsIncreasing(t *testing.T) {
 }
 
 func TestSecondOpenIsRefused(t *testing.T) {
+	boltOnly(t)
 	_, path := openTest(t)
-	_, err := Open(path)
+	_, err := openPath(t, path)
 	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
 		t.Fatalf("second Open: %v", err)
 	}

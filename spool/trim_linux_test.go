@@ -32,6 +32,7 @@ func rssFile(t *testing.T) int {
 }
 
 func TestTrimMemoryDropsMappedPagesAndKeepsData(t *testing.T) {
+	boltOnly(t)
 	s, _ := openTest(t)
 	body := []byte(strings.Repeat("x", 64<<10))
 	var wg sync.WaitGroup

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdrelay/relay/spool/bolt"
 	"github.com/holdrelay/relay/spool/kv"
 )
 
@@ -16,7 +15,7 @@ import (
 func reopen(t *testing.T, s *Spool, path string) *Spool {
 	t.Helper()
 	s.Close()
-	s, err := Open(path)
+	s, err := openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +216,7 @@ func TestUnreadableRecordsFailClosed(t *testing.T) {
 	batched := acceptBatch(t, s, "b1", nil, t0)
 	free := acceptAs(t, s, "bill", "b@x", "r@y", 0)
 	s.Close()
-	db, err := bolt.Open(path)
+	db, err := openRaw(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +225,7 @@ func TestUnreadableRecordsFailClosed(t *testing.T) {
 		return tx.Bucket(bucketBatches).Put([]byte("b1"), []byte{0xff})
 	})
 	db.Close()
-	s, err = Open(path)
+	s, err = openPath(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}

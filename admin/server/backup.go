@@ -1,11 +1,13 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -41,6 +43,11 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 	})
 	rec.Detail = fmt.Sprintf("%d bytes", n)
+	if errors.Is(err, spool.ErrUnsupported) {
+		rec.Detail = "refused: the spool is kept in PostgreSQL"
+		return &apiError{status: http.StatusBadRequest, code: admin.CodeInvalid, err: err,
+			msg: "this relayd's spool is kept in PostgreSQL, which relayctl backup cannot copy: back it up with PostgreSQL's own tools (pg_dump, or your database's backups)"}
+	}
 	if err != nil {
 		rec.Detail += " of a copy cut short"
 	}

@@ -148,6 +148,18 @@ func (s *Server) onlySelector(domain string) (string, error) {
 	return "", invalid("%s has %d keys (selectors %s): give --selector", domain, len(sels), strings.Join(sels, ", "))
 }
 
+// ReloadDKIM puts the stored keys in the signing keyring again, for a
+// spool that other relayd nodes change too; in turn with the changes made
+// here, so that it never puts back a key a removal here took out.
+func (s *Server) ReloadDKIM() error {
+	if s.o.DKIM == nil {
+		return nil
+	}
+	s.dkimMu.Lock()
+	defer s.dkimMu.Unlock()
+	return LoadDKIM(s.o.Spool, s.o.DKIM)
+}
+
 // reloadDKIM puts the stored keys in the signing keyring. The change is
 // stored already: a key that cannot be read is relayd's to log.
 func (s *Server) reloadDKIM() {

@@ -109,6 +109,9 @@ type Options struct {
 	// BrakeReset, if set, forgets a credential's brake counters in the
 	// intake once its brake is released, so the brake re-arms afresh.
 	BrakeReset func(cred string)
+	// Node is this relayd's --node-name, for status on a spool of one
+	// node (a shared spool lists its nodes itself).
+	Node string
 }
 
 // BrakeDefaults are relayd's --brake-duplicates and --brake-rate.
@@ -164,6 +167,8 @@ type Server struct {
 	started time.Time
 	tokens  atomic.Pointer[tokenSet] // see SetTokens
 	runtime atomic.Pointer[tokenSet] // relayctl token add's, from the spool; see loadRuntimeTokens
+	// runtimeMu orders the loads of runtime.
+	runtimeMu sync.Mutex
 	// routesHandler is the API's routes without authentication, for As.
 	routesHandler http.Handler
 	consoleURL    atomic.Pointer[string] // see SetConsoleURL

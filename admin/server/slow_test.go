@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/auth"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/spool"
 )
 
@@ -48,10 +49,7 @@ func TestDropOutlivesWriteTimeout(t *testing.T) {
 	defer func(w time.Duration) { writeTimeout = w }(writeTimeout)
 	writeTimeout = 100 * time.Millisecond
 
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp, _ := spooltest.Open(t)
 	defer sp.Close()
 	creds, err := auth.New(sp, auth.Options{Params: auth.TestParams})
 	if err != nil {
@@ -104,10 +102,7 @@ func TestFollowerOutlivesWriteTimeout(t *testing.T) {
 	defer func(w time.Duration) { writeTimeout = w }(writeTimeout)
 	writeTimeout = 100 * time.Millisecond
 
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp, _ := spooltest.Open(t)
 	defer sp.Close()
 	srv := New(Options{Spool: sp, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Tokens: []Token{{Name: "ops", Secret: "operator-secret-0123456789", Role: RoleOperator}}})

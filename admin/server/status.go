@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/holdrelay/relay/spool"
@@ -57,6 +59,32 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("status: %w", err)
 	}
 	st.BrakeDuplicates, st.BrakeRate = s.o.Brake.Duplicates, s.o.Brake.Rate
+	st.Now = s.now().Round(0).UTC()
+	if st.Nodes, err = s.nodes(st.Now); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
 	s.writeJSON(w, http.StatusOK, st)
 	return nil
+}
+
+// nodes lists the nodes sharing the spool; a spool of one node knows no
+// nodes, so this relayd describes itself.
+func (s *Server) nodes(now time.Time) ([]admin.Node, error) {
+	list, err := s.o.Spool.Nodes()
+	if err != nil {
+		return nil, err
+	}
+	if !s.o.Spool.Clustered() {
+		name := s.o.Node
+		if name == "" {
+			name, _ = os.Hostname()
+		}
+		return []admin.Node{{Name: name, Started: s.started, LastSeen: now, Version: s.o.Version, Alive: true, Self: true}}, nil
+	}
+	out := make([]admin.Node, 0, len(list))
+	for _, n := range list {
+		out = append(out, admin.Node{Name: n.Name, Boot: n.Boot, Started: n.Started.UTC(), LastSeen: n.LastSeen.UTC(),
+			Lease: n.Lease.String(), Version: n.Version, Alive: n.Alive, Self: n.Self})
+	}
+	return out, nil
 }

@@ -18,14 +18,25 @@ import (
 // in force is s.runtime, reloaded after each change, so that a request
 // never reads the spool to authenticate.
 
-// loadRuntimeTokens reads the runtime tokens into s.runtime.
+// ReloadTokens reads the runtime tokens again, for a spool that other
+// relayd nodes change too. On failure the tokens in force stay.
+func (s *Server) ReloadTokens() error { return s.loadRuntimeTokens() }
+
+// loadRuntimeTokens reads the runtime tokens into s.runtime. Loads take
+// turns, each reading and storing whole, so that one that read before a
+// change never stores after the load that follows the change.
 func (s *Server) loadRuntimeTokens() error {
+	s.runtimeMu.Lock()
+	defer s.runtimeMu.Unlock()
 	set := &tokenSet{}
 	if s.o.Spool == nil { // a server without a spool (tests of Serve alone)
 		s.runtime.Store(set)
 		return nil
 	}
 	list, err := s.o.Spool.Tokens()
+	if err != nil && s.runtime.Load() != nil {
+		return err // the tokens in force stay
+	}
 	for _, t := range list {
 		var tok token
 		tok.name, tok.role = t.Name, t.Role

@@ -11,12 +11,14 @@ import (
 
 	"github.com/holdrelay/relay/admin/server"
 	"github.com/holdrelay/relay/admin/server/servertest"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/spool"
 )
 
 // A backup taken through the admin API opens as a spool with the
 // message relayd held when it was taken; support staff may not take one.
 func TestBackup(t *testing.T) {
+	spooltest.BoltOnly(t) // the copy is bbolt's file
 	const opSecret, supportSecret = "operator-secret-0123456789", "support-secret-0123456789"
 	r := servertest.Start(t, servertest.Options{Tokens: []server.Token{
 		{Name: "ops", Secret: opSecret, Role: server.RoleOperator},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/holdrelay/relay/admin"
 	"github.com/spf13/cobra"
@@ -28,7 +29,13 @@ exist, and the pauses: "delivery: paused" while a global pause stops
 everything, then each pause with its credential ("all" for the global
 one), since when, until when, and why. A pause, batch or freeze record
 relayd cannot read is listed as UNREADABLE: it holds the mail it may
-cover until resumed, set or enabled again.`,
+cover until resumed, set or enabled again.
+
+The nodes section lists the relayd nodes sharing the spool (a relayd on
+its own spool file is the only one): each node's name, alive or dead
+(unseen for longer than its lease: the others take over its deliveries),
+when it was last seen by relayd's clock, and when it started; "(this
+node)" marks the one that answered.`,
 		Example: `  relayctl status
   relayctl status -o json`,
 		Args: argNames(),
@@ -68,6 +75,7 @@ func statusTable(w io.Writer, st admin.Status) {
 	if len(st.Unreadable) > 0 {
 		fmt.Fprintf(w, "UNREADABLE:\t%s (held until set again)\n", strings.Join(st.Unreadable, ", "))
 	}
+	nodesTable(w, st)
 	if len(st.Pauses) > 0 {
 		fmt.Fprintf(w, "\nPAUSED\tSINCE\tUNTIL\tREASON\n")
 		for _, p := range st.Pauses {
@@ -162,4 +170,40 @@ func routeOrGlobal(u string) string {
 		return "(global)"
 	}
 	return u
+}
+
+// nodesTable lists the nodes sharing the spool.
+func nodesTable(w io.Writer, st admin.Status) {
+	if len(st.Nodes) == 0 {
+		return // a relayd from before nodes were listed
+	}
+	now := st.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	fmt.Fprintf(w, "\nNODE\tSTATE\tLAST SEEN\tSTARTED\n")
+	for _, n := range st.Nodes {
+		name, state := clean(n.Name), "dead"
+		if n.Self {
+			name += " (this node)"
+		}
+		if n.Alive {
+			state = "alive"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", name, state, ago(now.Sub(n.LastSeen)), when(n.Started))
+	}
+}
+
+// ago writes how long ago something was, in its largest whole unit.
+func ago(d time.Duration) string {
+	d = max(d, 0) // a node's clock a little ahead of relayd's
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }

@@ -63,11 +63,18 @@ type config struct {
 	ConsoleListen    string
 	BrakeDuplicates  int
 	BrakeRate        int
+	// Spool is --spool: "" until resolve makes it bolt:<data>/spool.db.
+	Spool     string
+	NodeName  string
+	NodeLease time.Duration
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file; its keys are these flags' names")
 	fs.StringVar(&c.Data, "data", "./relay-data", "data directory: the spool file and the admin socket")
+	fs.StringVar(&c.Spool, "spool", "", "where the spool is kept: bolt:PATH (a bbolt file; default bolt:<data>/spool.db) or postgres://user@host/db, shared by every relayd started with the same URL; give a password in the env or config file, not here")
+	fs.StringVar(&c.NodeName, "node-name", "", "this relayd's name among the nodes sharing a PostgreSQL spool (default: the system host name)")
+	fs.DurationVar(&c.NodeLease, "node-lease", 30*time.Second, "on a PostgreSQL spool, how long this node may go unseen before the others take over its deliveries (at least 3s)")
 	fs.StringVar(&c.SMTPListen, "smtp-listen", "127.0.0.1:2525", "SMTP submission listener (STARTTLS when a certificate is set)")
 	fs.StringVar(&c.SMTPSListen, "smtps-listen", "", "implicit-TLS SMTP listener, e.g. :465 (off unless given; needs --tls-cert)")
 	fs.StringVar(&c.HTTPListen, "http-listen", "", "SendGrid's v3 Mail Send API (POST /v3/mail/send), e.g. 127.0.0.1:8026 (off unless given; HTTPS when --tls-cert is set)")
@@ -219,11 +226,10 @@ func (c *config) resolve() error {
 		c.Upstream = (&url.URL{Scheme: "file", Path: abs}).String()
 	}
 	if c.Hostname == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "localhost"
-		}
-		c.Hostname = h
+		c.Hostname = hostname()
+	}
+	if err := c.resolveSpool(); err != nil {
+		return err
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
@@ -288,6 +294,15 @@ func (c *config) resolve() error {
 		}
 	}
 	return nil
+}
+
+// hostname is the system's host name, or localhost when it has none.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
 }
 
 // adminTCP reports whether the admin API listens on TCP, where it needs

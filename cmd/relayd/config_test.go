@@ -138,7 +138,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	for _, flag := range []string{"--data", "--smtp-listen", "--smtps-listen", "--http-listen", "--tls-cert", "--tls-key", "--admin-listen",
-		"--hold", "--upstream", "--trusted-networks", "--max-message-size", "--config", "RELAY_HOLD", "--brake-duplicates", "--brake-rate"} {
+		"--hold", "--upstream", "--trusted-networks", "--max-message-size", "--config", "RELAY_HOLD", "--brake-duplicates", "--brake-rate", "--spool", "--node-name", "--node-lease"} {
 		if !strings.Contains(out.String(), flag) {
 			t.Errorf("--help does not mention %s", flag)
 		}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -22,7 +21,6 @@ import (
 	"github.com/holdrelay/relay/relay/mailapi"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
-	"github.com/holdrelay/relay/webhook"
 )
 
 // run wires the daemon together and runs it until ctx ends, then shuts
@@ -47,7 +45,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err := makeDataDir(cfg.Data, log); err != nil {
 		return err
 	}
-	sp, err := spool.Open(filepath.Join(cfg.Data, "spool.db"))
+	sp, err := openSpool(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -150,7 +148,8 @@ type daemon struct {
 	fallback   string // --upstream-fallback without secrets, for the log
 	metrics    http.Handler
 	spool      *spool.Spool
-	hooks      *webhook.Manager
+	creds      *auth.Service
+	hooks      *webhooks
 	ready      *readiness
 	systemd    systemd
 	reloader   *reloader
@@ -204,13 +203,14 @@ func newDaemon(cfg config, certs *certStore, sp *spool.Spool, creds *auth.Servic
 		UpstreamFallback: fallbackText, CheckUpstream: upstream.Check,
 		Tokens: cfg.AdminTokens.tokens, Log: log, Webhooks: hooks, Ready: ready.ready, DKIM: keys,
 		Brake: server.BrakeDefaults{Duplicates: cfg.BrakeDuplicates, Rate: cfg.BrakeRate}, BrakeReset: in.ResetBrake,
+		Node: cfg.NodeName,
 	})
 	api := mailapi.New(mailapi.Options{Intake: in, Clock: clk, Log: log, TLS: certs.tlsConfig()})
 	sd := newSystemd(log)
 	rl := &reloader{cfg: cfg, env: os.LookupEnv, certs: certs, admin: adm, clk: clk, log: log, systemd: sd,
 		metrics: newReloadMetrics(reg, certs, clk.Now())}
 	return &daemon{cfg: cfg, log: log, intake: in, mailAPI: api, dispatcher: disp, admin: adm, transport: tr, fallback: fallbackText, metrics: metricsHandler, spool: sp,
-		hooks: hooks, ready: ready, systemd: sd, reloader: rl, certs: certs}, nil
+		creds: creds, hooks: hooks, ready: ready, systemd: sd, reloader: rl, certs: certs}, nil
 }
 
 // listeners are the daemon's, open before it serves.
@@ -297,7 +297,9 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 	// Webhook senders stop after everything else that writes events, and
 	// before the spool closes.
 	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
-	hooksDone := runWebhooks(hooksCtx, d.hooks, d.spool)
+	hooksDone := runWebhooks(hooksCtx, d.hooks, d.spool, d.log)
+	recordsCtx, stopRecords := context.WithCancel(context.WithoutCancel(ctx))
+	recordsDone := watchRecords(recordsCtx, d.spool.RecordsChanged(), d.recordLoaders(), d.log)
 	start("smtp", func() error { return d.intake.Serve(ls.smtp, false) })
 	if ls.smtps != nil {
 		start("smtps", func() error { return d.intake.Serve(ls.smtps, true) })
@@ -313,9 +315,15 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 	}
 	d.ready.serving.Store(true)
 	d.log.Info("relayd started", "version", version, "smtp", ls.smtp.Addr().String(), "smtps", addrOf(ls.smtps), "http", addrOf(ls.http), "console", addrOf(ls.console),
-		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "upstream_fallback", d.fallback, "hold", d.cfg.Hold, "data", d.cfg.Data)
+		"admin", d.cfg.AdminListen, "upstream", d.transport.String(), "upstream_fallback", d.fallback, "hold", d.cfg.Hold, "data", d.cfg.Data,
+		"spool", d.spoolWhere(), "node", d.cfg.NodeName)
 	defer d.systemd.ready()() // the watchdog is pinged until relayd has stopped
 	stopReloads := d.reloader.watch(hup)
+	defer func() {
+		// Before the spool closes.
+		stopRecords()
+		<-recordsDone
+	}()
 
 	var runErr error
 	select {
@@ -361,6 +369,23 @@ func (d *daemon) run(ctx context.Context, ls *listeners, hup <-chan os.Signal) e
 	}
 	d.log.Info("relayd stopped")
 	return runErr
+}
+
+// recordLoaders reload relayd's copies of the spool's records, by kind
+// (see watchRecords).
+func (d *daemon) recordLoaders() map[string]func() error {
+	return map[string]func() error{
+		spool.RecordsCredentials: d.creds.Reload,
+		spool.RecordsDKIM:        d.admin.ReloadDKIM,
+		spool.RecordsTokens:      d.admin.ReloadTokens,
+		spool.RecordsWebhooks:    d.hooks.reload,
+	}
+}
+
+// spoolWhere names the spool for the log, without a password.
+func (d *daemon) spoolWhere() string {
+	u, _ := parseSpool(d.cfg.Spool)
+	return u.where
 }
 
 // trimInterval is how often relayd lets go of the spool pages it has

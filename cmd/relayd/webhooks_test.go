@@ -2,10 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,5 +47,83 @@ func TestUnreadableWebhookDoesNotStopTheStart(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=ERROR msg=\"webhook record unreadable") || !strings.Contains(logs.String(), "webhook=crm") {
 		t.Errorf("the unreadable webhook is not logged by name:\n%s", logs.String())
+	}
+}
+
+// idLog is a webhook receiver that records the IDs of the events it got.
+type idLog struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (l *idLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var evs []struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&evs); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range evs {
+		l.ids[e.ID] = true
+	}
+}
+
+func (l *idLog) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids[id]
+}
+
+// TestWebhookTermsAndReload: a webhook another node added is delivered
+// here once the webhooks are reloaded, and delivery that stopped (a
+// lost lead) starts again with the next term.
+func TestWebhookTermsAndReload(t *testing.T) {
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	rec := &idLog{ids: map[string]bool{}}
+	rcv := httptest.NewServer(rec)
+	defer rcv.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := newWebhooks(config{WebhookMaxAge: time.Hour}, sp, clock.Real{}, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	key, _ := webhook.NewSecret()
+	if _, err := sp.AddWebhook(spool.Webhook{Name: "recorder", URL: rcv.URL, Format: webhook.FormatStandard, Secret: key}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Status("recorder"); ok {
+		t.Fatal("a webhook added behind relayd's back is known before a reload")
+	}
+	if err := h.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Status("recorder"); !ok {
+		t.Fatal("the reload did not add the webhook")
+	}
+
+	for term := 1; term <= 2; term++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := runWebhooks(ctx, h, sp, log)
+		ev, err := sp.TestWebhook("recorder", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !rec.has(ev.ID) {
+			if time.Now().After(deadline) {
+				t.Fatalf("term %d: the receiver never got event %s", term, ev.ID)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
 	}
 }

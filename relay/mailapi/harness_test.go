@@ -8,18 +8,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/internal/clock"
+	"github.com/holdrelay/relay/internal/pgtest"
 	"github.com/holdrelay/relay/internal/smtptest"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/relay"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 )
+
+// TestMain stops the PostgreSQL server the tests started, if they ran on
+// it (RELAY_TEST_SPOOL=pg).
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 
@@ -51,10 +56,7 @@ func newHarnessParams(t *testing.T, cfg relay.IntakeConfig, params auth.Params) 
 	h := &harness{t: t, clock: clock.NewFake(t0), upstream: &smtptest.Server{}}
 	upAddr := h.upstream.Start(t)
 	var err error
-	h.spool, err = spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.spool, _ = spooltest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h.creds, err = auth.New(h.spool, auth.Options{Params: params, Now: h.clock.Now, Logger: log})
 	if err != nil {

@@ -34,9 +34,9 @@ type cluster struct {
 
 	mu   sync.Mutex
 	self kv.Node
-	// kept is when this node's current unbroken run of heartbeats began,
-	// lastBeat when the latest succeeded (local monotonic time); zero
-	// after a failed heartbeat.
+	// kept is when this node's current unbroken run of heartbeats began
+	// (zero after a failed one), lastBeat when the latest succeeded; both
+	// local monotonic time, as they measure this node's own silence.
 	kept, lastBeat time.Time
 
 	// Test hooks: noBeats stops heartbeats; pid is the listener's backend.

@@ -26,6 +26,7 @@ import (
 	"github.com/holdrelay/relay/auth"
 	"github.com/holdrelay/relay/dkim"
 	"github.com/holdrelay/relay/internal/clock"
+	"github.com/holdrelay/relay/internal/spooltest"
 	"github.com/holdrelay/relay/relay/upstream"
 	"github.com/holdrelay/relay/spool"
 )
@@ -80,10 +81,7 @@ type Relay struct {
 // Start runs a server until the test ends.
 func Start(t testing.TB, o Options) *Relay {
 	t.Helper()
-	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp, _ := spooltest.Open(t)
 	// Registered first, so it runs last: after the server and the
 	// dispatcher have stopped.
 	t.Cleanup(func() {
@@ -117,6 +115,7 @@ func Start(t testing.TB, o Options) *Relay {
 		Version: "test", Tokens: o.Tokens, Now: clk.Now, Log: log, Webhooks: hooks,
 		Ready: o.Ready, CheckUpstream: upstream.Check, DKIM: o.DKIM,
 		Brake: server.BrakeDefaults{Duplicates: 5, Rate: 600}, // relayd's defaults
+		Node:  "relay-test",
 	})
 	r := &Relay{Spool: sp, Creds: creds, Clock: clk, Server: srv, Log: logs}
 

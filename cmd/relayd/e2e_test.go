@@ -35,9 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building relayd: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	// pgtest.Run stops the PostgreSQL server the shared-spool tests
-	// started, if any.
-	code := pgtest.Run(m)
+	code := pgtest.Run(m) // stops PostgreSQL, if a test started it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -59,7 +59,7 @@ var (
 func Main(m *testing.M) { os.Exit(Run(m)) }
 
 // Run is Main for a TestMain that has more to clean up after the tests:
-// it returns their exit code instead of exiting.
+// it returns m.Run's exit code instead of exiting.
 func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,33 +16,6 @@ import (
 	"github.com/holdrelay/relay/internal/pgtest"
 	"github.com/holdrelay/relay/internal/smtptest"
 )
-
-// countLog is a webhook receiver that counts each event ID it gets.
-type countLog struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (l *countLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var evs []struct {
-		ID string `json:"id"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&evs); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range evs {
-		l.n[e.ID]++
-	}
-}
-
-func (l *countLog) count(id string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.n[id]
-}
 
 // loginAs tries an SMTP login as user.
 func loginAs(addr, user, password string) error {

@@ -50,13 +50,13 @@ func TestUnreadableWebhookDoesNotStopTheStart(t *testing.T) {
 	}
 }
 
-// idLog is a webhook receiver that records the IDs of the events it got.
-type idLog struct {
-	mu  sync.Mutex
-	ids map[string]bool
+// countLog is a webhook receiver that counts each event ID it gets.
+type countLog struct {
+	mu sync.Mutex
+	n  map[string]int
 }
 
-func (l *idLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (l *countLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var evs []struct {
 		ID string `json:"id"`
 	}
@@ -67,14 +67,16 @@ func (l *idLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range evs {
-		l.ids[e.ID] = true
+		l.n[e.ID]++
 	}
 }
 
-func (l *idLog) has(id string) bool {
+func (l *countLog) has(id string) bool { return l.count(id) > 0 }
+
+func (l *countLog) count(id string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ids[id]
+	return l.n[id]
 }
 
 // TestWebhookTermsAndReload: a webhook another node added is delivered
@@ -86,7 +88,7 @@ func TestWebhookTermsAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	rec := &idLog{ids: map[string]bool{}}
+	rec := &countLog{n: map[string]int{}}
 	rcv := httptest.NewServer(rec)
 	defer rcv.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -510,7 +510,16 @@ func (d *Dispatcher) deliver(stop context.Context, c spool.Claimed, f *flight) (
 	env := upstream.Envelope{ID: c.ID.String(), From: c.From, To: c.Pending()}
 	if d.spool.Clustered() {
 		// A drop on another node wins if it commits before this gate.
-		env.BeforeDot = func() error { return d.spool.PassDot(c.ID, c.Attempts) }
+		// A refusal is a cancellation, as the local abort is: the
+		// outcome must not count as a failure (an Intent to hold on a
+		// last attempt would otherwise fail and bounce the message).
+		env.BeforeDot = func() error {
+			err := d.spool.PassDot(c.ID, c.Attempts)
+			if err != nil {
+				f.cancel()
+			}
+			return err
+		}
 	}
 	c.Body = d.sign(c) // DKIM: the message as every upstream of its route gets it
 	outs, via := d.send(ctx, c, env)

@@ -220,13 +220,21 @@ func (s *Spool) PassDot(id ID, attempt int) error {
 }
 
 // awaitSettled waits until none of ids is sending on another node, for
-// at most that node's lease and a margin: a transfer that another node
+// at most the longest lease and a margin: a transfer that another node
 // was told to cut ends there, and a dead node's is taken over by then.
 func (s *Spool) awaitSettled(ids []ID) {
 	if s.cl == nil {
 		return
 	}
-	deadline := time.Now().Add(s.cl.self.Lease + 10*time.Second)
+	// The longest lease in the cluster: the owner may have a longer one
+	// than this node.
+	lease := s.cl.self.Lease
+	if nodes, err := s.cl.db.Nodes(); err == nil {
+		for _, n := range nodes {
+			lease = max(lease, n.Lease)
+		}
+	}
+	deadline := time.Now().Add(lease + 10*time.Second)
 	for _, id := range ids {
 		for time.Now().Before(deadline) && s.sendingElsewhere(id) {
 			time.Sleep(20 * time.Millisecond)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/holdrelay/relay/internal/pgtest"
 	"github.com/holdrelay/relay/spool/pg"
 )
@@ -225,4 +227,56 @@ func drain[T any](c <-chan T) {
 			return
 		}
 	}
+}
+
+// TestSharedTakenOverNodeIsTakenOverAgain: a node taken over while it was
+// alive (its heartbeats late past its lease) goes on under the same boot;
+// when it dies later, the attempts it made since are taken over too.
+func TestSharedTakenOverNodeIsTakenOverAgain(t *testing.T) {
+	url := pgtest.Database(t)
+	lease := time.Second
+	a := openNode(t, url, "a", lease)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db, err := pg.Open(ctx, url, pg.Options{Node: "b", Lease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+
+	m1 := accept(t, a, 0)
+	claimOn(t, b, m1.ID)
+	// b looks dead for a moment (a stall longer than its lease): a takes
+	// its attempt over.
+	waitFor(t, "a to take over b's attempt", 30*lease, func() bool {
+		conn.Exec(ctx, `UPDATE nodes SET heartbeat = now() - interval '1 hour' WHERE name = 'b'`)
+		got, _ := a.Get(m1.ID)
+		return got.State == Queued && got.Interrupted
+	})
+	// b was alive all along: it goes on, and claims again.
+	waitFor(t, "b's heartbeats to clear its takeover", 30*lease, func() bool {
+		var reaped string
+		conn.QueryRow(ctx, `SELECT reaped FROM nodes WHERE name = 'b'`).Scan(&reaped)
+		return reaped == ""
+	})
+	accept(t, a, 0)
+	cs, err := b.Claim(t0.Add(time.Hour), 1)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("b's claim after the takeover: %v, %v", cs, err)
+	}
+	m2 := cs[0]
+	b.Close() // now b really dies, its attempt on m2 left sending
+
+	waitFor(t, "a to take over b's second attempt", 20*lease, func() bool {
+		got, _ := a.Get(m2.ID)
+		return got.State != Sending
+	})
 }

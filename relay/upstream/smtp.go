@@ -546,13 +546,15 @@ func (a *attempt) data(body []byte, beforeDot func() error) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	a.raw.SetWriteDeadline(time.Now().Add(a.t.timeout))
 	if beforeDot != nil {
+		// Before the dot's deadline: the gate may wait its turn for a
+		// lock, and the dot must still have its whole timeout.
 		if err := beforeDot(); err != nil {
 			a.stop()
 			return "", fmt.Errorf("%s: %w", msgCancelled, err)
 		}
 	}
+	a.raw.SetWriteDeadline(time.Now().Add(a.t.timeout))
 	if !a.commit() {
 		return "", errors.New(msgCancelled)
 	}

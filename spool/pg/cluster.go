@@ -127,8 +127,12 @@ func (c *cluster) beat(ctx context.Context, conn *pgx.Conn) error {
 	defer cancel()
 	var at time.Time
 	var reaped bool
-	err := conn.QueryRow(ctx, `UPDATE nodes SET heartbeat = now() WHERE name = $1 AND boot = $2
-		RETURNING heartbeat, reaped = boot`, c.d.opts.Node, c.d.boot).Scan(&at, &reaped)
+	// A node taken over while it was only cut off clears the mark: the
+	// attempts it runs from now on must be taken over too if it dies.
+	err := conn.QueryRow(ctx, `UPDATE nodes n SET heartbeat = now(), reaped = ''
+		FROM (SELECT reaped = boot AS was FROM nodes WHERE name = $1 AND boot = $2) o
+		WHERE n.name = $1 AND n.boot = $2
+		RETURNING n.heartbeat, o.was`, c.d.opts.Node, c.d.boot).Scan(&at, &reaped)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = errors.New("this node's row names another boot: another relayd runs under its name")
 	}
@@ -138,8 +142,10 @@ func (c *cluster) beat(ctx context.Context, conn *pgx.Conn) error {
 		c.mu.Unlock()
 		return err
 	}
-	if reaped && !c.reapedSaid.Swap(true) {
-		c.d.log.Error("another node took this node's deliveries over after its lease ran out: restart relayd", "node", c.d.opts.Node)
+	if !reaped {
+		c.reapedSaid.Store(false)
+	} else if !c.reapedSaid.Swap(true) {
+		c.d.log.Error("another node took this node's deliveries over after its lease ran out (they go out again from the spool; this node's transfers of them are cut at their dot)", "node", c.d.opts.Node)
 	}
 	c.kept1(at)
 	return nil

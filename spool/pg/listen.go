@@ -42,17 +42,17 @@ func (c *cluster) connect(ctx context.Context, first bool) (*pgx.Conn, error) {
 
 // dial connects outside the pool, for a connection that holds a session
 // lock (the name, a lead). The server ends such a session once it has
-// been silent for a lease, so that a node cut off from the database, or
-// stopped, lets its locks go after a lease rather than when the server's
-// TCP keepalives give up (hours): its owner beats or pings three times a
-// lease. PostgreSQL before 14 has no idle_session_timeout: there, the
+// been silent for two leases, so that a node cut off from the database,
+// or stopped, lets its locks go then rather than when the server's TCP
+// keepalives give up (hours): its owner beats or pings three times a
+// lease, so a busy machine's late beat does not cost it its connection. PostgreSQL before 14 has no idle_session_timeout: there, the
 // locks wait for the keepalives.
 func (c *cluster) dial(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, c.cfg)
 	if err != nil {
 		return nil, err
 	}
-	_, err = conn.Exec(ctx, fmt.Sprintf("SET idle_session_timeout = %d", c.d.opts.Lease.Milliseconds()))
+	_, err = conn.Exec(ctx, fmt.Sprintf("SET idle_session_timeout = %d", 2*c.d.opts.Lease.Milliseconds()))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object
 		c.d.log.Debug("this PostgreSQL has no idle_session_timeout: a dead node's locks last until its connection's keepalives give up", "err", err)
@@ -76,8 +76,11 @@ func (c *cluster) prepare(ctx context.Context, conn *pgx.Conn, first bool) error
 	}
 	if !locked {
 		// The old connection's lock outlived it on the server for a
-		// while, or another relayd started under this name meanwhile.
-		c.d.log.Error("after reconnecting to the spool database, this node's name is held by another connection: is another relayd running under it?", "node", name)
+		// while (until idle_session_timeout ends it), or another relayd
+		// started under this name meanwhile. Without the lock, nothing
+		// keeps a third from starting under it: no beats, no notices
+		// until it is held again (reconnecting retries).
+		return fmt.Errorf("after reconnecting, node name %q is held by another connection (is another relayd running under it?)", name)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN relay"); err != nil {
 		return fmt.Errorf("spool database %s: LISTEN: %w", c.d.where, err)

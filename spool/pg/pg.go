@@ -130,10 +130,8 @@ func (d *DB) poolConfig(url string) (*pgxpool.Config, error) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = "relayd/" + d.opts.Node
 	// A node cut off or frozen in the middle of a write transaction holds
 	// the writers' lock, and every node waits on it: the server ends such
-	// a transaction after a while. Twice the lease, and never under a
-	// minute, so that a busy transaction on a slow machine is not cut.
-	idle := max(2*d.opts.Lease, time.Minute)
-	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(idle.Milliseconds())
+	// a transaction after a while.
+	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(d.txTimeout().Milliseconds())
 	var warn sync.Once
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		return d.durable(ctx, c, &warn)
@@ -159,6 +157,12 @@ func (d *DB) durable(ctx context.Context, c *pgx.Conn, warn *sync.Once) error {
 	_, err := c.Exec(ctx, "SET synchronous_commit = on")
 	return err
 }
+
+// txTimeout bounds a transaction, on the server (a node cut off while
+// holding the writers' lock) and on the client (a server that went
+// silent): twice the lease, and never under a minute, so that a busy
+// transaction on a slow machine is not cut.
+func (d *DB) txTimeout() time.Duration { return max(2*d.opts.Lease, time.Minute) }
 
 func newBoot() string {
 	b := make([]byte, 16)

@@ -39,11 +39,12 @@ func (d *DB) Preload(buckets ...[]byte) { d.preload = append(d.preload, buckets.
 // buckets' overlays until commit, which sends them in one round trip
 // with the COMMIT.
 type tx struct {
-	d     *DB
-	ctx   context.Context
-	conn  *pgxpool.Conn
-	write bool
-	xid   string // Update only: to learn the outcome of a lost COMMIT
+	d      *DB
+	ctx    context.Context
+	cancel context.CancelFunc
+	conn   *pgxpool.Conn
+	write  bool
+	xid    string // Update only: to learn the outcome of a lost COMMIT
 	// err poisons the transaction: the first failure of PostgreSQL,
 	// wrapped in kv.ErrStorage.
 	err     error
@@ -115,7 +116,11 @@ func (d *DB) begin(write bool) (*tx, error) {
 		if err != nil {
 			return nil, d.storage(fmt.Errorf("connect: %w", err))
 		}
-		t := &tx{d: d, ctx: context.Background(), conn: conn, write: write}
+		// No transaction waits forever on a connection that silently
+		// lost its server (the commit loop would stall every writer of
+		// this node): the bound of idle_in_transaction_session_timeout.
+		tctx, tcancel := context.WithTimeout(context.Background(), d.txTimeout())
+		t := &tx{d: d, ctx: tctx, cancel: tcancel, conn: conn, write: write}
 		err = t.startPreloading()
 		if err == nil {
 			return t, nil
@@ -366,6 +371,7 @@ func (t *tx) release() {
 	t.rollback()
 	t.conn.Release()
 	t.conn = nil
+	t.cancel()
 }
 
 func (t *tx) Bucket(name []byte) kv.Bucket {

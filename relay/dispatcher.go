@@ -130,7 +130,7 @@ const abortReplyWait = 10 * time.Second
 // NewDispatcher builds a dispatcher; Run starts it.
 func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, clk clock.Clock, log *slog.Logger) *Dispatcher {
 	cfg.setDefaults()
-	return &Dispatcher{
+	d := &Dispatcher{
 		cfg: cfg, spool: sp, transport: t, clock: clk, log: log,
 		upstreams:    upstream.NewSet(cfg.Upstream),
 		breakers:     map[string]*breaker{},
@@ -139,6 +139,17 @@ func NewDispatcher(cfg DispatcherConfig, sp *spool.Spool, t upstream.Transport, 
 		inflight:     map[spool.ID]*flight{},
 		expireEvents: make(chan time.Time, 1),
 	}
+	if sp != nil {
+		sp.Running(d.running) // a shared spool's orphans: see spool.Running
+	}
+	return d
+}
+
+// running reports whether an attempt of id is registered here.
+func (d *Dispatcher) running(id spool.ID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inflight[id] != nil
 }
 
 // Abort cancels the delivery attempts of ids that are in progress and

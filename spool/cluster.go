@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdrelay/relay/spool/kv"
@@ -22,9 +23,10 @@ const (
 	RecordsWebhooks    = "webhooks"
 )
 
-// cutScan is how often a node looks for Intents on its own attempts
-// whether told or not: a notice can be lost with a connection.
-const cutScan = 5 * time.Second
+// cutScan is how often a node looks over its own attempts: for Intents,
+// whether told or not (a notice can be lost with a connection), and for
+// orphans (see Running).
+var cutScan = 5 * time.Second
 
 // cluster is a shared spool's state.
 type cluster struct {
@@ -34,6 +36,23 @@ type cluster struct {
 	records chan string
 	stop    chan struct{}
 	done    chan struct{}
+	// running is Running's function; orphans are the attempts the last
+	// scan found sending here but not running, with their numbers.
+	running atomic.Pointer[func(ID) bool]
+	orphans map[ID]int
+}
+
+// Running tells a shared spool whether this node runs an attempt of a
+// message (the dispatcher registers its attempts before their claim
+// commits). An attempt that the spool shows sending here, but that is not
+// running in two scans in a row, is an orphan — a claim whose commit was
+// reported failed although it happened (its outcome could not be learnt
+// in time) — and is queued again as interrupted, rather than left
+// sending until this node restarts. A spool of one node does without.
+func (s *Spool) Running(f func(ID) bool) {
+	if s.cl != nil {
+		s.cl.running.Store(&f)
+	}
 }
 
 // Clustered reports whether other relayd nodes may share this spool.
@@ -141,28 +160,69 @@ func (s *Spool) recordsChanged(kind string) bool {
 	}
 }
 
-// scanCuts sends the dispatcher this node's attempts that carry an Intent.
+// scanCuts sends the dispatcher this node's attempts that carry an
+// Intent, and queues again its orphans (see Running).
 func (s *Spool) scanCuts() {
 	var ids []ID
+	running := s.cl.running.Load()
+	orphans := map[ID]int{}
 	err := s.view(func(t *txn) error {
 		return t.owners.ForEach(func(k, v []byte) error {
 			if !bytes.Equal(v, s.owner) {
 				return nil
 			}
 			m, err := t.get(idFromKey(k))
-			if err == nil && m.State == Sending && m.Intent != nil {
+			switch {
+			case err != nil || m.State != Sending:
+			case m.Intent != nil:
 				ids = append(ids, m.ID)
+			case running != nil && !(*running)(m.ID):
+				orphans[m.ID] = m.Attempts
 			}
 			return nil
 		})
 	})
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return // the next scan tries again
+	}
+	s.requeueOrphans(orphans, running)
+	if len(ids) == 0 {
+		return
 	}
 	select {
 	case s.cl.cuts <- ids:
 	default:
 	}
+}
+
+// requeueOrphans queues again the attempts found orphaned by this scan
+// and the last one alike, checking again under the lock.
+func (s *Spool) requeueOrphans(found map[ID]int, running *func(ID) bool) {
+	last := s.cl.orphans
+	s.cl.orphans = found
+	var twice []ID
+	for id, n := range found {
+		if m, ok := last[id]; ok && m == n {
+			twice = append(twice, id)
+		}
+	}
+	if len(twice) == 0 {
+		return
+	}
+	s.update(func(t *txn) error {
+		now := time.Now()
+		for _, id := range twice {
+			m, err := t.get(id)
+			if err != nil || m.State != Sending || m.Attempts != found[id] || (*running)(id) ||
+				!bytes.Equal(t.lookup(t.owners, id.key()), s.owner) {
+				continue
+			}
+			if err := t.requeue(&m, "dispatcher", now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // takeOverDead queues again, as interrupted, the attempts of every node

@@ -280,3 +280,27 @@ func TestSharedTakenOverNodeIsTakenOverAgain(t *testing.T) {
 		return got.State != Sending
 	})
 }
+
+// TestSharedOrphanedAttemptIsQueuedAgain: an attempt the spool shows
+// sending on this node but that the dispatcher does not run (a claim
+// whose commit was reported failed although it happened) is queued again
+// as interrupted after two scans; one that runs is left alone.
+func TestSharedOrphanedAttemptIsQueuedAgain(t *testing.T) {
+	scan := cutScan
+	cutScan = 50 * time.Millisecond
+	t.Cleanup(func() { cutScan = scan })
+	url := pgtest.Database(t)
+	a := openNode(t, url, "a", 5*time.Second)
+	orphan, running := accept(t, a, 0), accept(t, a, time.Minute)
+	a.Running(func(id ID) bool { return id == running.ID })
+	if cs, err := a.Claim(t0.Add(time.Hour), 2); err != nil || len(cs) != 2 {
+		t.Fatalf("claim: %v, %v", cs, err)
+	}
+	waitFor(t, "the orphan to be queued again", 10*time.Second, func() bool {
+		m, _ := a.Get(orphan.ID)
+		return m.State == Queued && m.Interrupted
+	})
+	if m, _ := a.Get(running.ID); m.State != Sending {
+		t.Fatalf("the attempt that runs is %s, want still sending", m.State)
+	}
+}

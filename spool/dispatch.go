@@ -401,18 +401,24 @@ func requeueSending(t *txn, actor string, which func(owner []byte) bool) ([]ID, 
 		if err != nil {
 			return nil, err
 		}
-		ev := Event{Time: now, Actor: actor, Reason: interrupted}
-		if err := t.transitionBy(&m, ev, func(m *Message) *Event {
-			m.State = Queued
-			m.Interrupted = true
-			by := t.settle(m, now)
-			if by != nil {
-				by.Reason = interrupted + ": " + by.Reason
-			}
-			return by
-		}); err != nil {
+		if err := t.requeue(&m, actor, now); err != nil {
 			return nil, err
 		}
 	}
 	return ids, nil
+}
+
+// requeue queues a sending message again as interrupted: its attempt is
+// over, and may have reached the upstream.
+func (t *txn) requeue(m *Message, actor string, now time.Time) error {
+	ev := Event{Time: now, Actor: actor, Reason: interrupted}
+	return t.transitionBy(m, ev, func(m *Message) *Event {
+		m.State = Queued
+		m.Interrupted = true
+		by := t.settle(m, now)
+		if by != nil {
+			by.Reason = interrupted + ": " + by.Reason
+		}
+		return by
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -236,6 +237,12 @@ func (s *Spool) takeOverDead() {
 		owner := ownerValue(n)
 		var ids []ID
 		err := s.update(func(t *txn) error {
+			// Asked again under the writers' lock, so that a node whose
+			// heartbeat came back meanwhile keeps its attempts.
+			if !s.stillDead(n) {
+				ids = nil
+				return errAlive
+			}
 			var err error
 			ids, err = requeueSending(t, "takeover", func(v []byte) bool { return bytes.Equal(v, owner) })
 			if err != nil {
@@ -277,6 +284,13 @@ func (s *Spool) PassDot(id ID, attempt int) error {
 		}
 		return nil
 	})
+}
+
+var errAlive = errors.New("the node is alive again")
+
+func (s *Spool) stillDead(n Node) bool {
+	dead, err := s.cl.db.Dead()
+	return err == nil && slices.ContainsFunc(dead, func(d Node) bool { return d.Name == n.Name && d.Boot == n.Boot })
 }
 
 // awaitSettled waits until none of ids is sending on another node, for

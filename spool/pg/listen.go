@@ -65,11 +65,27 @@ func (c *cluster) dial(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// nameWait is how long a starting node waits for its name to be free.
+const nameWait = 2 * time.Second
+
 func (c *cluster) prepare(ctx context.Context, conn *pgx.Conn, first bool) error {
 	name := c.d.opts.Node
 	var locked bool
-	if err := conn.QueryRow(ctx, nameLock, name).Scan(&locked); err != nil {
-		return fmt.Errorf("spool database %s: taking the node name: %w", c.d.where, err)
+	// A node closed a moment ago still holds its name until the server
+	// has ended its session, which follows the close by a little: a
+	// restart under the same name asks again for a short while.
+	for deadline := time.Now().Add(nameWait); ; {
+		if err := conn.QueryRow(ctx, nameLock, name).Scan(&locked); err != nil {
+			return fmt.Errorf("spool database %s: taking the node name: %w", c.d.where, err)
+		}
+		if locked || !first || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if !locked && first {
 		return errNameInUse(name)

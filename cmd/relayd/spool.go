@@ -46,26 +46,9 @@ func parseSpool(raw string) (spoolURL, error) {
 		return spoolURL{}, errors.New("--spool: not a URL; want bolt:PATH or postgres://user@host/db")
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return spoolURL{}, fmt.Errorf("--spool %s: want bolt:PATH or postgres://user@host/db (or postgresql://)", redactURL(u))
+		return spoolURL{}, fmt.Errorf("--spool %s: want bolt:PATH or postgres://user@host/db (or postgresql://)", pg.Redact(raw))
 	}
-	return spoolURL{pg: raw, where: redactURL(u)}, nil
-}
-
-// redactURL is u without its passwords: the user's, and those that
-// libpq's URLs may also carry as query parameters. It leaves them out
-// rather than mask them, as spool/pg names its database, so that an error
-// of the driver's and relayd's name the database alike.
-func redactURL(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		c.User = url.User(c.User.Username())
-	}
-	if q := c.Query(); q.Has("password") || q.Has("sslpassword") {
-		q.Del("password")
-		q.Del("sslpassword")
-		c.RawQuery = q.Encode()
-	}
-	return c.String()
+	return spoolURL{pg: raw, where: pg.Redact(raw)}, nil
 }
 
 // resolveSpool defaults and checks --spool, --node-name and --node-lease.

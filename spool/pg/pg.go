@@ -80,7 +80,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
-	d := &DB{opts: opts, where: redact(url), boot: newBoot(), log: opts.Log}
+	d := &DB{opts: opts, where: Redact(url), boot: newBoot(), log: opts.Log}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -172,18 +172,21 @@ func newBoot() string {
 
 var dsnPassword = regexp.MustCompile(`password\s*=\s*('(\\.|[^'])*'|\S+)\s*`)
 
-// redact is the database's URL (or key=value string) without its
-// password, to be named in messages and logs.
-func redact(dsn string) string {
+// Redact is a database URL (or key=value string) without its passwords
+// (the user's, and libpq's password and sslpassword parameters), to be
+// named in messages and logs. relayd names its --spool with it too, so
+// that its errors and the driver's name the database alike.
+func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+	if err != nil || u.Scheme == "" {
 		return strings.TrimSpace(dsnPassword.ReplaceAllString(dsn, ""))
 	}
 	if u.User != nil {
 		u.User = url.User(u.User.Username())
 	}
-	if q := u.Query(); q.Has("password") {
+	if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
 		q.Del("password")
+		q.Del("sslpassword")
 		u.RawQuery = q.Encode()
 	}
 	return u.String()

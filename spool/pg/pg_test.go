@@ -85,9 +85,11 @@ func TestRedact(t *testing.T) {
 		"host=h password=pw user=u":                 "host=h user=u",
 		"host=h password='p w' user=u":              "host=h user=u",
 		"postgres:///db?host=/run/pg":               "postgres:///db?host=/run/pg",
+		"postgres://h/db?sslpassword=k&sslmode=on":  "postgres://h/db?sslmode=on",
+		"mysql://u:pw@h/db":                         "mysql://u@h/db",
 	} {
-		if got := redact(in); got != want {
-			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
